@@ -1,0 +1,107 @@
+// swift-tools-version: 6.1
+//
+// PPF — Predictive Pruning Framework. The layout explains the architecture:
+//   Shared/C*        system-library targets (module map + shim only)
+//   Shared/PPF*      Swift modules; each C library has exactly one importer
+//   Services/<name>  thin executables: model-host, pruner, agent, predictor,
+//                    evaluator, and the `ppf` command-line tool
+//   Tests/<Module>Tests, Tests/IntegrationTests
+import PackageDescription
+import Foundation
+
+/// The package root, so executables can find librdkafka >= 2.3 in .deps/lib
+/// through their rpath (design.md: Debian's 2.0.2 cannot talk to Tansu).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let rdkafkaRuntime: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "\(packageRoot)/.deps/lib"]),
+]
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+/// Every service links the same shared stack.
+let serviceDependencies: [Target.Dependency] = [
+    "PPFRuntime", "PPFContracts", "PPFBus", "PPFStore", logging,
+]
+
+func service(_ name: String, extra: [Target.Dependency] = []) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: serviceDependencies + extra,
+        path: "Services/\(name)",
+        swiftSettings: strict,
+        linkerSettings: rdkafkaRuntime
+    )
+}
+
+let package = Package(
+    name: "PPF",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ppf", targets: ["ppf"]),
+        .executable(name: "model-host", targets: ["model-host"]),
+        .executable(name: "pruner", targets: ["pruner"]),
+        .executable(name: "agent", targets: ["agent"]),
+        .executable(name: "predictor", targets: ["predictor"]),
+        .executable(name: "evaluator", targets: ["evaluator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: - C libraries (one Swift importer each)
+        .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka"),
+        .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ"),
+        .systemLibrary(name: "COpenBLAS", path: "Shared/COpenBLAS"),
+
+        // MARK: - Shared modules
+        .target(name: "PPFContracts", path: "Shared/PPFContracts", swiftSettings: strict),
+        .target(name: "PPFRuntime", dependencies: ["PPFContracts", logging],
+                path: "Shared/PPFRuntime", swiftSettings: strict),
+        .target(name: "PPFBus", dependencies: ["CRdKafka", "PPFContracts", logging],
+                path: "Shared/PPFBus", swiftSettings: strict),
+        .target(name: "PPFStore", dependencies: ["CLibPQ", "PPFContracts", logging],
+                path: "Shared/PPFStore", swiftSettings: strict),
+        .target(name: "PPFTensor", dependencies: ["COpenBLAS"],
+                path: "Shared/PPFTensor", swiftSettings: strict),
+        .target(name: "PPFModel", dependencies: ["PPFTensor"],
+                path: "Shared/PPFModel", swiftSettings: strict),
+
+        // MARK: - Services (thin executables)
+        service("model-host", extra: ["PPFModel"]),
+        service("pruner", extra: ["PPFModel"]),
+        service("agent"),
+        service("predictor"),
+        service("evaluator", extra: ["PPFModel"]),
+        .executableTarget(
+            name: "ppf",
+            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", argumentParser],
+            path: "Services/ppf",
+            swiftSettings: strict,
+            linkerSettings: rdkafkaRuntime
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "PPFContractsTests", dependencies: ["PPFContracts"],
+                    path: "Tests/PPFContractsTests", resources: [.copy("Golden")], swiftSettings: strict),
+        .testTarget(name: "PPFRuntimeTests", dependencies: ["PPFRuntime"],
+                    path: "Tests/PPFRuntimeTests", swiftSettings: strict),
+        .testTarget(name: "PPFBusTests", dependencies: ["PPFBus", "PPFContracts"],
+                    path: "Tests/PPFBusTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
+        .testTarget(name: "PPFStoreTests", dependencies: ["PPFStore", "PPFContracts"],
+                    path: "Tests/PPFStoreTests", swiftSettings: strict),
+        .testTarget(name: "PPFTensorTests", dependencies: ["PPFTensor"],
+                    path: "Tests/PPFTensorTests", swiftSettings: strict),
+        .testTarget(name: "PPFModelTests", dependencies: ["PPFModel", "PPFTensor"],
+                    path: "Tests/PPFModelTests", resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests",
+                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts"],
+                    path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// libpq, PostgreSQL's C client. Only PPFStore imports this module.
+#include <postgresql/libpq-fe.h>

@@ -1,0 +1,1 @@
+/// `PPFBus`: see the module's files for its documentation.

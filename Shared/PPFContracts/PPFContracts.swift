@@ -1,0 +1,1 @@
+/// `PPFContracts`: see the module's files for its documentation.

@@ -1,0 +1,1 @@
+/// `PPFModel`: see the module's files for its documentation.

@@ -1,0 +1,1 @@
+/// `PPFRuntime`: see the module's files for its documentation.

@@ -1,0 +1,1 @@
+/// `PPFStore`: see the module's files for its documentation.

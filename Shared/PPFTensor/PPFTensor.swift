@@ -1,0 +1,1 @@
+/// `PPFTensor`: see the module's files for its documentation.
