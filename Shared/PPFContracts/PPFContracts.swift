@@ -1,1 +1,0 @@
-/// `PPFContracts`: see the module's files for its documentation.

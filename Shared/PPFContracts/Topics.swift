@@ -1,0 +1,29 @@
+/// Every Kafka topic PPF uses. Topic names live here and nowhere else.
+///
+/// The message key is the id that ordering must follow (documented per topic).
+public enum Topic {
+    /// Ratio-change events from people or the CLI. Key: model id.
+    public static let ratioEvents = "ppf.ratio-events"
+    /// Policies produced by the agent (the pruned-policy topic). Key: model id.
+    public static let prunedPolicies = "ppf.pruned-policies"
+    /// Plans produced by the pruner. Key: model id.
+    public static let plans = "ppf.plans"
+    /// Evaluation requests for evaluators. Key: policy id (spreads over partitions).
+    public static let evaluationRequests = "ppf.evaluation-requests"
+    /// Measurements from evaluators. Key: policy id.
+    public static let measurements = "ppf.measurements"
+    /// New predictor versions. Key: model id.
+    public static let predictorVersions = "ppf.predictor-versions"
+    /// Prediction requests and replies. Key: request id.
+    public static let predictionRequests = "ppf.prediction-requests"
+    public static let predictionReplies = "ppf.prediction-replies"
+    /// New agent versions. Key: model id.
+    public static let agentVersions = "ppf.agent-versions"
+    /// Inference requests and replies for model-host. Key: request id.
+    public static let inferenceRequests = "ppf.inference-requests"
+    public static let inferenceReplies = "ppf.inference-replies"
+    /// Service heartbeats and status. Key: service instance.
+    public static let status = "ppf.status"
+    /// Messages no consumer could process, with the reason. Key: original key.
+    public static let deadLetters = "ppf.dead-letters"
+}
