@@ -26,3 +26,6 @@ down: ## Stop what `make up` started
 
 ps: ## Show the local stack
 	@bash infra/stack.sh ps
+
+test: ## Provision, start the stack, build and run all tests, stop the stack
+	@bash infra/test.sh

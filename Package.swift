@@ -61,7 +61,7 @@ let package = Package(
 
         // MARK: - Shared modules
         .target(name: "PPFContracts", path: "Shared/PPFContracts", swiftSettings: strict),
-        .target(name: "PPFRuntime", dependencies: ["PPFContracts", logging],
+        .target(name: "PPFRuntime", dependencies: ["PPFContracts", "PPFBus", "PPFStore", logging],
                 path: "Shared/PPFRuntime", swiftSettings: strict),
         .target(name: "PPFBus", dependencies: ["CRdKafka", "PPFContracts", logging],
                 path: "Shared/PPFBus", swiftSettings: strict),
@@ -89,8 +89,8 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "PPFContractsTests", dependencies: ["PPFContracts"],
                     path: "Tests/PPFContractsTests", resources: [.copy("Golden")], swiftSettings: strict),
-        .testTarget(name: "PPFRuntimeTests", dependencies: ["PPFRuntime"],
-                    path: "Tests/PPFRuntimeTests", swiftSettings: strict),
+        .testTarget(name: "PPFRuntimeTests", dependencies: ["PPFRuntime", logging],
+                    path: "Tests/PPFRuntimeTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
         .testTarget(name: "PPFBusTests", dependencies: ["PPFBus", "PPFContracts"],
                     path: "Tests/PPFBusTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
         .testTarget(name: "PPFStoreTests", dependencies: ["PPFStore", "PPFContracts"],

@@ -1,1 +1,0 @@
-/// `PPFRuntime`: see the module's files for its documentation.

@@ -1,0 +1,175 @@
+import Foundation
+
+/// Every setting a PPF service or the CLI reads, as one `Sendable` value.
+///
+/// This is the only place that reads the process environment and command
+/// line (style habit 5). Each setting has an environment variable
+/// (`PPF_…`) and a flag (`--kebab-case`); a flag wins over the environment,
+/// the environment over the documented default.
+public struct Settings: Sendable, Equatable {
+    /// Service name, e.g. `"agent"`; part of every log line and heartbeat.
+    public var serviceName: String
+    /// This instance's id (several evaluators run at once). Default: `<host>-<pid>`.
+    public var instanceId: String
+    /// Kafka bootstrap servers. `PPF_KAFKA_BROKERS`, default `127.0.0.1:19092` (make up).
+    public var kafkaBrokers: String
+    /// Consumer-group session timeout. `PPF_KAFKA_SESSION_TIMEOUT_MS`, default 6000:
+    /// librdkafka's 45 s default makes group joins take ~23 s on the local broker (design.md).
+    public var kafkaSessionTimeoutMilliseconds: Int
+    /// PostgreSQL URL. `PPF_POSTGRES_URL`, default `postgresql://ppf@127.0.0.1:55432/ppf` (make up).
+    public var postgresURL: String
+    /// OpenBLAS threads for this process. `PPF_BLAS_THREADS`, default 0 = one per core.
+    /// Several services on 2 cores oversubscribe the CPU; the local stack sets 1 per evaluator.
+    public var blasThreads: Int
+    /// Log level: trace, debug, info, notice, warning, error, critical. `PPF_LOG_LEVEL`, default info.
+    public var logLevel: String
+    /// Log format: `text` (logfmt-style, for people) or `json` (one object per line). `PPF_LOG_FORMAT`.
+    public var logFormat: String
+    /// Seconds between heartbeats. `PPF_HEARTBEAT_SECONDS`, default 5.
+    public var heartbeatSeconds: Double
+    /// The folder holding the provisioned model(s). `PPF_MODEL_DIR`, default `<repo>/.deps/models`.
+    public var modelDirectory: String
+    /// The folder holding the prepared corpus splits. `PPF_CORPUS_DIR`, default `<repo>/.deps/corpus`.
+    public var corpusDirectory: String
+
+    /// The documented defaults for `serviceName`.
+    public static func defaults(serviceName: String) -> Settings {
+        let root = repositoryRoot()
+        return Settings(
+            serviceName: serviceName,
+            instanceId: "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
+            kafkaBrokers: "127.0.0.1:19092",
+            kafkaSessionTimeoutMilliseconds: 6000,
+            postgresURL: "postgresql://ppf@127.0.0.1:55432/ppf",
+            blasThreads: 0,
+            logLevel: "info",
+            logFormat: "text",
+            heartbeatSeconds: 5,
+            modelDirectory: root + "/.deps/models",
+            corpusDirectory: root + "/.deps/corpus"
+        )
+    }
+
+    /// Reads the settings from `environment` and `arguments` (flags of the form
+    /// `--name value` or `--name=value`); unknown flags are returned in
+    /// `remainingArguments` so a CLI parser can handle them.
+    /// - Throws: ``SettingsError`` for a malformed value.
+    public static func load(
+        serviceName: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        arguments: [String] = Array(CommandLine.arguments.dropFirst())
+    ) throws -> (settings: Settings, remainingArguments: [String]) {
+        var settings = Settings.defaults(serviceName: serviceName)
+        var flags: [String: String] = [:]
+        var remaining: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument.hasPrefix("--"), let key = Key(flag: argument) {
+                if let equals = argument.firstIndex(of: "=") {
+                    flags[key.rawValue] = String(argument[argument.index(after: equals)...])
+                } else if index + 1 < arguments.count {
+                    flags[key.rawValue] = arguments[index + 1]
+                    index += 1
+                } else {
+                    throw SettingsError(setting: key.flag, value: "", reason: "the flag needs a value")
+                }
+            } else {
+                remaining.append(argument)
+            }
+            index += 1
+        }
+        for key in Key.allCases {
+            guard let value = flags[key.rawValue] ?? environment[key.environmentName] else { continue }
+            try settings.apply(key, value)
+        }
+        return (settings, remaining)
+    }
+
+    /// The names a setting goes by.
+    enum Key: String, CaseIterable {
+        case instanceId = "instance-id"
+        case kafkaBrokers = "kafka-brokers"
+        case kafkaSessionTimeout = "kafka-session-timeout-ms"
+        case postgresURL = "postgres-url"
+        case blasThreads = "blas-threads"
+        case logLevel = "log-level"
+        case logFormat = "log-format"
+        case heartbeatSeconds = "heartbeat-seconds"
+        case modelDirectory = "model-dir"
+        case corpusDirectory = "corpus-dir"
+
+        init?(flag: String) {
+            let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            self.init(rawValue: name)
+        }
+
+        var flag: String { "--\(rawValue)" }
+        var environmentName: String {
+            "PPF_" + rawValue.uppercased().replacingOccurrences(of: "-", with: "_")
+        }
+    }
+
+    mutating func apply(_ key: Key, _ value: String) throws {
+        func integer(in range: ClosedRange<Int>) throws -> Int {
+            guard let number = Int(value), range.contains(number) else {
+                throw SettingsError(setting: key.environmentName, value: value,
+                                    reason: "expected an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return number
+        }
+        switch key {
+        case .instanceId: instanceId = value
+        case .kafkaBrokers: kafkaBrokers = value
+        case .kafkaSessionTimeout: kafkaSessionTimeoutMilliseconds = try integer(in: 1000...300_000)
+        case .postgresURL:
+            guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
+                throw SettingsError(setting: key.environmentName, value: "<hidden>",
+                                    reason: "expected a postgresql:// URL")
+            }
+            postgresURL = value
+        case .blasThreads: blasThreads = try integer(in: 0...256)
+        case .logLevel:
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            guard levels.contains(value.lowercased()) else {
+                throw SettingsError(setting: key.environmentName, value: value,
+                                    reason: "expected one of \(levels.joined(separator: ", "))")
+            }
+            logLevel = value.lowercased()
+        case .logFormat:
+            guard ["text", "json"].contains(value) else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected text or json")
+            }
+            logFormat = value
+        case .heartbeatSeconds:
+            guard let seconds = Double(value), seconds > 0, seconds <= 3600 else {
+                throw SettingsError(setting: key.environmentName, value: value,
+                                    reason: "expected seconds in (0, 3600]")
+            }
+            heartbeatSeconds = seconds
+        case .modelDirectory: modelDirectory = value
+        case .corpusDirectory: corpusDirectory = value
+        }
+    }
+}
+
+/// A setting with a value PPF cannot use.
+public struct SettingsError: Error, CustomStringConvertible, Equatable {
+    /// The environment variable or flag.
+    public var setting: String
+    /// The offending value (hidden for secrets).
+    public var value: String
+    /// What was expected.
+    public var reason: String
+
+    public var description: String { "invalid setting \(setting)='\(value)': \(reason)" }
+}
+
+/// The repository root, found from this source file's location at build time
+/// and overridable with `PPF_ROOT` (e.g. in a container image).
+public func repositoryRoot() -> String {
+    if let root = ProcessInfo.processInfo.environment["PPF_ROOT"], !root.isEmpty { return root }
+    // Shared/PPFRuntime/Settings.swift → three levels up.
+    return URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+}

@@ -1,3 +1,0 @@
-import Testing
-
-@Test func PPFRuntimeTargetBuilds() { #expect(Bool(true)) }

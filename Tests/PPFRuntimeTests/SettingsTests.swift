@@ -1,0 +1,56 @@
+import Testing
+@testable import PPFRuntime
+
+@Suite struct SettingsTests {
+    @Test func defaultsPointAtTheLocalStack() throws {
+        let (settings, rest) = try Settings.load(serviceName: "agent", environment: [:], arguments: [])
+        #expect(settings.kafkaBrokers == "127.0.0.1:19092")
+        #expect(settings.postgresURL == "postgresql://ppf@127.0.0.1:55432/ppf")
+        #expect(settings.kafkaSessionTimeoutMilliseconds == 6000)
+        #expect(rest.isEmpty)
+    }
+
+    @Test func environmentOverridesDefaultsAndFlagsOverrideEnvironment() throws {
+        let environment = ["PPF_KAFKA_BROKERS": "10.0.0.1:9092", "PPF_BLAS_THREADS": "1",
+                           "PPF_LOG_LEVEL": "debug"]
+        let (settings, rest) = try Settings.load(
+            serviceName: "evaluator", environment: environment,
+            arguments: ["--blas-threads", "2", "--kafka-session-timeout-ms=3000", "positional", "--other", "x"])
+        #expect(settings.kafkaBrokers == "10.0.0.1:9092")
+        #expect(settings.blasThreads == 2)
+        #expect(settings.kafkaSessionTimeoutMilliseconds == 3000)
+        #expect(settings.logLevel == "debug")
+        #expect(rest == ["positional", "--other", "x"])
+    }
+
+    @Test func malformedValuesAreRejectedWithTheSettingName() {
+        #expect(throws: SettingsError.self) {
+            try Settings.load(serviceName: "agent", environment: ["PPF_BLAS_THREADS": "many"], arguments: [])
+        }
+        do {
+            _ = try Settings.load(serviceName: "agent", environment: [:], arguments: ["--log-level", "loud"])
+            Issue.record("expected an error")
+        } catch let error as SettingsError {
+            #expect(error.description.contains("PPF_LOG_LEVEL"))
+            #expect(error.description.contains("loud"))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func postgresURLIsNeverEchoedInErrors() {
+        do {
+            _ = try Settings.load(serviceName: "agent", environment: ["PPF_POSTGRES_URL": "mysql://root:secret@x"],
+                                  arguments: [])
+            Issue.record("expected an error")
+        } catch {
+            #expect(!"\(error)".contains("secret"))
+        }
+    }
+
+    @Test func aFlagWithoutAValueIsAnError() {
+        #expect(throws: SettingsError.self) {
+            try Settings.load(serviceName: "agent", environment: [:], arguments: ["--kafka-brokers"])
+        }
+    }
+}
