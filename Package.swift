@@ -71,6 +71,10 @@ let package = Package(
                 path: "Shared/PPFTensor", swiftSettings: strict),
         .target(name: "PPFModel", dependencies: ["PPFTensor"],
                 path: "Shared/PPFModel", swiftSettings: strict),
+        .target(name: "PPFPredictor", dependencies: ["PPFTensor", "PPFContracts"],
+                path: "Shared/PPFPredictor", swiftSettings: strict),
+        .target(name: "PPFAgent", dependencies: ["PPFTensor", "PPFContracts"],
+                path: "Shared/PPFAgent", swiftSettings: strict),
 
         // MARK: - Services (thin executables)
         service("model-host", extra: ["PPFModel"]),
@@ -99,6 +103,10 @@ let package = Package(
                     path: "Tests/PPFTensorTests", swiftSettings: strict),
         .testTarget(name: "PPFModelTests", dependencies: ["PPFModel", "PPFTensor"],
                     path: "Tests/PPFModelTests", resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "PPFPredictorTests", dependencies: ["PPFPredictor", "PPFTensor", "PPFContracts"],
+                    path: "Tests/PPFPredictorTests", swiftSettings: strict),
+        .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts"],
+                    path: "Tests/PPFAgentTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts"],
                     path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),

@@ -1,0 +1,1 @@
+/// `PPFAgent`: see the module's files for its documentation.

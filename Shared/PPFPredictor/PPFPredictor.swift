@@ -1,0 +1,1 @@
+/// `PPFPredictor`: see the module's files for its documentation.

@@ -1,0 +1,3 @@
+import Testing
+
+@Test func PPFAgentTargetBuilds() { #expect(Bool(true)) }
