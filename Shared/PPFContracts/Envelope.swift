@@ -41,6 +41,24 @@ public struct Envelope<Payload: Codable & Sendable>: Codable, Sendable {
         self.producer = producer
         self.payload = payload
     }
+
+    enum CodingKeys: String, CodingKey {
+        case messageId, correlationId, type, schemaVersion, time, producer, payload
+    }
+
+    /// Encodes ids in their canonical lowercase form (as PostgreSQL prints
+    /// them), so the same id reads the same on the bus, in the database and
+    /// in logs.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(messageId.uuidString.lowercased(), forKey: .messageId)
+        try container.encode(correlationId.uuidString.lowercased(), forKey: .correlationId)
+        try container.encode(type, forKey: .type)
+        try container.encode(schemaVersion, forKey: .schemaVersion)
+        try container.encode(time, forKey: .time)
+        try container.encode(producer, forKey: .producer)
+        try container.encode(payload, forKey: .payload)
+    }
 }
 
 /// The envelope's header fields without the payload: enough to route, log
@@ -69,7 +87,7 @@ public enum MessageCoding {
     /// Encoder for envelopes and payloads.
     public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(formatISO8601(date))
