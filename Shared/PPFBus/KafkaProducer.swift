@@ -67,6 +67,7 @@ public final class KafkaProducer: Sendable {
     /// - Throws: ``BusError`` with `.produceFailed` (not queued; `.isRetriable`
     ///   when the local queue is full), `.deliveryFailed` (not acknowledged) or
     ///   `.closed` (after ``shutdown(timeout:)``).
+    @discardableResult
     public func send(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) async throws -> DeliveryReport {
         try await withCheckedThrowingContinuation { continuation in
             let promise = DeliveryPromise(continuation)
@@ -88,6 +89,7 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Sends a message whose key is a string (the id ordering follows).
+    @discardableResult
     public func send(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader] = []) async throws -> DeliveryReport {
         try await send(topic: topic, key: key.map { Array($0.utf8) }, value: value, headers: headers)
     }
@@ -98,6 +100,7 @@ public final class KafkaProducer: Sendable {
     /// also copied into headers (`ppf-type`, `ppf-schema-version`,
     /// `ppf-message-id`, `ppf-correlation-id`), so tools can route and follow
     /// messages without decoding the body.
+    @discardableResult
     public func send<Payload: MessagePayload>(_ envelope: Envelope<Payload>, to topic: String, key: String?) async throws -> DeliveryReport {
         let bytes: [UInt8]
         do {

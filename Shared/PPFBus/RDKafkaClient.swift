@@ -86,7 +86,7 @@ final class RDKafkaClient: @unchecked Sendable {
 
     /// Lends the raw handle to `body`.
     /// - Warning: The pointer must not escape `body`; it dies with the client.
-    func withHandle<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+    func withHandle<Result, Failure: Error>(_ body: (OpaquePointer) throws(Failure) -> Result) throws(Failure) -> Result {
         try body(handle)
     }
 
@@ -161,10 +161,10 @@ extension RDKafkaClient {
     /// Builds a temporary `rd_kafka_topic_partition_list_t`, lends it to
     /// `body` and destroys it.
     /// - Warning: The list must not escape `body`.
-    static func withPartitionList<Result>(
+    static func withPartitionList<Result, Failure: Error>(
         _ entries: [(TopicPartition, offset: Int64?)],
-        _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws -> Result
-    ) rethrows -> Result {
+        _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
         let list = rd_kafka_topic_partition_list_new(Int32(max(entries.count, 1)))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for (topicPartition, offset) in entries {
