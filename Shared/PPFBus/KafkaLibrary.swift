@@ -54,7 +54,11 @@ public enum KafkaLibrary {
     /// The file the library was loaded from, read from the process's memory
     /// map (Linux); `nil` where that is not available.
     public static var path: String? {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        // /proc files report size 0, so read to end of file rather than by size.
+        guard let file = FileHandle(forReadingAtPath: "/proc/self/maps"),
+              let data = try? file.readToEnd() else { return nil }
+        try? file.close()
+        let maps = String(decoding: data, as: UTF8.self)
         for line in maps.split(separator: "\n") where line.contains("librdkafka") {
             if let slash = line.firstIndex(of: "/") { return String(line[slash...]) }
         }
