@@ -9,7 +9,8 @@ import PPFContracts
 ///
 /// Every message is produced with `acks=all` and idempotence on. A dedicated
 /// poll thread serves delivery reports and resumes each ``send(topic:key:value:headers:)``
-/// with its ``DeliveryReport``. Call ``shutdown(timeout:)`` before dropping the
+/// with its ``DeliveryReport``. Keys are strings (the id ordering follows) or
+/// raw bytes (``send(topic:keyBytes:value:headers:)``). Call ``shutdown(timeout:)`` before dropping the
 /// producer so queued messages are delivered (or failed) rather than lost.
 public final class KafkaProducer: Sendable {
     private enum State {
@@ -68,7 +69,7 @@ public final class KafkaProducer: Sendable {
     ///   when the local queue is full), `.deliveryFailed` (not acknowledged) or
     ///   `.closed` (after ``shutdown(timeout:)``).
     @discardableResult
-    public func send(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) async throws -> DeliveryReport {
+    public func send(topic: String, keyBytes key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) async throws -> DeliveryReport {
         try await withCheckedThrowingContinuation { continuation in
             let promise = DeliveryPromise(continuation)
             // Produce under the state lock so shutdown() cannot slip between
@@ -91,7 +92,7 @@ public final class KafkaProducer: Sendable {
     /// Sends a message whose key is a string (the id ordering follows).
     @discardableResult
     public func send(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader] = []) async throws -> DeliveryReport {
-        try await send(topic: topic, key: key.map { Array($0.utf8) }, value: value, headers: headers)
+        try await send(topic: topic, keyBytes: key.map { Array($0.utf8) }, value: value, headers: headers)
     }
 
     /// Sends an envelope as JSON, keyed by `key`.
