@@ -14,6 +14,7 @@ public struct BusError: Error, Sendable, CustomStringConvertible {
         /// Stable, short name of the code, e.g. `"deliveryFailed"`.
         public let name: String
         private init(_ name: String) { self.name = name }
+        /// The code's name.
         public var description: String { name }
 
         /// The loaded librdkafka is older than PPF supports.
@@ -82,6 +83,7 @@ public struct BusError: Error, Sendable, CustomStringConvertible {
         self.line = line
     }
 
+    /// Code, message, librdkafka code and source location, for logs.
     public var description: String {
         var text = "BusError.\(code): \(message)"
         if let kafkaCodeName, let kafkaCode { text += " [rdkafka \(kafkaCodeName) (\(kafkaCode))]" }

@@ -64,6 +64,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
     public enum LogLevel: Int, Sendable, Equatable, Comparable {
         case critical = 2, error = 3, warning = 4, notice = 5, info = 6, debug = 7
 
+        /// Lower levels are more severe.
         public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 

@@ -148,6 +148,7 @@ public final class KafkaConsumer: Sendable {
 
 /// The asynchronous sequence of a consumer's messages.
 public struct ConsumedMessages: AsyncSequence, Sendable {
+    /// Each element is one message.
     public typealias Element = ConsumedMessage
     fileprivate let core: ConsumerCore
 
@@ -162,6 +163,7 @@ public struct ConsumedMessages: AsyncSequence, Sendable {
         }
     }
 
+    /// Starts iterating; see ``KafkaConsumer/messages``.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(core: core)
     }

@@ -32,10 +32,12 @@ public struct LibrdkafkaVersion: Sendable, Hashable, Comparable, CustomStringCon
     /// Tansu's ApiVersions v3 response (design.md, "Facts measured").
     public static let minimumSupported = LibrdkafkaVersion(major: 2, minor: 3, revision: 0)
 
+    /// Orders by major, then minor, then revision.
     public static func < (lhs: Self, rhs: Self) -> Bool {
         (lhs.major, lhs.minor, lhs.revision) < (rhs.major, rhs.minor, rhs.revision)
     }
 
+    /// `major.minor.revision`.
     public var description: String { "\(major).\(minor).\(revision)" }
 }
 

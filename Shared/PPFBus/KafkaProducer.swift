@@ -8,10 +8,12 @@ import PPFContracts
 /// Sends messages and awaits the broker's acknowledgement of each.
 ///
 /// Every message is produced with `acks=all` and idempotence on. A dedicated
-/// poll thread serves delivery reports and resumes each ``send(topic:key:value:headers:)``
-/// with its ``DeliveryReport``. Keys are strings (the id ordering follows) or
-/// raw bytes (``send(topic:keyBytes:value:headers:)``). Call ``shutdown(timeout:)`` before dropping the
-/// producer so queued messages are delivered (or failed) rather than lost.
+/// poll thread serves delivery reports and resumes each
+/// ``send(topic:key:value:headers:)`` with its ``DeliveryReport``. Keys are
+/// strings (the id ordering follows) or raw bytes
+/// (``send(topic:keyBytes:value:headers:)``). Call ``shutdown(timeout:)``
+/// before dropping the producer so queued messages are delivered (or
+/// failed) rather than lost.
 public final class KafkaProducer: Sendable {
     private enum State {
         case running

@@ -13,10 +13,12 @@ public struct TopicPartition: Sendable, Hashable, Comparable, CustomStringConver
         self.partition = partition
     }
 
+    /// Orders by topic, then partition.
     public static func < (lhs: Self, rhs: Self) -> Bool {
         (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
     }
 
+    /// `topic[partition]`.
     public var description: String { "\(topic)[\(partition)]" }
 }
 

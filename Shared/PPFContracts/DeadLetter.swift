@@ -8,7 +8,9 @@ import Foundation
 /// The original bytes are kept exactly: as text when they are valid UTF-8
 /// (the usual case, JSON), otherwise base64 (see ``Encoding``).
 public struct DeadLetter: MessagePayload, Equatable {
+    /// The envelope type of dead letters.
     public static let messageType = "dead-letter"
+    /// Version 1: the fields below.
     public static let schemaVersion = 1
 
     /// How raw bytes are written into a string field.

@@ -46,11 +46,12 @@ struct ConsumerGroupTests {
 
         let closeStart = ContinuousClock.now
         await second.close()
+        let closeDuration = ContinuousClock.now - closeStart
         try await secondTask.value
         try await waitUntil("the survivor owns all 4 partitions", timeout: .seconds(30)) {
             first.assignedPartitions.count == 4
         }
-        print("measurement: takeover after close() took \(ContinuousClock.now - closeStart)")
+        print("measurement: close() took \(closeDuration); the survivor owned all partitions \(ContinuousClock.now - closeStart) after close() began")
         for sequence in 40..<80 {
             try await producer.send(Envelope.probe(sequence), to: topic, key: "model-\(sequence)")
         }
