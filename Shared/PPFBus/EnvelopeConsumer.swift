@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import PPFContracts
+
+// MARK: - EnvelopeConsumer
+
+/// Reads `Envelope<Payload>` messages and dead-letters the bad ones, so one
+/// malformed or foreign message never stops a service.
+///
+/// For each message, in order:
+/// 1. decode it with `Envelope<Payload>.decode` (type and schema version are
+///    checked);
+/// 2. on success, call the handler; when it returns, commit;
+/// 3. on an ``EnvelopeRejection`` (from decoding, or thrown by the handler
+///    for values out of range), build a ``DeadLetter``, give it to
+///    `onDeadLetter` (the service records it in the database), publish it to
+///    the dead-letter topic, await the broker's acknowledgement, and commit
+///    the bad message;
+/// 4. on any other error (handler, database hook, publishing), commit
+///    nothing: the message is redelivered after a backoff
+///    (``KafkaConsumer/run(retryBackoff:maxRetryBackoff:handler:)``).
+///
+/// So a dead letter is recorded before its message is committed: a crash in
+/// between repeats it (the hook must be idempotent on topic, partition and
+/// offset) but never loses it.
+public struct EnvelopeConsumer<Payload: MessagePayload>: Sendable {
+    /// Receives each dead letter before it is published (for the database).
+    public typealias DeadLetterHook = @Sendable (DeadLetter) async throws -> Void
+
+    private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let producerName: String
+    private let deadLetterTopic: String
+    private let onDeadLetter: DeadLetterHook?
+    private let logger: Logger
+
+    /// Wraps `consumer`; dead letters are published with `producer` under the
+    /// service-instance name `producerName` (e.g. `"evaluator/host-1234"`).
+    public init(consumer: KafkaConsumer, producer: KafkaProducer, producerName: String,
+                deadLetterTopic: String = Topic.deadLetters, logger: Logger,
+                onDeadLetter: DeadLetterHook? = nil) {
+        self.consumer = consumer
+        self.producer = producer
+        self.producerName = producerName
+        self.deadLetterTopic = deadLetterTopic
+        self.onDeadLetter = onDeadLetter
+        self.logger = logger
+    }
+
+    /// Processes envelopes until the consumer is closed or the task is
+    /// cancelled. The handler gets the decoded envelope and the raw message.
+    public func run(
+        retryBackoff: Duration = .seconds(1),
+        maxRetryBackoff: Duration = .seconds(30),
+        handler: (Envelope<Payload>, ConsumedMessage) async throws -> Void
+    ) async throws {
+        try await consumer.run(retryBackoff: retryBackoff, maxRetryBackoff: maxRetryBackoff) { message in
+            let envelope: Envelope<Payload>
+            do throws(EnvelopeRejection) {
+                envelope = try Envelope<Payload>.decode(message.value)
+            } catch {
+                try await deadLetter(message, reason: error)
+                return
+            }
+            do {
+                try await handler(envelope, message)
+            } catch let rejection as EnvelopeRejection {
+                try await deadLetter(message, reason: rejection)
+            }
+        }
+    }
+
+    /// Records and publishes a dead letter for `message`.
+    private func deadLetter(_ message: ConsumedMessage, reason: EnvelopeRejection) async throws {
+        let letter = DeadLetter(
+            originalTopic: message.topic, partition: message.partition, offset: message.offset,
+            key: message.key, value: message.value, reason: reason.description,
+            consumerGroup: consumer.groupId)
+        logger.warning("dead-lettering \(message.topicPartition)@\(message.offset): \(reason)")
+        try await onDeadLetter?(letter)
+        // Keep the request traceable when the header at least was readable.
+        let header = try? MessageCoding.decoder().decode(EnvelopeHeader.self, from: Data(message.value))
+        let envelope = Envelope(correlationId: header?.correlationId ?? UUID(), producer: producerName, payload: letter)
+        try await producer.send(envelope, to: deadLetterTopic, key: message.keyString)
+    }
+}

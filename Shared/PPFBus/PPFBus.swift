@@ -1,1 +1,0 @@
-/// `PPFBus`: see the module's files for its documentation.

@@ -1,0 +1,86 @@
+import Foundation
+
+// MARK: - PollThread
+
+/// A dedicated OS thread for librdkafka's blocking poll loops.
+///
+/// `rd_kafka_poll` and `rd_kafka_consumer_poll` block for up to their
+/// timeout; on Swift's cooperative pool (two threads on these machines) that
+/// would starve every other task. The thread runs `body` once; `body` loops
+/// until it sees its own stop condition. ``join()`` awaits its end without
+/// blocking a pool thread.
+final class PollThread: Sendable {
+    private enum State {
+        case running(joiners: [CheckedContinuation<Void, Never>])
+        case exited
+    }
+
+    private let state = Locked(State.running(joiners: []))
+
+    private init() {}
+
+    /// Starts a thread named `name` that runs `body`.
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) -> PollThread {
+        let pollThread = PollThread()
+        let thread = Thread {
+            body()
+            pollThread.markExited()
+        }
+        thread.name = name
+        thread.start()
+        return pollThread
+    }
+
+    /// Whether `body` has returned.
+    var hasExited: Bool {
+        state.withLock { if case .exited = $0 { true } else { false } }
+    }
+
+    /// Suspends until `body` has returned.
+    func join() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let exited = state.withLock { state -> Bool in
+                switch state {
+                case .running(var joiners):
+                    joiners.append(continuation)
+                    state = .running(joiners: joiners)
+                    return false
+                case .exited:
+                    return true
+                }
+            }
+            if exited { continuation.resume() }
+        }
+    }
+
+    private func markExited() {
+        let joiners = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard case .running(let joiners) = state else { return [] }
+            state = .exited
+            return joiners
+        }
+        for joiner in joiners { joiner.resume() }
+    }
+}
+
+// MARK: - Blocking queue
+
+/// Runs one-off blocking librdkafka calls (commit, flush, admin requests,
+/// metadata) off the cooperative pool and bridges the result back.
+enum BlockingCalls {
+    private static let queue = DispatchQueue(label: "ppf.bus.blocking", attributes: .concurrent)
+
+    /// Runs `work` on the blocking queue and returns its result.
+    static func run<Result: Sendable>(_ work: @escaping @Sendable () throws(BusError) -> Result) async throws(BusError) -> Result {
+        let outcome: Swift.Result<Result, BusError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(BusError) {
+                    continuation.resume(returning: .success(try work()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try outcome.get()
+    }
+}
