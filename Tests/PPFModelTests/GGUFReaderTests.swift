@@ -157,3 +157,12 @@ func open(bytes: [UInt8], in dir: URL, name: String = "file.gguf") throws -> GGU
 @Test func missingFileThrowsIO() {
     expectModelError(.io) { _ = try GGUFFile.open(path: "/nonexistent/ppf/model.gguf") }
 }
+
+@Test func expectedShapesAreChecked() throws {
+    try withTemporaryDirectory { dir in
+        let file = try open(bytes: handBuiltGGUF(), in: dir)
+        #expect(try file.tensor(named: "t", shape: [4]).elementCount == 4)
+        expectModelError(.shapeMismatch) { _ = try file.tensor(named: "t", shape: [2, 2]) }
+        expectModelError(.missingTensor) { _ = try file.tensor(named: "u", shape: [4]) }
+    }
+}

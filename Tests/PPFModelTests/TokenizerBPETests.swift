@@ -136,3 +136,12 @@ func randomText(length: Int, using rng: inout some RandomNumberGenerator) -> Str
     m["tokenizer.ggml.model"] = .string("llama")
     expectModelError(.unsupportedTokenizer) { _ = try TokenizerLoader.make(from: m) }
 }
+
+@Test func singleTokensDecodeToTheirBytes() throws {
+    let t = try tinyTokenizer(merges: helloMerges, extra: helloTokens)
+    #expect(t.decodeToken(id("Ġworld", in: t)) == Array(" world".utf8))
+    #expect(t.decodeToken(id("<|end|>", in: t)) == [])
+    #expect(t.decodeToken(id("<|end|>", in: t), includeSpecial: true) == Array("<|end|>".utf8))
+    #expect(t.decodeToken(-1) == [])
+    #expect(t.decodeToken(Int32(t.vocabularySize)) == [])
+}

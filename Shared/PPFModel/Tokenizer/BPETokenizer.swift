@@ -141,7 +141,7 @@ public struct BPETokenizer: Tokenizer {
         types.indices.contains(Int(id)) ? types[Int(id)] : nil
     }
 
-    public func decodeToken(_ id: Int32, includeSpecial: Bool = false) -> [UInt8] {
+    public func decodeToken(_ id: Int32, includeSpecial: Bool) -> [UInt8] {
         let i = Int(id)
         guard tokens.indices.contains(i) else { return [] }
         switch types[i] {

@@ -37,6 +37,9 @@ extension Tokenizer {
     /// The token ids of `text` with the default options.
     public func encode(_ text: String) -> [Int32] { encode(text, options: TokenizerOptions()) }
 
+    /// The bytes token `id` stands for, control tokens rendered as nothing.
+    public func decodeToken(_ id: Int32) -> [UInt8] { decodeToken(id, includeSpecial: false) }
+
     /// The bytes of a token sequence.
     public func decodeBytes(_ ids: [Int32], includeSpecial: Bool = false) -> [UInt8] {
         var bytes: [UInt8] = []
