@@ -37,7 +37,9 @@ public struct BPETokenizer: Tokenizer {
     private let specialPatterns: [SpecialPattern]
     let preTokenizer: PreTokenizer
 
+    /// BOS/EOS/UNK/PAD ids and the BOS/EOS defaults.
     public let specialTokens: SpecialTokens
+    /// Number of tokens in the vocabulary.
     public var vocabularySize: Int { tokens.count }
 
     // MARK: - Construction
@@ -133,14 +135,18 @@ public struct BPETokenizer: Tokenizer {
 
     // MARK: - Tokenizer
 
+    /// The token's byte-level text, e.g. `"Ġthe"`.
     public func tokenText(_ id: Int32) -> String? {
         tokens.indices.contains(Int(id)) ? tokens[Int(id)] : nil
     }
 
+    /// The token's type from `tokenizer.ggml.token_type`.
     public func tokenType(_ id: Int32) -> TokenType? {
         types.indices.contains(Int(id)) ? types[Int(id)] : nil
     }
 
+    /// The bytes of token `id`: byte-level text mapped back to bytes; control
+    /// tokens only with `includeSpecial`; user-defined tokens as written.
     public func decodeToken(_ id: Int32, includeSpecial: Bool) -> [UInt8] {
         let i = Int(id)
         guard tokens.indices.contains(i) else { return [] }
@@ -153,6 +159,7 @@ public struct BPETokenizer: Tokenizer {
         return Array(pieceBytes[pieceOffsets[i]..<pieceOffsets[i + 1]])
     }
 
+    /// The token ids of `text`, as llama.cpp's `llama_tokenize` produces them.
     public func encode(_ text: String, options: TokenizerOptions) -> [Int32] {
         var output: [Int32] = []
         output.reserveCapacity(text.utf8.count / 3 + 2)
