@@ -122,6 +122,15 @@ public final class PGConnection: @unchecked Sendable {
         get async { (try? await onQueue { PQstatus($0) == CONNECTION_OK }) ?? false }
     }
 
+    /// Whether the connection is usable right now: reads whatever the server
+    /// sent while idle (without blocking), which is how a terminated backend
+    /// or a restarted server is noticed before the next statement fails.
+    func isAlive() async -> Bool {
+        (try? await onQueue { handle in
+            PQconsumeInput(handle) == 1 && PQstatus(handle) == CONNECTION_OK
+        }) ?? false
+    }
+
     /// Whether a transaction is open (or failed and not yet rolled back).
     var isInTransaction: Bool {
         get async {

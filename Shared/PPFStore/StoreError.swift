@@ -59,6 +59,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 
         /// COMMIT found the transaction already aborted by an earlier error, so nothing was written.
         public static let transactionAborted = Code("transactionAborted")
+        /// An operation that must share the caller's transaction ran outside one.
+        public static let notInTransaction = Code("notInTransaction")
         /// A column's PostgreSQL type cannot be decoded into the requested Swift type.
         public static let typeMismatch = Code("typeMismatch")
         /// A NULL was read into a non-optional Swift type.
