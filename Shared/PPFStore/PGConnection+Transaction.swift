@@ -21,6 +21,7 @@ extension PGConnection {
     ///     a connection loss). `body` must then be safe to run again. Default 0.
     /// - Throws: `body`'s error, or ``StoreError`` `transactionAborted` when
     ///   `body` swallowed a statement error and COMMIT turned into ROLLBACK.
+    @discardableResult
     public func withTransaction<Value>(
         isolation: isolated (any Actor)? = #isolation,
         _ level: IsolationLevel = .readCommitted,

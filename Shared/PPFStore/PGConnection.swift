@@ -22,8 +22,6 @@ public final class PGConnection: @unchecked Sendable {
     private let notices: NoticeSink
     /// The configuration this connection was opened with.
     public let configuration: PostgresConfiguration
-    /// The server process id serving this connection (for `pg_terminate_backend`, logs).
-    public let backendPID: Int32
     let logger: Logger
 
     private init(handle: OpaquePointer, queue: DispatchQueue, notices: NoticeSink,
@@ -32,7 +30,6 @@ public final class PGConnection: @unchecked Sendable {
         self.queue = queue
         self.notices = notices
         self.configuration = configuration
-        self.backendPID = PQbackendPID(handle)
         self.logger = logger
     }
 
@@ -60,9 +57,8 @@ public final class PGConnection: @unchecked Sendable {
         let handle = try opened.get().pointer
         let connection = PGConnection(handle: handle, queue: queue, notices: notices,
                                       configuration: configuration, logger: logger)
-        logger.debug("connected to PostgreSQL", metadata: [
-            "postgres": "\(configuration)", "backend_pid": "\(connection.backendPID)",
-        ])
+        let pid = await connection.backendPID
+        logger.debug("connected to PostgreSQL", metadata: ["postgres": "\(configuration)", "backend_pid": "\(pid)"])
         return connection
     }
 
@@ -116,6 +112,12 @@ public final class PGConnection: @unchecked Sendable {
 
     // MARK: - State
 
+    /// The server process id serving this connection (for `pg_terminate_backend`,
+    /// logs); it changes when the pool re-opens a broken connection.
+    public var backendPID: Int32 {
+        get async { (try? await onQueue { PQbackendPID($0) }) ?? 0 }
+    }
+
     /// Whether libpq considers the connection usable. A server that died
     /// since the last statement is only noticed by the next statement.
     public var isConnected: Bool {
@@ -127,7 +129,12 @@ public final class PGConnection: @unchecked Sendable {
     /// or a restarted server is noticed before the next statement fails.
     func isAlive() async -> Bool {
         (try? await onQueue { handle in
-            PQconsumeInput(handle) == 1 && PQstatus(handle) == CONNECTION_OK
+            // libpq stops reading after the first chunk it gets (a terminated
+            // backend's FATAL message); only a further read sees the EOF. On a
+            // healthy idle connection each read returns EAGAIN at once.
+            for _ in 0..<3 where PQconsumeInput(handle) != 1 { return false }
+            _ = PQisBusy(handle)  // parses what arrived; an error becomes a notice
+            return PQstatus(handle) == CONNECTION_OK
         }) ?? false
     }
 

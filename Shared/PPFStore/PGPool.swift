@@ -36,6 +36,7 @@ public actor PGPool {
     /// Lends a connection for the duration of `body`, waiting if all are busy.
     /// - Throws: ``StoreError`` `connectionFailure` if no connection can be
     ///   opened, `poolClosed` after ``close()``, or `body`'s error.
+    @discardableResult
     public func withConnection<Value>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PGConnection) async throws -> Value
@@ -54,6 +55,7 @@ public actor PGPool {
 
     /// Runs `body` in a transaction on a borrowed connection; see
     /// ``PGConnection/withTransaction(isolation:_:retries:_:)``.
+    @discardableResult
     public func withTransaction<Value>(
         isolation: isolated (any Actor)? = #isolation,
         _ level: IsolationLevel = .readCommitted,
@@ -93,8 +95,8 @@ public actor PGPool {
     private func usableConnection() async throws -> PGConnection {
         if let candidate = idle.popLast() {
             if await candidate.isAlive() { return candidate }
-            logger.info("pooled PostgreSQL connection broke; reconnecting",
-                        metadata: ["backend_pid": "\(candidate.backendPID)"])
+            let pid = await candidate.backendPID
+            logger.info("pooled PostgreSQL connection broke; reconnecting", metadata: ["backend_pid": "\(pid)"])
             try await candidate.reset()
             return candidate
         }
