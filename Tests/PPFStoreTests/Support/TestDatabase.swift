@@ -112,6 +112,17 @@ func eventually(within limit: Duration = .seconds(10), _ condition: @Sendable ()
     return try await condition()
 }
 
+/// Records an issue unless `condition` comes to hold within `limit`.
+func expectEventually(
+    within limit: Duration = .seconds(10),
+    _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @Sendable () async throws -> Bool
+) async throws {
+    let held = try await eventually(within: limit, condition)
+    #expect(held, comment, sourceLocation: sourceLocation)
+}
+
 // MARK: - Logging
 
 let quietLogger: Logger = {
