@@ -144,7 +144,9 @@ public final class OutboxRelay: Sendable {
                 }
             }
             if !published.isEmpty {
-                try await connection.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(\(published))")
+                // clock_timestamp, not now(): the batch transaction may have begun
+                // before the entries' own transactions did.
+                try await connection.execute("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(\(published))")
                 logger.debug("published \(published.count) outbox entries", metadata: [
                     "first": "\(published[0])", "last": "\(published[published.count - 1])",
                 ])
