@@ -34,8 +34,14 @@ public final class PGConnection: @unchecked Sendable {
     }
 
     deinit {
-        // Sends Terminate and closes the socket; does not wait for the server.
-        PQfinish(handle)
+        // PQfinish sends Terminate and closes the socket: still a libpq call on
+        // a socket, so it goes to the queue rather than whichever thread (maybe
+        // a cooperative one) dropped the last reference.
+        let handle = UncheckedHandle(pointer: handle)
+        queue.async { [notices] in
+            PQfinish(handle.pointer)
+            withExtendedLifetime(notices) {}
+        }
     }
 
     // MARK: - Connecting

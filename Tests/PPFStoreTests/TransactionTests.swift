@@ -136,6 +136,18 @@ import Testing
         }
     }
 
+    @Test func releasingTheLastReferenceClosesTheServerSession() async throws {
+        try await TestDatabase.withSchema { schema in
+            let admin = try await schema.connect()
+            var connection: PGConnection? = try await schema.connect()
+            let pid = try #require(await connection?.backendPID)
+            connection = nil
+            try await expectEventually {
+                try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid)").decode(Int.self) == [0]
+            }
+        }
+    }
+
     @Test func poolNeverLendsMoreConnectionsThanItsSize() async throws {
         try await TestDatabase.withSchema { schema in
             let pool = PGPool(configuration: schema.configuration, size: 2, logger: quietLogger)
