@@ -1,0 +1,48 @@
+import Foundation
+
+/// A message no consumer could process, and why.
+public struct DeadLetter: Sendable, Equatable {
+    /// The topic it was consumed from.
+    public var topic: String
+    /// Its partition, if it came from Kafka.
+    public var partition: Int32?
+    /// Its offset in that partition, if it came from Kafka.
+    public var offset: Int64?
+    /// Its key, if any.
+    public var key: String?
+    /// The raw message value, exactly as received.
+    public var payload: [UInt8]
+    /// What was wrong, for the person who reads the table.
+    public var reason: String
+    /// The consumer (service) that rejected it.
+    public var consumer: String
+
+    /// Creates a dead letter.
+    public init(topic: String, partition: Int32?, offset: Int64?, key: String?, payload: [UInt8],
+                reason: String, consumer: String) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.payload = payload
+        self.reason = reason
+        self.consumer = consumer
+    }
+}
+
+/// Writes to the `dead_letters` table.
+public enum DeadLetterStore {
+    /// Stores a dead letter.
+    /// - Returns: its id.
+    @discardableResult
+    public static func record(_ letter: DeadLetter, on connection: PGConnection) async throws -> Int64 {
+        let rows = try await connection.query("""
+            INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, consumer)
+            VALUES (\(letter.topic), \(letter.partition), \(letter.offset), \(letter.key),
+                    \(letter.payload), \(letter.reason), \(letter.consumer))
+            RETURNING id
+            """)
+        guard let row = rows.first else { throw StoreError(.decodingFailed, "INSERT INTO dead_letters returned no id") }
+        return try row.decode(Int64.self, column: 0)
+    }
+}

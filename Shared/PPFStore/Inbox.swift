@@ -1,0 +1,32 @@
+import Foundation
+
+/// Idempotent consumption: remembers which messages each consumer handled.
+///
+/// ```swift
+/// try await pool.withTransaction { connection in
+///     guard try await Inbox.claim(consumer: "agent", messageId: envelope.messageId, on: connection) else {
+///         return  // a redelivery: already handled
+///     }
+///     try await connection.execute("INSERT INTO policies …")
+/// }
+/// ```
+/// The claim and the handler's writes commit together, so a crash before
+/// COMMIT leaves the message unclaimed (it will be handled on redelivery) and
+/// a crash after leaves it claimed (the redelivery is skipped).
+public enum Inbox {
+    /// Records that `consumer` handles `messageId` now.
+    /// - Returns: `true` the first time; `false` if it was already processed
+    ///   (skip the message). A concurrent claim of the same id waits for the
+    ///   other transaction and then returns `false` if it committed.
+    /// - Throws: ``StoreError`` `notInTransaction` outside a transaction.
+    public static func claim(consumer: String, messageId: UUID, on connection: PGConnection) async throws -> Bool {
+        guard await connection.isInTransaction else {
+            throw StoreError(.notInTransaction, "Inbox.claim must run inside the handler's transaction (use withTransaction)")
+        }
+        let inserted = try await connection.execute("""
+            INSERT INTO processed_messages (consumer, message_id) VALUES (\(consumer), \(messageId))
+            ON CONFLICT DO NOTHING
+            """)
+        return inserted == 1
+    }
+}

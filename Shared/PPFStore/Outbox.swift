@@ -1,0 +1,78 @@
+import Foundation
+import PPFContracts
+
+/// A message waiting in (or already sent from) the transactional outbox.
+public struct OutboxEntry: Sendable, Equatable, PGRowDecodable {
+    /// Position in the outbox; the relay publishes in this order.
+    public var id: Int64
+    /// The envelope's message id; consumers deduplicate on it.
+    public var messageId: UUID
+    /// The Kafka topic to publish to (see `Topic`).
+    public var topic: String
+    /// The Kafka key: the id that ordering must follow.
+    public var key: String
+    /// The encoded envelope, published as the message value unchanged.
+    public var payload: [UInt8]
+    /// When the entry was committed.
+    public var createdAt: Date
+
+    /// Reads the columns of `outbox` of the same names.
+    public init(row: PGRow) throws {
+        id = try row.decode(column: "id")
+        messageId = try row.decode(column: "message_id")
+        topic = try row.decode(column: "topic")
+        key = try row.decode(column: "key")
+        payload = try row.decode(column: "payload")
+        createdAt = try row.decode(column: "created_at")
+    }
+}
+
+/// Writes to the transactional outbox.
+///
+/// Call ``enqueue(_:messageId:topic:key:on:)`` inside the same transaction as
+/// the business write it announces: both commit or neither does, and the
+/// ``OutboxRelay`` publishes only what committed.
+public enum Outbox {
+    /// Adds an encoded envelope to the outbox.
+    /// - Returns: the entry's outbox id.
+    /// - Throws: ``StoreError`` `notInTransaction` outside a transaction (the
+    ///   write would not be atomic with anything), `uniqueViolation` if the
+    ///   message id is already in the outbox.
+    @discardableResult
+    public static func enqueue(_ envelopeBytes: [UInt8], messageId: UUID, topic: String, key: String,
+                               on connection: PGConnection) async throws -> Int64 {
+        guard await connection.isInTransaction else {
+            throw StoreError(.notInTransaction, "Outbox.enqueue must run inside the transaction of the write it announces (use withTransaction)")
+        }
+        let rows = try await connection.query("""
+            INSERT INTO outbox (message_id, topic, key, payload)
+            VALUES (\(messageId), \(topic), \(key), \(envelopeBytes))
+            RETURNING id
+            """)
+        guard let row = rows.first else {
+            throw StoreError(.decodingFailed, "INSERT INTO outbox returned no id")
+        }
+        return try row.decode(Int64.self, column: 0)
+    }
+
+    /// Encodes an envelope and adds it to the outbox under its own message id.
+    @discardableResult
+    public static func enqueue<Payload: MessagePayload>(_ envelope: Envelope<Payload>, topic: String, key: String,
+                                                        on connection: PGConnection) async throws -> Int64 {
+        let bytes: [UInt8]
+        do {
+            bytes = try envelope.encoded()
+        } catch {
+            throw StoreError(.encodingFailed, "envelope \(envelope.messageId) could not be encoded: \(error)")
+        }
+        return try await enqueue(bytes, messageId: envelope.messageId, topic: topic, key: key, on: connection)
+    }
+
+    /// How many entries are not yet published (for health and tests).
+    public static func unpublishedCount(on connection: PGConnection) async throws -> Int {
+        guard let row = try await connection.query("SELECT count(*) FROM outbox WHERE published_at IS NULL").first else {
+            return 0
+        }
+        return try row.decode(Int.self, column: 0)
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Logging
+
+/// Publishes committed outbox entries, in id order, and marks them published.
+///
+/// A long-running service: ``run()`` works until its task is cancelled.
+/// - **Prompt:** a trigger NOTIFYs ``PPFSchema/outboxChannel`` when entries
+///   commit; the relay LISTENs on its own connection and wakes at once, and
+///   also polls every ``Configuration/pollInterval`` in case a notification
+///   is missed (e.g. while its listening connection was down).
+/// - **Ordered:** one batch at a time under a transaction-level advisory
+///   lock, so when several relays run (for availability), only one publishes
+///   at any moment and entries still leave in id order; the others stand by.
+///   Rows are also taken `FOR UPDATE SKIP LOCKED`.
+/// - **Nothing lost:** an entry is marked only after `publish` returned for
+///   it, in the same transaction that locked it. Entries committed while no
+///   relay runs are simply found unpublished by the next one to start.
+/// - **At least once:** a crash after `publish` but before the batch commits
+///   publishes that batch's entries again; consumers deduplicate on the
+///   message id (``Inbox``). Without a crash, each entry is published once.
+/// - **Failures:** a failing `publish` is retried with backoff, starting with
+///   the same entry, so order is kept; earlier entries of the batch stay
+///   marked. Losing PostgreSQL is logged and retried the same way.
+public final class OutboxRelay: Sendable {
+    /// Tuning for a relay.
+    public struct Configuration: Sendable {
+        /// Entries taken per transaction. Default 100.
+        public var batchSize: Int
+        /// Longest wait without a notification before looking anyway. Default 1 s.
+        public var pollInterval: Duration
+        /// Backoff after a failed publish or a lost database. Default 0.1 s
+        /// doubling to 5 s, never giving up.
+        public var retry: RetryPolicy
+
+        /// Creates a configuration; every default is documented on its property.
+        public init(batchSize: Int = 100, pollInterval: Duration = .seconds(1), retry: RetryPolicy = .standard) {
+            self.batchSize = batchSize
+            self.pollInterval = pollInterval
+            self.retry = retry
+        }
+    }
+
+    private let pool: PGPool
+    private let configuration: Configuration
+    private let logger: Logger
+    private let publish: @Sendable (OutboxEntry) async throws -> Void
+
+    /// Creates a relay; nothing runs until ``run()``.
+    /// - Parameter publish: sends one entry (e.g. to Kafka) and returns only
+    ///   once it is durably accepted; throwing means "not sent, try again".
+    public init(pool: PGPool, configuration: Configuration = Configuration(), logger: Logger,
+                publish: @escaping @Sendable (OutboxEntry) async throws -> Void) {
+        precondition(configuration.batchSize >= 1, "batchSize must be at least 1")
+        self.pool = pool
+        self.configuration = configuration
+        self.logger = logger
+        self.publish = publish
+    }
+
+    // MARK: - Service
+
+    /// Publishes until the task is cancelled; returns normally then.
+    /// - Throws: the last error, only if ``Configuration/retry`` has a
+    ///   `maxAttempts` and that many failures happen in a row.
+    public func run() async throws {
+        logger.info("outbox relay started", metadata: ["postgres": "\(pool.configuration)"])
+        var listener: PGConnection?
+        var failures = 0
+        service: while !Task.isCancelled {
+            if listener == nil { listener = await openListener() }
+            let outcome: DrainOutcome
+            do {
+                outcome = try await drain()
+            } catch {
+                if Task.isCancelled { break service }
+                failures += 1
+                logger.warning("outbox relay cannot read the outbox: \(error)")
+                guard try await backOff(after: failures, cause: error) else { break service }
+                continue service
+            }
+            switch outcome {
+            case .drained, .busy:
+                failures = 0
+            case .publishFailed(let entry, let error):
+                failures += 1
+                logger.warning("publishing outbox entry \(entry.id) (\(entry.topic), message \(entry.messageId)) failed: \(error)")
+                guard try await backOff(after: failures, cause: error) else { break service }
+                continue service
+            case .stopped:
+                break service
+            }
+            listener = await waitForWork(listener)
+        }
+        logger.info("outbox relay stopped")
+    }
+
+    // MARK: - Draining
+
+    /// What one drain achieved.
+    enum DrainOutcome {
+        /// No unpublished entries remain (as far as this relay could see).
+        case drained
+        /// Another relay holds the drain lock.
+        case busy
+        /// `publish` threw for this entry; earlier ones were marked.
+        case publishFailed(OutboxEntry, any Error)
+        /// The task was cancelled during a publish; earlier ones were marked.
+        case stopped
+    }
+
+    /// Publishes batches until the outbox is empty or a publish fails.
+    func drain() async throws -> DrainOutcome {
+        while true {
+            let (outcome, fullBatch) = try await drainBatch()
+            guard case .drained = outcome, fullBatch else { return outcome }
+        }
+    }
+
+    /// One transaction: take the lock, lock a batch, publish it in order, mark what was sent.
+    private func drainBatch() async throws -> (DrainOutcome, fullBatch: Bool) {
+        try await pool.withTransaction { connection in
+            let lock = try await connection.query("""
+                SELECT pg_try_advisory_xact_lock(hashtext('ppf.outbox_relay.' || coalesce(current_schema(), '')))
+                """)
+            guard let row = lock.first, try row.decode(Bool.self, column: 0) else { return (.busy, false) }
+
+            let entries = try await connection.query("""
+                SELECT id, message_id, topic, key, payload, created_at FROM outbox
+                WHERE published_at IS NULL
+                ORDER BY id
+                LIMIT \(configuration.batchSize)
+                FOR UPDATE SKIP LOCKED
+                """).decode(OutboxEntry.self)
+
+            var published: [Int64] = []
+            var outcome = DrainOutcome.drained
+            for entry in entries {
+                do {
+                    try await publish(entry)
+                    published.append(entry.id)
+                } catch {
+                    outcome = Task.isCancelled ? .stopped : .publishFailed(entry, error)
+                    break
+                }
+            }
+            if !published.isEmpty {
+                // clock_timestamp, not now(): the batch transaction may have begun
+                // before the entries' own transactions did.
+                try await connection.execute("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(\(published))")
+                logger.debug("published \(published.count) outbox entries", metadata: [
+                    "first": "\(published[0])", "last": "\(published[published.count - 1])",
+                ])
+            }
+            return (outcome, entries.count == configuration.batchSize)
+        }
+    }
+
+    // MARK: - Waiting
+
+    /// A connection listening on the outbox channel, or `nil` (then the relay polls).
+    private func openListener() async -> PGConnection? {
+        do {
+            let connection = try await PGConnection.connect(pool.configuration, logger: logger)
+            try await connection.listen(PPFSchema.outboxChannel)
+            return connection
+        } catch {
+            logger.warning("outbox relay cannot LISTEN (\(error)); polling every \(formatSeconds(configuration.pollInterval)) instead")
+            return nil
+        }
+    }
+
+    /// Waits for a notification or the poll interval; returns the listener if still usable.
+    private func waitForWork(_ listener: PGConnection?) async -> PGConnection? {
+        guard let listener else {
+            try? await Task.sleep(for: configuration.pollInterval)
+            return nil
+        }
+        do {
+            _ = try await listener.waitForNotifications(timeout: configuration.pollInterval)
+            return listener
+        } catch {
+            logger.warning("outbox relay lost its LISTEN connection: \(error)")
+            return nil
+        }
+    }
+
+    /// Sleeps the backoff for the `failures`-th failure in a row; `false` if
+    /// cancelled meanwhile. Throws `cause` when the policy's attempts run out.
+    private func backOff(after failures: Int, cause: any Error) async throws -> Bool {
+        guard let delay = configuration.retry.delay(afterFailedAttempt: failures) else {
+            logger.error("outbox relay giving up after \(failures) failures in a row")
+            throw cause
+        }
+        do {
+            try await Task.sleep(for: delay)
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -1,1 +1,0 @@
-/// `PPFStore`: see the module's files for its documentation.
