@@ -1,7 +1,7 @@
 import Foundation
 
 /// A message no consumer could process, and why.
-public struct DeadLetter: Sendable, Equatable {
+public struct DeadLetterRecord: Sendable, Equatable {
     /// The topic it was consumed from.
     public var topic: String
     /// Its partition, if it came from Kafka.
@@ -32,15 +32,26 @@ public struct DeadLetter: Sendable, Equatable {
 
 /// Writes to the `dead_letters` table.
 public enum DeadLetterStore {
-    /// Stores a dead letter.
-    /// - Returns: its id.
+    /// Stores a dead letter, once: a letter for the same consumer, topic,
+    /// partition and offset that is already stored (a redelivery after a
+    /// crash) is not stored again.
+    /// - Returns: the stored entry's id (the existing one for a repeat).
     @discardableResult
-    public static func record(_ letter: DeadLetter, on connection: PGConnection) async throws -> Int64 {
+    public static func record(_ letter: DeadLetterRecord, on connection: PGConnection) async throws -> Int64 {
         let rows = try await connection.query("""
-            INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, consumer)
-            VALUES (\(letter.topic), \(letter.partition), \(letter.offset), \(letter.key),
-                    \(letter.payload), \(letter.reason), \(letter.consumer))
-            RETURNING id
+            WITH inserted AS (
+                INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, consumer)
+                VALUES (\(letter.topic), \(letter.partition), \(letter.offset), \(letter.key),
+                        \(letter.payload), \(letter.reason), \(letter.consumer))
+                ON CONFLICT (consumer, topic, partition, "offset") WHERE partition IS NOT NULL DO NOTHING
+                RETURNING id
+            )
+            SELECT id FROM inserted
+            UNION ALL
+            SELECT id FROM dead_letters
+             WHERE consumer = \(letter.consumer) AND topic = \(letter.topic)
+               AND partition = \(letter.partition) AND "offset" = \(letter.offset)
+            LIMIT 1
             """)
         guard let row = rows.first else { throw StoreError(.decodingFailed, "INSERT INTO dead_letters returned no id") }
         return try row.decode(Int64.self, column: 0)

@@ -66,5 +66,36 @@ public enum PPFSchema {
             );
             CREATE INDEX audit_log_correlation ON audit_log (correlation_id);
             """),
+        Migration(version: 2, name: "dead letters once per message, service instances, ratio events", sql: """
+            -- A consumer that crashes after recording a dead letter but before
+            -- committing its offset sees the message again: record it once.
+            CREATE UNIQUE INDEX dead_letters_once
+                ON dead_letters (consumer, topic, partition, "offset") WHERE partition IS NOT NULL;
+
+            -- Liveness and versions of every service instance (ppf status), upserted by heartbeats.
+            CREATE TABLE service_instances (
+                service     text NOT NULL,
+                instance_id text NOT NULL,
+                version     text NOT NULL,
+                started_at  timestamptz NOT NULL,
+                last_seen   timestamptz NOT NULL,
+                in_flight   integer NOT NULL DEFAULT 0,
+                details     jsonb NOT NULL DEFAULT '{}',
+                PRIMARY KEY (service, instance_id)
+            );
+
+            -- Ratio-change events: the start of every run-time flow. The id is the
+            -- event's message id, which every message it causes carries as its
+            -- correlation id.
+            CREATE TABLE ratio_events (
+                id           uuid PRIMARY KEY,
+                model_id     text NOT NULL,
+                target_ratio double precision NOT NULL CHECK (target_ratio >= 0 AND target_ratio < 1),
+                mode         text NOT NULL CHECK (mode IN ('dynamic', 'static')),
+                requested_by text NOT NULL,
+                created_at   timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ratio_events_model_time ON ratio_events (model_id, created_at);
+            """),
     ]
 }

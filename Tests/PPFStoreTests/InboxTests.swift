@@ -69,14 +69,14 @@ import Testing
         struct Details: Codable, Sendable, Equatable { var ratio: Double }
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in
-                let letter = DeadLetter(topic: "ppf.ratio-events", partition: 2, offset: 41, key: nil,
+                let letter = DeadLetterRecord(topic: "ppf.ratio-events", partition: 2, offset: 41, key: nil,
                                         payload: Array("{not json".utf8), reason: "malformed message", consumer: "agent")
                 let id = try await DeadLetterStore.record(letter, on: connection)
                 let row = try #require(try await connection.query("""
                     SELECT topic, partition, "offset", key, payload, reason, consumer FROM dead_letters WHERE id = \(id)
                     """).first)
                 let stored = try row.decode((String, Int32?, Int64?, String?, [UInt8], String, String).self)
-                #expect(DeadLetter(topic: stored.0, partition: stored.1, offset: stored.2, key: stored.3,
+                #expect(DeadLetterRecord(topic: stored.0, partition: stored.1, offset: stored.2, key: stored.3,
                                    payload: stored.4, reason: stored.5, consumer: stored.6) == letter)
 
                 let correlation = UUID()
@@ -87,6 +87,24 @@ import Testing
                     """).first)
                 #expect(try audit.decode(String.self, column: "actor") == "cli")
                 #expect(try audit.decode(SQLJSON<Details>.self, column: "details").value == Details(ratio: 0.3))
+            }
+        }
+    }
+}
+
+@Suite(.serialized) struct DeadLetterOnceTests {
+    @Test(.timeLimit(.minutes(1))) func theSameDeadLetterRecordedTwiceIsStoredOnce() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let letter = DeadLetterRecord(topic: "ppf.ratio-events", partition: 0, offset: 7, key: "m",
+                                              payload: Array("garbage".utf8), reason: "malformed message",
+                                              consumer: "agent")
+                let first = try await DeadLetterStore.record(letter, on: connection)
+                let second = try await DeadLetterStore.record(letter, on: connection)
+                #expect(first == second)
+                let count = try #require(try await connection.query(
+                    "SELECT count(*)::bigint FROM dead_letters").first).decode(Int64.self, column: 0)
+                #expect(count == 1)
             }
         }
     }

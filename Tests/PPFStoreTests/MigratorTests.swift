@@ -4,7 +4,10 @@ import Testing
 
 /// Integration: migrations apply once, in order, safely in parallel.
 @Suite(.timeLimit(.minutes(1))) struct MigratorTests {
-    static let extra = Migration(version: 2, name: "measurements", sql: """
+    /// The version after the last shipped migration.
+    static let next = PPFSchema.migrations.count + 1
+    static let shipped = PPFSchema.migrations.map(\.version)
+    static let extra = Migration(version: next, name: "measurements", sql: """
         CREATE TABLE measurements (id bigserial PRIMARY KEY, perplexity double precision NOT NULL);
         CREATE INDEX measurements_perplexity ON measurements (perplexity);
         """)
@@ -17,8 +20,8 @@ import Testing
             #expect(first.map(\.version) == PPFSchema.migrations.map(\.version))
             #expect(second.isEmpty)
             let recorded = try await connection.query("SELECT version, checksum FROM schema_migrations").decode((Int, String).self)
-            #expect(recorded.map(\.0) == [1])
-            #expect(recorded.map(\.1) == [PPFSchema.migrations[0].checksum])
+            #expect(recorded.map(\.0) == Self.shipped)
+            #expect(recorded.map(\.1) == PPFSchema.migrations.map(\.checksum))
             for table in ["outbox", "processed_messages", "dead_letters", "audit_log"] {
                 #expect(try await schema.tableExists(table, on: connection), "migration 1 should create \(table)")
             }
@@ -44,9 +47,9 @@ import Testing
                 }
                 return try await group.reduce(into: []) { $0 += $1 }
             }
-            #expect(applied.map(\.version).sorted() == [1, 2])
+            #expect(applied.map(\.version).sorted() == Self.shipped + [Self.next])
             let recorded = try await connections[0].query("SELECT version FROM schema_migrations ORDER BY version").decode(Int.self)
-            #expect(recorded == [1, 2])
+            #expect(recorded == Self.shipped + [Self.next])
         }
     }
 
@@ -74,7 +77,7 @@ import Testing
 
     @Test func failingMigrationIsRolledBackWhole() async throws {
         try await TestDatabase.withSchema(migrated: true) { schema in
-            let broken = Migration(version: 2, name: "broken", sql: """
+            let broken = Migration(version: Self.next, name: "broken", sql: """
                 CREATE TABLE half_done (id int);
                 INSERT INTO no_such_table VALUES (1);
                 """)
@@ -83,11 +86,11 @@ import Testing
                 try await Migrator(PPFSchema.migrations + [broken], logger: quietLogger).migrate(on: connection)
             }
             #expect(error?.code == .undefinedTable)
-            #expect(error?.message.contains("migration 2 'broken' failed") == true)
+            #expect(error?.message.contains("migration \(Self.next) 'broken' failed") == true)
             let halfDone = try await schema.tableExists("half_done", on: connection)
             #expect(!halfDone)
             let recorded = try await connection.query("SELECT version FROM schema_migrations").decode(Int.self)
-            #expect(recorded == [1])
+            #expect(recorded == Self.shipped)
         }
     }
 }
