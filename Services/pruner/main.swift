@@ -1,1 +1,8 @@
-print("placeholder")
+// The `pruner` service: turns policies into plans and pruned checkpoints.
+//
+// At this stage it connects (PostgreSQL with retry and migrations, the broker
+// with topic creation), publishes its outbox and heartbeats, and idles until
+// SIGTERM/SIGINT. Its own consumers are added by later issues.
+import PPFRuntime
+
+await ServiceMain.run(serviceName: "pruner") { _ in [] }

@@ -26,4 +26,15 @@ public enum Topic {
     public static let status = "ppf.status"
     /// Messages no consumer could process, with the reason. Key: original key.
     public static let deadLetters = "ppf.dead-letters"
+
+    /// Every topic with its partition count, created by each service at
+    /// start-up (idempotently). Partitions bound parallelism within a consumer
+    /// group: evaluation requests get the most, so many evaluators can work.
+    public static let all: [(name: String, partitions: Int)] = [
+        (ratioEvents, 3), (prunedPolicies, 3), (plans, 3),
+        (evaluationRequests, 12), (measurements, 3),
+        (predictorVersions, 1), (predictionRequests, 3), (predictionReplies, 3),
+        (agentVersions, 1), (inferenceRequests, 3), (inferenceReplies, 3),
+        (status, 1), (deadLetters, 1),
+    ]
 }

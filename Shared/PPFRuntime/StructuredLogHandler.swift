@@ -86,12 +86,21 @@ public struct StructuredLogHandler: LogHandler {
 public enum LoggingSystemSetup {
     /// Installs ``StructuredLogHandler`` as the process's log handler, using
     /// the level and format from `settings`.
+    /// Later calls do nothing: swift-log allows one bootstrap per process
+    /// (tests start several contexts in one process).
     public static func bootstrap(_ settings: Settings) {
-        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        let format = StructuredLogHandler.Format(rawValue: settings.logFormat) ?? .text
-        let source = "\(settings.serviceName)/\(settings.instanceId)"
-        LoggingSystem.bootstrap { _ in
-            StructuredLogHandler(label: source, level: level, format: format)
+        lock.withLock {
+            guard !done else { return }
+            done = true
+            let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+            let format = StructuredLogHandler.Format(rawValue: settings.logFormat) ?? .text
+            let source = "\(settings.serviceName)/\(settings.instanceId)"
+            LoggingSystem.bootstrap { _ in
+                StructuredLogHandler(label: source, level: level, format: format)
+            }
         }
     }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var done = false
 }

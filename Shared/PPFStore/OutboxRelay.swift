@@ -94,6 +94,21 @@ public final class OutboxRelay: Sendable {
         logger.info("outbox relay stopped")
     }
 
+    /// Publishes what is committed now, once, and returns: for short-lived
+    /// processes such as the CLI, which should not wait for a service's relay.
+    /// - Returns: `true` when this call drained the outbox, `false` when
+    ///   another relay holds the drain lock (that relay publishes instead).
+    /// - Throws: the publish or database error; the entry stays unpublished
+    ///   and a running relay retries it.
+    @discardableResult
+    public func publishPending() async throws -> Bool {
+        switch try await drain() {
+        case .drained: return true
+        case .busy, .stopped: return false
+        case .publishFailed(_, let error): throw error
+        }
+    }
+
     // MARK: - Draining
 
     /// What one drain achieved.

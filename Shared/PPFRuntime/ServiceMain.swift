@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+
+/// The whole life of a service process, so each `main.swift` stays thin:
+/// start the context, run the standard services (outbox relay, heartbeats)
+/// next to the service's own, drain on SIGTERM/SIGINT, flush and exit.
+public enum ServiceMain {
+    /// Runs service `serviceName` until a signal or a failure; exits the process.
+    /// - Parameters:
+    ///   - details: service-specific fields for heartbeats (e.g. the model served).
+    ///   - makeServices: the service's own long-running pieces, built once the
+    ///     context (database, producer) is up.
+    public static func run(
+        serviceName: String,
+        details: @escaping @Sendable () -> [String: String] = { [:] },
+        makeServices: (ServiceContext) async throws -> [any PPFService]
+    ) async -> Never {
+        let context: ServiceContext
+        do {
+            context = try await ServiceContext.start(serviceName: serviceName)
+        } catch {
+            FileHandle.standardError.write(Data("\(serviceName): cannot start: \(error)\n".utf8))
+            exit(1)
+        }
+        let logger = context.logger
+        var status: Int32 = 0
+        do {
+            let own = try await makeServices(context)
+            logger.info("\(serviceName) \(context.settings.instanceId) ready",
+                        metadata: ["services": "\(own.map(\.name))"])
+            try await ServiceRunner(services: context.standardServices(details: details) + own, logger: logger).run()
+        } catch {
+            logger.critical("\(serviceName) stopped: \(error)")
+            status = 1
+        }
+        await context.shutdown()
+        logger.info("\(serviceName) exited")
+        exit(status)
+    }
+}
