@@ -1,1 +1,17 @@
-print("placeholder")
+// `ppf`: PPF's command line for people. Settings shared with the services
+// (`--kafka-brokers`, `--postgres-url`, `--log-level`, … or their `PPF_*`
+// environment variables) are read by PPFRuntime first; the rest is parsed here.
+import ArgumentParser
+import Foundation
+import PPFRuntime
+
+let arguments: [String]
+do {
+    let loaded = try Settings.load(serviceName: "ppf")
+    CommandLineSettings.current = loaded.settings
+    arguments = loaded.remainingArguments
+} catch {
+    FileHandle.standardError.write(Data("ppf: \(error)\n".utf8))
+    exit(2)
+}
+await runCommandLine(arguments)

@@ -42,7 +42,8 @@ public struct Settings: Sendable, Equatable {
             kafkaSessionTimeoutMilliseconds: 6000,
             postgresURL: "postgresql://ppf@127.0.0.1:55432/ppf",
             blasThreads: 0,
-            logLevel: "info",
+            // People at a terminal want results, not start-up chatter.
+            logLevel: serviceName == "ppf" ? "warning" : "info",
             logFormat: "text",
             heartbeatSeconds: 5,
             modelDirectory: root + "/.deps/models",

@@ -1,0 +1,45 @@
+import ArgumentParser
+import PPFRuntime
+
+/// The root command.
+struct PPF: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ppf",
+        abstract: "PPF — Predictive Pruning Framework: prune LLMs with learned, non-uniform policies.",
+        discussion: """
+            Settings shared with the services can be given as flags anywhere on the line or as \
+            environment variables: --kafka-brokers (PPF_KAFKA_BROKERS), --postgres-url \
+            (PPF_POSTGRES_URL), --log-level (PPF_LOG_LEVEL), --blas-threads (PPF_BLAS_THREADS), \
+            --model-dir (PPF_MODEL_DIR), --corpus-dir (PPF_CORPUS_DIR). `make up` starts the local \
+            stack they default to.
+            """,
+        subcommands: [Inspect.self, Ratio.self]
+    )
+}
+
+/// The settings PPFRuntime read before argument parsing.
+enum CommandLineSettings {
+    nonisolated(unsafe) static var current = Settings.defaults(serviceName: "ppf")
+}
+
+/// A failure to show the user as one clear line, with exit status 1.
+struct UserFacingError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Parses `arguments` and runs the chosen command, async commands included.
+/// (Calling `PPF.main(_:)` from top-level code picks ArgumentParser's
+/// synchronous entry point, which cannot run async subcommands.)
+func runCommandLine(_ arguments: [String]) async {
+    do {
+        var command = try PPF.parseAsRoot(arguments)
+        if var asyncCommand = command as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try command.run()
+        }
+    } catch {
+        PPF.exit(withError: error)
+    }
+}
