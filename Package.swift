@@ -91,13 +91,15 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        // Helpers shared by test targets: throwaway servers, child processes, waiting.
+        .target(name: "PPFTestSupport", path: "Tests/PPFTestSupport", swiftSettings: strict),
         .testTarget(name: "PPFContractsTests", dependencies: ["PPFContracts"],
                     path: "Tests/PPFContractsTests", resources: [.copy("Golden")], swiftSettings: strict),
         .testTarget(name: "PPFRuntimeTests", dependencies: ["PPFRuntime", logging],
                     path: "Tests/PPFRuntimeTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
         .testTarget(name: "PPFBusTests", dependencies: ["PPFBus", "PPFContracts"],
                     path: "Tests/PPFBusTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
-        .testTarget(name: "PPFStoreTests", dependencies: ["PPFStore", "PPFContracts"],
+        .testTarget(name: "PPFStoreTests", dependencies: ["PPFStore", "PPFContracts", "PPFTestSupport"],
                     path: "Tests/PPFStoreTests", swiftSettings: strict),
         .testTarget(name: "PPFTensorTests", dependencies: ["PPFTensor"],
                     path: "Tests/PPFTensorTests", swiftSettings: strict),
@@ -108,7 +110,7 @@ let package = Package(
         .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts"],
+                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", logging],
                     path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PPFTestSupport
 import Testing
 @testable import PPFStore
 

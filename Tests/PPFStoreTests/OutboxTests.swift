@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PPFContracts
+import PPFTestSupport
 import Testing
 @testable import PPFStore
 

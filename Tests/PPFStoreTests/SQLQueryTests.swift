@@ -1,4 +1,5 @@
 import Foundation
+import PPFTestSupport
 import Testing
 @testable import PPFStore
 

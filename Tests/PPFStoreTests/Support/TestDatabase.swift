@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PPFTestSupport
 import Testing
 @testable import PPFStore
 
@@ -78,38 +79,6 @@ struct TestSchema: Sendable {
             """)
         return try rows[0].decode(Int.self, column: 0) == 1
     }
-}
-
-/// Setup trouble worth reading, not a product error.
-struct TestSetupError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Runs `body`, failing with a clear error if it takes longer than `limit`.
-func withTimeLimit<Value: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
-    try await withThrowingTaskGroup(of: Value?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw TestSetupError("the test did not finish within \(limit)")
-        }
-        return value
-    }
-}
-
-/// Polls `condition` every 20 ms until it holds or `limit` passes.
-func eventually(within limit: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
 }
 
 /// Records an issue unless `condition` comes to hold within `limit`.

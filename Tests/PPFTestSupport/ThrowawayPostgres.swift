@@ -5,15 +5,18 @@ import Foundation
 ///
 /// PostgreSQL refuses to run as root, so as root every server command runs
 /// as the `postgres` user through `runuser`, in a folder that user owns.
-struct ThrowawayPostgres {
-    let folder: URL
-    let port: Int
+public struct ThrowawayPostgres: Sendable {
+    /// The folder holding data, logs and the socket.
+    public let folder: URL
+    /// The loopback port it listens on once started.
+    public let port: Int
     private let binaries: URL
 
-    var dataFolder: URL { folder.appendingPathComponent("data") }
+    /// The cluster's data folder.
+    public var dataFolder: URL { folder.appendingPathComponent("data") }
 
     /// Creates the folder and runs `initdb` (trust auth, user `ppf`, no fsync).
-    static func initialize() async throws -> ThrowawayPostgres {
+    public static func initialize() async throws -> ThrowawayPostgres {
         let binaries = try findBinaries()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ppf-pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -33,7 +36,7 @@ struct ThrowawayPostgres {
     }
 
     /// Starts the server on `port` (loopback only) and waits until it accepts connections.
-    func start() async throws {
+    public func start() async throws {
         try await runAsServerUser("pg_ctl", [
             "-D", dataFolder.path, "-l", folder.appendingPathComponent("server.log").path, "-w", "-t", "30",
             "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(folder.path) -c fsync=off",
@@ -42,7 +45,7 @@ struct ThrowawayPostgres {
     }
 
     /// Stops the server (if running) and deletes the folder; never throws.
-    func remove() async {
+    public func remove() async {
         if FileManager.default.fileExists(atPath: dataFolder.appendingPathComponent("postmaster.pid").path) {
             _ = try? await runAsServerUser("pg_ctl", ["-D", dataFolder.path, "-m", "immediate", "-w", "stop"])
         }
@@ -66,7 +69,7 @@ struct ThrowawayPostgres {
     /// posix_spawn + waitpid rather than Foundation's `Process`: `pg_ctl start`
     /// leaves a daemon behind that inherits the child's descriptors, and
     /// `Process` on Linux then never reports the child's exit.
-    static func run(_ executable: String, _ arguments: [String], logFolder: URL? = nil) async throws {
+    public static func run(_ executable: String, _ arguments: [String], logFolder: URL? = nil) async throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -107,7 +110,7 @@ struct ThrowawayPostgres {
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it).
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw TestSetupError("socket() failed: \(errno)") }
     defer { close(descriptor) }

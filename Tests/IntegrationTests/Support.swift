@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import PPFBus
+import PPFContracts
+import PPFRuntime
+import PPFStore
+import PPFTestSupport
+
+/// The local stack the integration tests run against (`make test` starts it).
+enum Stack {
+    static var postgresURL: String {
+        ProcessInfo.processInfo.environment["PPF_POSTGRES_URL"] ?? "postgresql://ppf@127.0.0.1:55432/ppf"
+    }
+    static var kafkaBrokers: String {
+        ProcessInfo.processInfo.environment["PPF_KAFKA_BROKERS"] ?? "127.0.0.1:19092"
+    }
+
+    static var kafka: KafkaConfiguration {
+        var configuration = KafkaConfiguration(bootstrapServers: kafkaBrokers.split(separator: ",").map(String.init))
+        configuration.clientId = "ppf-integration-tests"
+        return configuration
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "ppf.integration-tests")
+        logger.logLevel = .warning
+        return logger
+    }()
+}
+
+/// A fresh PostgreSQL schema for one test, so services started by the test
+/// (which migrate it) see only that test's rows; dropped afterwards.
+struct IsolatedDatabase: Sendable {
+    let schema: String
+    let pool: PGPool
+
+    /// The URL services use to work inside this schema.
+    var url: String {
+        let separator = Stack.postgresURL.contains("?") ? "&" : "?"
+        return Stack.postgresURL + separator + "search_path=\(schema)"
+    }
+
+    static func with<Value: Sendable>(
+        _ body: @Sendable (IsolatedDatabase) async throws -> Value
+    ) async throws -> Value {
+        let base = try PostgresConfiguration(url: Stack.postgresURL)
+        let admin: PGConnection
+        do {
+            admin = try await PGConnection.connect(base, logger: Stack.logger)
+        } catch {
+            throw TestSetupError("PostgreSQL is not reachable at \(Stack.postgresURL) (\(error)); start it with `make up`")
+        }
+        let schema = "it_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await admin.execute("CREATE SCHEMA \(identifier: schema)")
+        var configuration = base
+        configuration.searchPath = [schema]
+        let database = IsolatedDatabase(schema: schema, pool: PGPool(configuration: configuration, size: 2, logger: Stack.logger))
+        do {
+            let value = try await body(database)
+            await database.pool.close()
+            _ = try await admin.execute("DROP SCHEMA \(identifier: schema) CASCADE")
+            return value
+        } catch {
+            await database.pool.close()
+            _ = try? await admin.execute("DROP SCHEMA \(identifier: schema) CASCADE")
+            throw error
+        }
+    }
+
+    /// Runs one query returning a single integer.
+    func count(_ query: SQLQuery) async throws -> Int {
+        try await pool.withConnection { connection in
+            guard let row = try await connection.query(query).first else { return 0 }
+            return try row.decode(Int.self, column: 0)
+        }
+    }
+
+    /// Settings for an in-process service context working in this schema.
+    func settings(service: String) throws -> Settings {
+        var settings = try Settings.load(serviceName: service, environment: [:], arguments: []).settings
+        settings.postgresURL = url
+        settings.kafkaBrokers = Stack.kafkaBrokers
+        settings.instanceId = "test-\(UUID().uuidString.prefix(6))"
+        settings.logLevel = "warning"
+        settings.heartbeatSeconds = 1
+        return settings
+    }
+}
+
+/// Collects every envelope on `topic` (read from the beginning by a fresh
+/// group) whose id is in the set the test cares about.
+final class TopicRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [ConsumedMessage] = []
+    private var task: Task<Void, Never>?
+    private let consumer: KafkaConsumer
+
+    init(topic: String) throws {
+        consumer = try KafkaConsumer.make(configuration: Stack.kafka, groupId: "it-recorder-\(UUID())",
+                                          topics: [topic], logger: Stack.logger)
+        let consumer = consumer
+        task = Task { [weak self] in
+            do {
+                for try await message in consumer.messages {
+                    self?.lock.withLock { self?.seen.append(message) }
+                }
+            } catch {}
+        }
+    }
+
+    /// Messages whose value contains `text` (e.g. a message id).
+    func messages(containing text: String) -> [ConsumedMessage] {
+        lock.withLock { seen.filter { String(decoding: $0.value, as: UTF8.self).contains(text) } }
+    }
+
+    func stop() async {
+        task?.cancel()
+        await consumer.close()
+    }
+}
