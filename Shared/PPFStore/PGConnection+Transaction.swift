@@ -18,7 +18,8 @@ extension PGConnection {
     ///   - level: the isolation level. Default read committed.
     ///   - retries: how many times to run the whole transaction again after a
     ///     serialization failure or deadlock (``StoreError/isRetriable`` and not
-    ///     a connection loss). `body` must then be safe to run again. Default 0.
+    ///     a connection loss), after a short random pause. `body` must then be
+    ///     safe to run again. Default 0.
     /// - Throws: `body`'s error, or ``StoreError`` `transactionAborted` when
     ///   `body` swallowed a statement error and COMMIT turned into ROLLBACK.
     @discardableResult
@@ -38,6 +39,10 @@ extension PGConnection {
                 logger.debug("transaction conflict, running it again", metadata: [
                     "code": "\(error.code)", "attempt": "\(attempt)",
                 ])
+                // A random pause breaks the symmetry between the transactions
+                // that collided; retrying at once tends to collide again.
+                let ceiling = 10 << min(attempt, 6)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 2...ceiling)))
             }
         }
     }

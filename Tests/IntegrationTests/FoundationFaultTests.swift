@@ -14,7 +14,7 @@ import Testing
         try await IsolatedDatabase.with { database in
             let model = "it-crash-\(UUID().uuidString.prefix(8))"
             let environment = ["PPF_POSTGRES_URL": database.url, "PPF_KAFKA_BROKERS": Stack.kafkaBrokers]
-            let recorder = try TopicRecorder(topic: Topic.ratioEvents)
+            let recorder = try await TopicRecorder(topic: Topic.ratioEvents)
 
             // 1. The CLI commits the event and its outbox entry, then dies by SIGKILL before publishing.
             var crashEnvironment = environment
@@ -154,7 +154,7 @@ import Testing
     @Test func badMessagesAreDeadLetteredWithAReasonAndConsumptionGoesOn() async throws {
         try await IsolatedDatabase.with { database in
             let harness = try await Harness.start(database)
-            let deadLetters = try TopicRecorder(topic: Topic.deadLetters)
+            let deadLetters = try await TopicRecorder(topic: Topic.deadLetters)
             var wrongVersion = String(decoding: try Self.ratioChange(0.3).encoded(), as: UTF8.self)
             wrongVersion = wrongVersion.replacingOccurrences(of: "\"schemaVersion\":1", with: "\"schemaVersion\":99")
             try await harness.send(Array("{this is not json".utf8))

@@ -95,7 +95,12 @@ final class TopicRecorder: @unchecked Sendable {
     private var task: Task<Void, Never>?
     private let consumer: KafkaConsumer
 
-    init(topic: String) throws {
+    /// Creates `topic` if needed first: a consumer subscribed to a topic
+    /// that does not exist yet only notices it at its next metadata refresh.
+    init(topic: String) async throws {
+        let admin = try KafkaAdmin.make(configuration: Stack.kafka, logger: Stack.logger)
+        let spec = Topic.all.first { $0.name == topic }.map { TopicSpec(name: $0.name, partitions: $0.partitions) }
+        _ = try await admin.createTopics([spec ?? TopicSpec(name: topic, partitions: 1)])
         consumer = try KafkaConsumer.make(configuration: Stack.kafka, groupId: "it-recorder-\(UUID())",
                                           topics: [topic], logger: Stack.logger)
         let consumer = consumer

@@ -39,7 +39,7 @@ import Testing
             {"correlationId":"00000000-0000-0000-0000-000000000001","messageId":"00000000-0000-0000-0000-000000000002",\
             "payload":{"consumerGroup":"agent","key":"m","keyEncoding":"utf8","offset":7,"originalTopic":"ppf.ratio-events",\
             "partition":1,"reason":"unsupported schema version 9","time":"2025-11-24T16:00:00.250Z","value":"{}",\
-            "valueEncoding":"utf8"},"producer":"agent\\/test","schemaVersion":1,"time":"2025-11-24T16:00:00.250Z",\
+            "valueEncoding":"utf8"},"producer":"agent/test","schemaVersion":1,"time":"2025-11-24T16:00:00.250Z",\
             "type":"dead-letter"}
             """)
         let decoded = try Envelope<DeadLetter>.decode(try envelope.encoded())

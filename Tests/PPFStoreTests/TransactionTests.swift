@@ -85,7 +85,7 @@ import Testing
             async let first: Void = takeOffCall("a")
             async let second: Void = takeOffCall("b")
             _ = try await (first, second)
-            #expect(await attempts.value == 3, "one transaction should have been run again")
+            #expect(await attempts.value >= 3, "one transaction should have been run again")
             let onCall = try await schema.pool.withConnection {
                 try await $0.query("SELECT count(*) FROM doctors WHERE on_call").decode(Int.self)
             }
