@@ -75,6 +75,10 @@ TOKENIZER_CASES: list[tuple[str, str]] = [
 TEST_PREFIX_CHARS = 2000
 LOGITS_TOKENS = 16
 TOP_K = 10
+# llama-cpp-python does not expose the llama.cpp commit at run time; this is the
+# commit its 0.3.36 sdist vendors (vendor/llama.cpp git metadata, seen at build).
+VENDORED_LLAMA_CPP = {"0.3.36": "0c1e57098bba43ac29e6e3b677cdceebdd22334f"}
+GGML_TYPE_F32 = 0
 PPL_SETTINGS = [  # (name, first N tokens, window)
     ("w512_n4096", 4096, 512),
     ("w128_n1024", 1024, 128),
@@ -128,6 +132,36 @@ def window_nll(logits: np.ndarray, tokens: list[int]) -> np.ndarray:
     return -lp[np.arange(len(tokens) - 1), np.asarray(tokens[1:])]
 
 
+def write_f32_gguf(source: Path, target: Path) -> None:
+    """Copy a GGUF with every tensor dequantized to F32 (metadata unchanged).
+
+    Running llama.cpp on this file removes its quantized dot products, which
+    separates "different arithmetic" from "different model" when comparing.
+    """
+    import gguf
+    from gguf.quants import dequantize
+
+    reader = gguf.GGUFReader(str(source))
+    tmp = target.with_name(target.name + ".tmp")
+    writer = gguf.GGUFWriter(str(tmp), arch=reader.fields["general.architecture"].contents())
+    for field in reader.fields.values():
+        if field.name == "general.architecture" or field.name.startswith("GGUF."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        value = 0 if field.name == "general.file_type" else field.contents()  # 0 = all F32
+        writer.add_key_value(field.name, value, vtype, sub_type=sub)
+    for tensor in reader.tensors:
+        values = dequantize(tensor.data, tensor.tensor_type)
+        writer.add_tensor(tensor.name, np.ascontiguousarray(
+            values.reshape([int(d) for d in reversed(tensor.shape)]), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(tmp, target)
+
+
 # MARK: - Context
 
 
@@ -149,6 +183,7 @@ class Reference:
         self.test_text = self.test_path.read_text(encoding="utf-8")
         self._vocab = None
         self._test_tokens: list[int] | None = None
+        self._f32_model: Path | None = None
 
     def provenance(self, command: str) -> dict:
         lc = self.llama_cpp
@@ -158,6 +193,7 @@ class Reference:
             "corpus_file": self.test_path.name,
             "corpus_sha256": self.test_sha,
             "llama_cpp_python": lc.__version__,
+            "llama_cpp_vendored_commit": VENDORED_LLAMA_CPP.get(lc.__version__, "unknown"),
             "llama_cpp_system_info": lc.llama_print_system_info().decode(errors="replace").strip(),
             "numpy": np.__version__,
             "python": platform.python_version(),
@@ -181,11 +217,25 @@ class Reference:
             self._test_tokens = self.tokenize(self.test_text)
         return self._test_tokens
 
-    def context(self, n_ctx: int):
+    def f32_model(self) -> Path:
+        """The checkpoint with all tensors dequantized to F32 (built once, outside the repo)."""
+        if self._f32_model is None:
+            self.args.work.mkdir(parents=True, exist_ok=True)
+            target = self.args.work / (self.model_path.stem + ".dequantized-f32.gguf")
+            if not target.is_file():
+                print(f"writing {target}")
+                write_f32_gguf(self.model_path, target)
+            self._f32_model = target
+        return self._f32_model
+
+    def context(self, n_ctx: int, f32_weights: bool = False, f32_kv: bool = False):
+        """A llama.cpp context; defaults are llama.cpp's own (quantized weights, F16 KV cache)."""
+        kv = GGML_TYPE_F32 if f32_kv else None
         return self.llama_cpp.Llama(
-            model_path=str(self.model_path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
+            model_path=str(self.f32_model() if f32_weights else self.model_path),
+            n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
             n_threads=self.args.threads, n_threads_batch=self.args.threads,
-            logits_all=True, verbose=False, seed=0)
+            logits_all=True, verbose=False, seed=0, type_k=kv, type_v=kv, flash_attn=False)
 
     @staticmethod
     def run(llm, tokens: list[int]) -> np.ndarray:
@@ -250,13 +300,30 @@ def make_logits(ref: Reference, out: Path, numpy_model) -> dict:
             comparison["numpy_fp32_vs_fp64_max_abs_delta_logit"] = float(np.abs(fp32 - fp64).max())
             comparison["llama_cpp_vs_numpy_fp64_max_abs_delta_logit"] = float(
                 np.abs(lc.astype(np.float64) - fp64).max())
+        # Where the llama.cpp vs numpy gap comes from: rerun llama.cpp with F32
+        # weights and/or an F32 KV cache (default: quantized weights, F16 cache).
+        variants, exact = {}, None
+        for label, f32_weights, f32_kv in [
+                ("q4_1_weights_f16_kv (llama.cpp default, the fixture)", False, False),
+                ("q4_1_weights_f32_kv", False, True),
+                ("f32_dequantized_weights_f16_kv", True, False),
+                ("f32_dequantized_weights_f32_kv", True, True)]:
+            got = Reference.run(ref.context(64, f32_weights, f32_kv), tokens).astype(np.float64)
+            d = np.abs(got - fp32)
+            variants[label] = {"max_abs_delta_logit_vs_numpy_fp32": float(d.max()),
+                               "mean_abs_delta_logit_vs_numpy_fp32": float(d.mean())}
+            exact = got  # the last variant: llama.cpp with no quantized arithmetic
+        comparison["llama_cpp_variants_vs_numpy_fp32"] = variants
+        # RoPE pairing evidence: against llama.cpp without quantized arithmetic,
+        # only the adjacent-pair ("NORM") rotation reproduces its logits.
         neox = numpy_model["fp32"].forward(tokens, rope="neox")
         comparison["rope_layout_evidence"] = {
-            "what": "max |logit delta| vs llama.cpp for the two possible RoPE pairings in numpy",
-            "norm_adjacent_pairs_2i_2i+1": float(delta.max()),
-            "neox_half_split_pairs_i_i+d/2": float(np.abs(lc.astype(np.float64) - neox).max()),
-            "neox_top1_agreement": int(sum(int(np.argmax(lc[p]) == np.argmax(neox[p]))
-                                           for p in range(len(tokens)))),
+            "what": ("max |logit delta| between llama.cpp (F32 dequantized weights, F32 KV cache) "
+                     "and numpy fp32 with each possible RoPE pairing"),
+            "norm_adjacent_pairs_2i_2i+1": float(np.abs(exact - fp32).max()),
+            "neox_half_split_pairs_i_i+d/2": float(np.abs(exact - neox).max()),
+            "neox_top1_agreement_of_16": int(sum(int(np.argmax(exact[p]) == np.argmax(neox[p]))
+                                                 for p in range(len(tokens)))),
         }
         write_f32(out / "logits_last_position_fp32.f32", fp32[-1])
 
@@ -290,19 +357,25 @@ def make_perplexity(ref: Reference, out: Path, numpy_model) -> dict:
         if len(tokens) < n:
             raise SystemExit(f"make_fixtures: test split has only {len(tokens)} tokens, need {n}")
         llm = ref.context(window)
-        started = time.time()
-        lc_windows, np_windows = [], []
+        llm_f32 = ref.context(window, f32_weights=True, f32_kv=True) if numpy_model is not None else None
+        lc_seconds = 0.0
+        lc_windows, np_windows, f32_windows = [], [], []
         for start in range(0, n, window):
             chunk = tokens[start:start + window]
+            started = time.time()
             lc_windows.append(window_nll(Reference.run(llm, chunk), chunk))
+            lc_seconds += time.time() - started
+            if llm_f32 is not None:
+                f32_windows.append(window_nll(Reference.run(llm_f32, chunk), chunk))
             if numpy_model is not None:
                 np_windows.append(window_nll(numpy_model["fp32"].forward(chunk), chunk))
         entry = {"first_n_tokens": n, "window": window, "windows": n // window,
                  "predictions_per_window": window - 1,
                  "llama_cpp": perplexity_block(lc_windows),
-                 "seconds": round(time.time() - started, 1)}
+                 "llama_cpp_seconds_2_threads_shared_busy_machine": round(lc_seconds, 2)}
         if np_windows:
             entry["numpy_fp32"] = perplexity_block(np_windows)
+            entry["llama_cpp_f32_dequantized_weights_f32_kv"] = perplexity_block(f32_windows)
             entry["abs_delta_mean_nll_llama_cpp_vs_numpy_fp32"] = abs(
                 entry["llama_cpp"]["mean_nll"] - entry["numpy_fp32"]["mean_nll"])
         results[name] = entry
@@ -382,6 +455,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--corpus", type=Path, default=ROOT / ".deps/corpus")
     parser.add_argument("--out", type=Path, default=ROOT / "Tests/PPFModelTests/Fixtures")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/llamaref-work"),
+                        help="scratch folder outside the repo (F32 copy of the model, ~540 MB)")
     parser.add_argument("--only", choices=["tokenizer", "logits", "perplexity", "dequant"], action="append")
     parser.add_argument("--no-numpy", action="store_true", help="skip the numpy fp32 comparison")
     args = parser.parse_args(argv)
