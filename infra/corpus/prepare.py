@@ -38,7 +38,7 @@ SPLITS = ("calibration", "validation", "test")
 SPLIT_CYCLE = ("calibration", "validation", "test", "test", "test")
 MIN_ARTICLE_CHARS = 500
 OUTPUT_NAME = "wiki.{split}.raw"
-FORMAT_VERSION = 1  # bump when the cleaning changes the output on purpose
+FORMAT_VERSION = 2  # bump when the cleaning changes the output on purpose
 
 # Sections that hold only references, link lists or bibliography: dropped whole
 # (with their subsections), like WikiText keeps only article prose.
@@ -61,7 +61,44 @@ DISAMBIGUATION_TEMPLATE = re.compile(
 )
 INTERLANGUAGE_PREFIX = re.compile(r"^[a-z]{2,3}(-[a-z0-9-]+)?$")
 
+# Innermost templates that render visible inline text, and how to keep it.
+# Everything else in `{{…}}` (infoboxes, citations, pronunciations) is dropped.
+INLINE_TEMPLATE = re.compile(r"\{\{\s*([^{}|]+?)\s*(\|[^{}]*)?\}\}")
+RANGE_WORDS = {"-", "–", "to", "and", "or", "by", "x", "×", "+/-", "±"}
+UNIT_WORDS = {"C": "°C", "F": "°F", "K": "K"}
+
 # MARK: - Wiki markup cleaning
+
+
+def render_inline_template(match: re.Match) -> str:
+    """Text of a unit conversion / language / formatting template, else keep it."""
+    name = match.group(1).strip().lower()
+    if name.startswith("formatnum:"):
+        return match.group(1).split(":", 1)[1].strip()
+    params = [p.strip() for p in (match.group(2) or "").split("|")[1:]]
+    positional = [p for p in params if "=" not in p]
+    if name in ("convert", "cvt") and positional:
+        # {{convert|10|km|mi}} -> "10 km"; {{convert|10|-|20|km}} -> "10–20 km"
+        words = [positional[0]]
+        rest = positional[1:]
+        while len(rest) >= 2 and rest[0] in RANGE_WORDS:
+            words.append(("–" if rest[0] in ("-", "–") else f" {rest[0]} ") + rest[1])
+            rest = rest[2:]
+        unit = UNIT_WORDS.get(rest[0], rest[0]) if rest else ""
+        return "".join(words) + (f" {unit}" if unit else "")
+    if name in ("lang", "transl") and len(positional) >= 2:
+        return positional[-1]
+    if name in ("nowrap", "nobr", "math", "mvar", "small", "smallcaps", "sc", "em",
+                "var", "abbr", "keypress", "script") and positional:
+        return positional[0]
+    if name == "as of" and positional:
+        return "As of " + " ".join(positional[:3])
+    if name in ("circa", "c.") and not positional:
+        return "c."
+    if name in ("frac", "sfrac") and positional:
+        return "/".join(positional) if len(positional) <= 2 else \
+            f"{positional[0]} {positional[1]}/{positional[2]}"
+    return match.group(0)
 
 
 def strip_nested(text: str) -> str:
@@ -164,7 +201,7 @@ RE_MAGIC = re.compile(r"__[A-Z]+__")
 RE_HEADING = re.compile(r"^(={1,6})\s*(.*?)\s*\1\s*$")
 RE_SPACES = re.compile(r"[ \t\u00a0]+")
 RE_EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
-RE_PAREN_LEAD_PUNCT = re.compile(r"\(\s*[,;:]\s*")
+RE_PAREN_LEAD_PUNCT = re.compile(r"\(\s*(?:[,;:]\s*)+")
 RE_SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?)])")
 RE_SPACE_AFTER_PAREN = re.compile(r"\( +")
 
@@ -175,6 +212,7 @@ def clean_inline(text: str) -> str:
     text = RE_SELF_CLOSING.sub("", text)
     text = RE_ELEMENT.sub("", text)
     text = RE_NOWIKI.sub("", text)
+    text = INLINE_TEMPLATE.sub(render_inline_template, text)
     text = strip_nested(text)
     text = strip_links(text)
     text = RE_EXTERNAL_LABELED.sub(r"\1", text)
