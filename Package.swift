@@ -71,6 +71,8 @@ let package = Package(
                 path: "Shared/PPFTensor", swiftSettings: strict),
         .target(name: "PPFModel", dependencies: ["PPFTensor"],
                 path: "Shared/PPFModel", swiftSettings: strict),
+        .target(name: "PPFPruning", dependencies: ["PPFModel", "PPFTensor", "PPFContracts"],
+                path: "Shared/PPFPruning", swiftSettings: strict),
         .target(name: "PPFPredictor", dependencies: ["PPFTensor", "PPFContracts"],
                 path: "Shared/PPFPredictor", swiftSettings: strict),
         .target(name: "PPFAgent", dependencies: ["PPFTensor", "PPFContracts"],
@@ -84,7 +86,7 @@ let package = Package(
         service("evaluator", extra: ["PPFModel"]),
         .executableTarget(
             name: "ppf",
-            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", argumentParser],
+            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", "PPFPruning", argumentParser],
             path: "Services/ppf",
             swiftSettings: strict,
             linkerSettings: rdkafkaRuntime
@@ -105,6 +107,8 @@ let package = Package(
                     path: "Tests/PPFTensorTests", swiftSettings: strict),
         .testTarget(name: "PPFModelTests", dependencies: ["PPFModel", "PPFTensor"],
                     path: "Tests/PPFModelTests", resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "PPFPruningTests", dependencies: ["PPFPruning", "PPFModel", "PPFTensor", "PPFContracts"],
+                    path: "Tests/PPFPruningTests", swiftSettings: strict),
         .testTarget(name: "PPFPredictorTests", dependencies: ["PPFPredictor", "PPFTensor", "PPFContracts"],
                     path: "Tests/PPFPredictorTests", swiftSettings: strict),
         .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts"],

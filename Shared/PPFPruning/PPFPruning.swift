@@ -1,0 +1,1 @@
+/// `PPFPruning`: see the module's files for its documentation.
