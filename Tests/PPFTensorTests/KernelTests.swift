@@ -127,3 +127,17 @@ private func close(_ x: [Float], _ y: [Float], tolerance: Float = 1e-5) -> Bool 
     #expect(sa == (0..<4).map { _ in b.next() })
     #expect(sa != (0..<4).map { _ in c.next() })
 }
+
+@Test func fastExponentialIsWithinTwoTenthsOfAMillionthRelative() {
+    var worst: Double = 0
+    var x: Float = -87
+    while x < 88 {
+        let exact = Foundation.exp(Double(x))
+        worst = max(worst, abs(Double(Kernels.exp(x)) - exact) / exact)
+        x += 0.0137
+    }
+    #expect(worst < 3e-7)
+    #expect(Kernels.exp(0) == 1)
+    #expect(Kernels.exp(-1000) < 1e-37)
+    #expect(Kernels.exp(-.infinity) < 1e-37)
+}

@@ -1,5 +1,3 @@
-import Foundation
-
 // MARK: - SwiGLU
 
 extension Kernels {
@@ -11,13 +9,13 @@ extension Kernels {
     ) {
         for i in 0..<count {
             let g = gate[i]
-            output[i] = g / (1 + exp(-g)) * up[i]
+            output[i] = g / (1 + Kernels.exp(-g)) * up[i]
         }
     }
 
     /// `silu(x) = x / (1 + e^(−x))` for one value (reference for tests and scalar paths).
     @inlinable
-    public static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
+    public static func silu(_ x: Float) -> Float { x / (1 + Kernels.exp(-x)) }
 }
 
 // MARK: - Adds
