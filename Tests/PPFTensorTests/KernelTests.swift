@@ -36,13 +36,9 @@ private func close(_ x: [Float], _ y: [Float], tolerance: Float = 1e-5) -> Bool 
 @Test func siluMultiplyMatchesTheDefinition() {
     let gate = randomVector(37, seed: 3)
     let up = randomVector(37, seed: 4)
-    var out = [Float](repeating: 0, count: 37)
-    gate.withUnsafeBufferPointer { g in
-        up.withUnsafeBufferPointer { u in
-            out.withUnsafeMutableBufferPointer { o in
-                Kernels.siluMultiply(gate: g.baseAddress!, up: u.baseAddress!, into: o.baseAddress!, count: 37)
-            }
-        }
+    var out = gate
+    up.withUnsafeBufferPointer { u in
+        out.withUnsafeMutableBufferPointer { Kernels.siluMultiply($0.baseAddress!, by: u.baseAddress!, count: 37) }
     }
     let expected = zip(gate, up).map { g, u in Float(Double(g) / (1 + Foundation.exp(-Double(g)))) * u }
     #expect(close(out, expected))

@@ -176,7 +176,7 @@ extension LlamaModel {
             ws.gemm(.none, .transposed, m: t, n: ff, k: d, a: xn, lda: d, b: wu.baseAddress!, ldb: d, c: up, ldc: ff)
         }
         // G = silu(G) ⊙ U (SwiGLU)                                           -> (T, ff)
-        Kernels.siluMultiply(gate: gate, up: up, into: gate, count: t * ff)
+        Kernels.siluMultiply(gate, by: up, count: t * ff)
         observer?.downInput(layer: layer, UnsafeBufferPointer(start: gate, count: t * ff), rows: t, cols: ff)
 
         // x += G · Wdᵀ : (T, ff) @ (ff, d) -> (T, d), accumulated into the residual
