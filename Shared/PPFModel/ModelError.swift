@@ -15,6 +15,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
         /// Creates a code; use a static constant rather than calling this at a throw site.
         public init(_ name: String) { self.name = name }
 
+        /// The code's name.
         public var description: String { name }
 
         /// The file does not start with the `GGUF` magic: it is not a GGUF file.
@@ -62,5 +63,6 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
     /// I/O failures can be transient; a malformed file stays malformed.
     public var isRetriable: Bool { code == .io }
 
+    /// Code, message and source location on one line.
     public var description: String { "ModelError.\(code): \(message) [\(file):\(line)]" }
 }

@@ -91,6 +91,40 @@ import Testing
     #expect(Array(both[32...]) == [Float](repeating: 1, count: 16) + [Float](repeating: 2, count: 16))
 }
 
+/// Packs 32 five-bit values as ggml's Q5 quantizers do: low nibbles in qs
+/// (elements j and j+16 share byte j), fifth bits in a little-endian uint32.
+func packQ5(_ q: [UInt8]) -> [UInt8] {
+    var qh: UInt32 = 0
+    var qs = [UInt8](repeating: 0, count: 16)
+    for j in 0..<16 {
+        qs[j] = (q[j] & 0xF) | (q[j + 16] & 0xF) << 4
+        qh |= UInt32(q[j] >> 4) << UInt32(j)
+        qh |= UInt32(q[j + 16] >> 4) << UInt32(j + 16)
+    }
+    var b = Bytes()
+    b.u32(qh)
+    return b.data + qs
+}
+
+@Test func q5_0BlockIsScaleTimesFiveBitValueMinusSixteen() throws {
+    let q = (0..<32).map { UInt8(($0 * 11 + 7) % 32) }
+    var b = Bytes()
+    b.f16(0.75)
+    b.data += packQ5(q)
+    let expected: [Float] = q.map { 0.75 * Float(Int($0) - 16) }
+    #expect(try Dequantization.dequantize(.q5_0, bytes: b.data) == expected)
+}
+
+@Test func q5_1BlockIsScaleTimesFiveBitValuePlusMinimum() throws {
+    let q = (0..<32).map { UInt8(($0 * 5 + 3) % 32) }
+    var b = Bytes()
+    b.f16(0.5)
+    b.f16(-3)
+    b.data += packQ5(q)
+    let expected: [Float] = q.map { 0.5 * Float($0) - 3 }
+    #expect(try Dequantization.dequantize(.q5_1, bytes: b.data) == expected)
+}
+
 // MARK: - K-quants
 
 /// Packs eight 6-bit (scale, min) pairs the way ggml's Q4_K/Q5_K quantizers do.
@@ -176,7 +210,7 @@ let kMins: [UInt8] = [0, 2, 31, 63, 45, 17, 1, 50]
 // MARK: - API behaviour
 
 @Test func undecodableTypesAndPartialBlocksAreNamedErrors() throws {
-    expectModelError(.unsupportedType) { _ = try Dequantization.dequantize(.q5_0, bytes: [UInt8](repeating: 0, count: 22)) }
+    expectModelError(.unsupportedType) { _ = try Dequantization.dequantize(.q2_K, bytes: [UInt8](repeating: 0, count: 84)) }
     expectModelError(.truncated) { _ = try Dequantization.dequantize(.q8_0, bytes: [UInt8](repeating: 0, count: 33)) }
 }
 

@@ -79,9 +79,9 @@ func open(bytes: [UInt8], in dir: URL, name: String = "file.gguf") throws -> GGU
 
 @Test func knownButUndecodableTypeParsesAndRefusesToDequantize() throws {
     try withTemporaryDirectory { dir in
-        // 32 elements of Q5_0 occupy 22 bytes; the hand-built file has 128 data bytes.
-        let file = try open(bytes: handBuiltGGUF(typeID: GGMLType.q5_0.rawValue, elements: 32), in: dir)
-        #expect(file.tensors.first?.type == .q5_0)
+        // 256 elements of Q2_K occupy 84 bytes; the hand-built file has 1024 data bytes.
+        let file = try open(bytes: handBuiltGGUF(typeID: GGMLType.q2_K.rawValue, elements: 256), in: dir)
+        #expect(file.tensors.first?.type == .q2_K)
         expectModelError(.unsupportedType) { _ = try file.dequantize(named: "t") }
     }
 }
@@ -156,4 +156,13 @@ func open(bytes: [UInt8], in dir: URL, name: String = "file.gguf") throws -> GGU
 
 @Test func missingFileThrowsIO() {
     expectModelError(.io) { _ = try GGUFFile.open(path: "/nonexistent/ppf/model.gguf") }
+}
+
+@Test func expectedShapesAreChecked() throws {
+    try withTemporaryDirectory { dir in
+        let file = try open(bytes: handBuiltGGUF(), in: dir)
+        #expect(try file.tensor(named: "t", shape: [4]).elementCount == 4)
+        expectModelError(.shapeMismatch) { _ = try file.tensor(named: "t", shape: [2, 2]) }
+        expectModelError(.missingTensor) { _ = try file.tensor(named: "u", shape: [4]) }
+    }
 }

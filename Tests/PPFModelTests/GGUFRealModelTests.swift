@@ -53,3 +53,27 @@ func realTensorsDequantizeLikeTheReferenceImplementation() throws {
     let norm = try file.dequantize(named: "output_norm.weight")
     #expect(Array(norm.prefix(4)) == [1.7578125, 1.8203125, 1.78125, 1.6015625])
 }
+
+@Test(.enabled(if: RealModel.isAvailable, RealModel.skipReason))
+func realModelCopiedThroughTheWriterReadsBackIdentically() throws {
+    let source = try #require(RealModel.file)
+    try withTemporaryDirectory { dir in
+        var writer = GGUFWriter(metadata: source.metadata)
+        for t in source.tensors {
+            try writer.addTensor(name: t.name, dimensions: t.dimensions, type: t.type, rawBytes: source.rawBytes(of: t))
+        }
+        let url = dir.appendingPathComponent("copy.gguf")
+        try writer.write(to: url)
+        let copy = try GGUFFile.open(url)
+        #expect(copy.metadata == source.metadata)
+        #expect(copy.tensors == source.tensors)
+        #expect(copy.dataOffset == source.dataOffset)
+        #expect(copy.fileSize == source.fileSize)
+        for t in source.tensors {
+            let same = copy.withRawBytes(of: t) { a in
+                source.withRawBytes(of: t) { b in a.count == b.count && memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+            }
+            #expect(same, "\(t.name) differs")
+        }
+    }
+}

@@ -23,11 +23,13 @@ public enum Dequantization {
         case .q8_0: q8_0(source, blocks, destination)
         case .q4_0: q4_0(source, blocks, destination)
         case .q4_1: q4_1(source, blocks, destination)
+        case .q5_0: q5(source, blocks, destination, hasMinimum: false)
+        case .q5_1: q5(source, blocks, destination, hasMinimum: true)
         case .q4_K: q4_K(source, blocks, destination)
         case .q5_K: q5_K(source, blocks, destination)
         case .q6_K: q6_K(source, blocks, destination)
         default:
-            throw ModelError(.unsupportedType, "cannot dequantize \(type) tensors; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K")
+            throw ModelError(.unsupportedType, "cannot dequantize \(type) tensors; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K")
         }
     }
 
@@ -115,6 +117,33 @@ public enum Dequantization {
                 for j in 0..<16 {
                     y[j] = d * Float(qs[j] & 0x0F) + m
                     y[j + 16] = d * Float(qs[j] >> 4) + m
+                }
+            }
+        }
+    }
+
+    /// Q5_0: `{ f16 d; uint8 qh[4]; uint8 qs[16] }`, x = d·(q − 16);
+    /// Q5_1: `{ f16 d; f16 m; uint8 qh[4]; uint8 qs[16] }`, x = d·q + m.
+    /// q is the Q4 nibble plus a fifth bit: bit j of the little-endian
+    /// uint32 qh belongs to element j (0…31).
+    private static func q5(_ src: UnsafeRawPointer, _ blocks: Int, _ dst: UnsafeMutablePointer<Float>, hasMinimum: Bool) {
+        let blockBytes = hasMinimum ? 24 : 22
+        let header = hasMinimum ? 4 : 2
+        HalfPrecision.halfTable.withUnsafeBufferPointer { table in
+            guard let t = table.baseAddress else { return }
+            for b in 0..<blocks {
+                let block = src + b * blockBytes
+                let d = half(block, 0, t)
+                let m: Float = hasMinimum ? half(block, 2, t) : 0
+                let qh = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: header, as: UInt32.self))
+                let qs = (block + header + 4).assumingMemoryBound(to: UInt8.self)
+                let y = dst + b * 32
+                for j in 0..<16 {
+                    let low = (qs[j] & 0x0F) | UInt8(truncatingIfNeeded: (qh >> UInt32(j)) << 4) & 0x10
+                    let high = (qs[j] >> 4) | UInt8(truncatingIfNeeded: qh >> UInt32(j + 12)) & 0x10
+                    // Q5_0 subtracts 16 before scaling, as ggml does, so results are bit-identical.
+                    y[j] = hasMinimum ? d * Float(low) + m : d * Float(Int32(low) - 16)
+                    y[j + 16] = hasMinimum ? d * Float(high) + m : d * Float(Int32(high) - 16)
                 }
             }
         }

@@ -63,8 +63,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .i64: 8
         case .q4_0: 18      // f16 d, 16 bytes of nibbles
         case .q4_1: 20      // f16 d, f16 m, 16 bytes of nibbles
-        case .q5_0: 22
-        case .q5_1: 24
+        case .q5_0: 22      // f16 d, 4 bytes of fifth bits, 16 bytes of nibbles
+        case .q5_1: 24      // f16 d, f16 m, 4 bytes of fifth bits, 16 bytes of nibbles
         case .q8_0: 34      // f16 d, 32 int8
         case .q8_1: 40
         case .q2_K: 84
@@ -91,7 +91,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// Whether ``Dequantization`` can convert this type to `Float`.
     public var isDequantizable: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K: true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: true
         default: false
         }
     }

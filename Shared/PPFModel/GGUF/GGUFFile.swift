@@ -11,6 +11,10 @@ import Foundation
 /// ``ModelError/Code/unsupportedType``, and tensor offsets must respect the
 /// file's alignment (`general.alignment`, default 32). Tensor data stays in
 /// the mapping until asked for. Layout: GGUF spec (ggml `docs/gguf.md`).
+///
+/// Reading is synchronous and touches the disk (page faults on first
+/// access); services should open and dequantize on a dedicated queue, not
+/// on the cooperative pool.
 public final class GGUFFile: Sendable {
     /// Where the file was opened from.
     public let url: URL
@@ -72,6 +76,18 @@ public final class GGUFFile: Sendable {
     public func tensor(named name: String, file: String = #fileID, line: UInt = #line) throws -> GGUFTensorInfo {
         guard let info = tensorInfo(named: name) else {
             throw ModelError(.missingTensor, "tensor '\(name)' is not in \(url.lastPathComponent) (\(tensors.count) tensors)",
+                             file: file, line: line)
+        }
+        return info
+    }
+
+    /// The description of the tensor called `name`, checked against the
+    /// shape the caller expects (outermost first, e.g. `[out, in]`); throws
+    /// ``ModelError/Code/missingTensor`` or ``ModelError/Code/shapeMismatch``.
+    public func tensor(named name: String, shape: [Int], file: String = #fileID, line: UInt = #line) throws -> GGUFTensorInfo {
+        let info = try tensor(named: name, file: file, line: line)
+        guard info.shape == shape else {
+            throw ModelError(.shapeMismatch, "tensor '\(name)' has shape \(info.shape) (outer first) but \(shape) was expected; the file does not match its configuration",
                              file: file, line: line)
         }
         return info

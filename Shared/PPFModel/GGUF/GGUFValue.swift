@@ -16,6 +16,7 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable, CustomStringConvertib
     case int64 = 11
     case float64 = 12
 
+    /// The spec's name for the type, e.g. `uint32`.
     public var description: String {
         switch self {
         case .uint8: "uint8"

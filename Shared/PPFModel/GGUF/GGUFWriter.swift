@@ -15,7 +15,8 @@ import Foundation
 ///
 /// ``write(to:)`` is atomic: it writes a temporary file next to the target,
 /// flushes it, and renames it into place; on any error the temporary file is
-/// removed and the target is untouched.
+/// removed and the target is untouched. Writing is blocking file I/O: call
+/// it from a dedicated queue in services, not from the cooperative pool.
 ///
 /// ```swift
 /// var writer = GGUFWriter(metadata: source.metadata)
