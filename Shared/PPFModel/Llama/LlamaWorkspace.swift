@@ -12,7 +12,8 @@ public final class LlamaWorkspace {
     public let maximumTokens: Int
     /// Most positions one token may attend to (the KV cache capacity).
     public let maximumKeys: Int
-    /// Rows of the output head computed per gemm (bounds the logits buffer).
+    /// Rows of the output head computed per gemm (bounds the logits buffer: 256 rows of a
+    /// 49k vocabulary are 50 MB; fewer rows re-stream the 113 MB head matrix more often).
     public let logitRows: Int
     /// Floating-point operations of all gemms since creation or `resetFLOPs()`, counted as 2·m·n·k each.
     public private(set) var flops: Double = 0
@@ -41,7 +42,7 @@ public final class LlamaWorkspace {
     /// Allocates scratch for `configuration` and windows of up to `maximumTokens`
     /// tokens attending to at most `maximumKeys` positions (default: `maximumTokens`).
     public init(configuration c: LlamaConfiguration, maximumTokens: Int, maximumKeys: Int? = nil,
-                logitRows: Int = 64) throws(ModelError) {
+                logitRows: Int = 256) throws(ModelError) {
         let keys = maximumKeys ?? maximumTokens
         guard maximumTokens > 0, maximumTokens <= keys, keys <= c.contextLength, logitRows > 0 else {
             throw ModelError(.contextOverflow,
