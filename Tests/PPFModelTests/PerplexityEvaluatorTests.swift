@@ -26,6 +26,7 @@ private func slowWindowNLL(_ model: LlamaModel, _ window: [Int]) throws -> [Doub
     let mean = nll.reduce(0, +) / Double(nll.count)
     #expect(result.windows == 3)
     #expect(result.tokensCounted == 7)
+    #expect(abs(result.windowNLL[2] - nll[6]) < 1e-4)
     #expect(abs(result.nll - mean) < 1e-4)
     #expect(abs(result.perplexity - exp(mean)) < 1e-3 * exp(mean))
     #expect(result.tokensPerSecond > 0)
@@ -38,7 +39,8 @@ private func slowWindowNLL(_ model: LlamaModel, _ window: [Int]) throws -> [Doub
     let budgeted = try evaluator.evaluate(tokens, tokenBudget: 16)
     let prefix = try evaluator.evaluate(Array(tokens[0..<16]))
     #expect(budgeted == PerplexityResult(nll: prefix.nll, perplexity: prefix.perplexity, tokensCounted: 14, windows: 2,
-                                         seconds: budgeted.seconds, tokensPerSecond: budgeted.tokensPerSecond))
+                                         seconds: budgeted.seconds, tokensPerSecond: budgeted.tokensPerSecond,
+                                         windowNLL: prefix.windowNLL))
 }
 
 @Test func aTrailingSingleTokenIsNotAWindow() throws {

@@ -66,6 +66,7 @@ public struct PerplexityEvaluator: Sendable {
         var total: Double = 0
         var counted = 0
         var fed = 0
+        var windowNLL: [Double] = []
         progress?.start(total: ranges.count, unit: "windows")
         for (index, range) in ranges.enumerated() {
             let window = Array(tokens[range])
@@ -73,7 +74,9 @@ public struct PerplexityEvaluator: Sendable {
             try model.forward(window, cache: cache, workspace: workspace)
             // Row i predicts token i + 1 of the same window.
             let nll = model.negativeLogLikelihoods(targets: Array(window.dropFirst()), workspace: workspace)
-            total += nll.reduce(0, +)
+            let sum = nll.reduce(0, +)
+            total += sum
+            windowNLL.append(sum / Double(nll.count))
             counted += nll.count
             fed += window.count
             progress?.update(completed: index + 1, detail: String(format: "ppl %.3f", exp(total / Double(counted))))
@@ -82,7 +85,7 @@ public struct PerplexityEvaluator: Sendable {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
         let mean = total / Double(counted)
         return PerplexityResult(nll: mean, perplexity: exp(mean), tokensCounted: counted, windows: ranges.count,
-                                seconds: seconds, tokensPerSecond: Double(fed) / max(seconds, 1e-9))
+                                seconds: seconds, tokensPerSecond: Double(fed) / max(seconds, 1e-9), windowNLL: windowNLL)
     }
 
     /// `evaluate` on a dedicated dispatch queue, so the BLAS-bound loop never

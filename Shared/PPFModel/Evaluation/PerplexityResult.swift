@@ -14,14 +14,18 @@ public struct PerplexityResult: Sendable, Codable, Equatable {
     public let seconds: Double
     /// Tokens fed through the model per second (all window tokens, not only predictions).
     public let tokensPerSecond: Double
+    /// Mean NLL of each window, in order (their spread shows how noisy a small budget is).
+    public let windowNLL: [Double]
 
     /// Creates a result.
-    public init(nll: Double, perplexity: Double, tokensCounted: Int, windows: Int, seconds: Double, tokensPerSecond: Double) {
+    public init(nll: Double, perplexity: Double, tokensCounted: Int, windows: Int, seconds: Double, tokensPerSecond: Double,
+                windowNLL: [Double] = []) {
         self.nll = nll
         self.perplexity = perplexity
         self.tokensCounted = tokensCounted
         self.windows = windows
         self.seconds = seconds
         self.tokensPerSecond = tokensPerSecond
+        self.windowNLL = windowNLL
     }
 }
