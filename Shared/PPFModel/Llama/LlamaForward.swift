@@ -23,6 +23,10 @@ extension LlamaModel {
         let t = tokens.count
         guard t > 0 else { return }
         try checkTokens(tokens)
+        // Buffers are sized per block; another model's cache or workspace would be overrun.
+        guard cache.configuration == configuration, workspace.configuration == configuration else {
+            throw ModelError(.shapeMismatch, "the KV cache or workspace was made for a differently shaped model; create them from this model's configuration")
+        }
         guard t <= workspace.maximumTokens, cache.capacity <= workspace.maximumKeys else {
             throw ModelError(.contextOverflow,
                              "\(t) tokens with a \(cache.capacity)-position cache exceed the workspace (\(workspace.maximumTokens) tokens, \(workspace.maximumKeys) keys)")

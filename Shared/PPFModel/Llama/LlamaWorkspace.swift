@@ -8,6 +8,8 @@ import PPFTensor
 /// Allocated once per window size, so the layer loop allocates nothing. Not
 /// thread-safe: one forward pass at a time uses a workspace.
 public final class LlamaWorkspace {
+    /// The model shape the buffers were sized for.
+    public let configuration: LlamaConfiguration
     /// Most tokens one forward call may process.
     public let maximumTokens: Int
     /// Most positions one token may attend to (the KV cache capacity).
@@ -52,6 +54,7 @@ public final class LlamaWorkspace {
             throw ModelError(.contextOverflow,
                              "a workspace for \(maximumTokens) tokens and \(keys) keys does not fit the context length \(c.contextLength)")
         }
+        self.configuration = c
         self.maximumTokens = maximumTokens
         self.maximumKeys = keys
         self.logitRows = min(logitRows, maximumTokens)
