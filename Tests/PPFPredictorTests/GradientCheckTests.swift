@@ -132,3 +132,11 @@ func backwardPassMatchesFiniteDifferencesForEveryTensor(activation: Activation, 
         #expect(abs(Double(analytic[index]) - numeric) < 1e-3 * max(1, abs(numeric)), "output \(index)")
     }
 }
+
+@Test func plainMeanPoolingAlsoPassesTheGradientCheck() throws {
+    let check = try GradientCheck(architecture: NetworkArchitecture(convolutionChannels: [4, 3], headWidth: 5,
+                                                                    depthWeightedPooling: false), seed: 41)
+    #expect(!check.network.shape.tensors.contains { $0.name == "pool.depthWeight" })
+    let errors = check.relativeErrors(analytic: check.analyticGradient(), numeric: check.numericGradient())
+    for (name, error) in errors { #expect(error < 1e-2, "\(name) relative error \(error)") }
+}

@@ -13,7 +13,8 @@ import PPFTensor
 ///     colᵢ     (B·L, k·cᵢ₋₁)     im2col of aᵢ₋₁ (same padding with zeros)
 ///     zᵢ       (B·L, cᵢ)         colᵢ · Wᵢᵀ + bᵢ,   Wᵢ (cᵢ, k·cᵢ₋₁)
 ///     aᵢ       (B·L, cᵢ)         act(zᵢ)
-///     pooled   (B, 2·cₙ + G)     [mean over layers of aₙ | max over layers of aₙ | globals]
+///     pooled   (B, 2·cₙ + G)     [Σₗ αₗ ⊙ aₙ(l) | max over layers of aₙ | globals]
+///                                α (L, cₙ) learned depth weights (or the plain mean, αₗ = 1/L)
 ///     zₕ       (B, H)            pooled · Wₕᵀ + bₕ
 ///     aₕ       (B, H)            act(zₕ)
 ///     output   (B, 1)            aₕ · Wₒᵀ + bₒ      standardised log-perplexity
@@ -41,10 +42,14 @@ struct ConvolutionalNetwork {
     private func outChannels(_ index: Int) -> Int { shape.architecture.convolutionChannels[index] }
     private func convWeight(_ index: Int) -> NetworkShape.Tensor { tensors[2 * index] }
     private func convBias(_ index: Int) -> NetworkShape.Tensor { tensors[2 * index + 1] }
-    private var hiddenWeight: NetworkShape.Tensor { tensors[2 * convolutionCount] }
-    private var hiddenBias: NetworkShape.Tensor { tensors[2 * convolutionCount + 1] }
-    private var outputWeight: NetworkShape.Tensor { tensors[2 * convolutionCount + 2] }
-    private var outputBias: NetworkShape.Tensor { tensors[2 * convolutionCount + 3] }
+    private var depthWeighted: Bool { shape.architecture.depthWeightedPooling }
+    /// (L, cₙ) pooling weights; only when `depthWeighted`.
+    private var depthWeight: NetworkShape.Tensor { tensors[2 * convolutionCount] }
+    private var headStart: Int { 2 * convolutionCount + (depthWeighted ? 1 : 0) }
+    private var hiddenWeight: NetworkShape.Tensor { tensors[headStart] }
+    private var hiddenBias: NetworkShape.Tensor { tensors[headStart + 1] }
+    private var outputWeight: NetworkShape.Tensor { tensors[headStart + 2] }
+    private var outputBias: NetworkShape.Tensor { tensors[headStart + 3] }
 
     // MARK: - Pass
 
@@ -64,13 +69,17 @@ struct ConvolutionalNetwork {
         let preActivations: [FloatBuffer]
         /// Per convolution: activation aᵢ, (B·L, cᵢ).
         let activations: [FloatBuffer]
+        /// Per convolution: the activation's gate at zᵢ, kept for the backward pass.
+        let gates: [FloatBuffer]
         /// Layer index of each max over layers, (B, cₙ).
-        var argmax: [Int32]
+        let argmax: ScratchBuffer<Int32>
         /// (B, 2·cₙ + G).
         let pooled: FloatBuffer
         /// (B, H) before and after the activation.
         let hiddenPre: FloatBuffer
         let hidden: FloatBuffer
+        /// The activation's gate at zₕ.
+        let hiddenGate: FloatBuffer
         /// (B) standardised predictions.
         let output: FloatBuffer
         // Backward scratch.
@@ -89,10 +98,12 @@ struct ConvolutionalNetwork {
             columns = convolutions.map { FloatBuffer(count: rows * network.kernel * network.inChannels($0)) }
             preActivations = convolutions.map { FloatBuffer(count: rows * network.outChannels($0)) }
             activations = convolutions.map { FloatBuffer(count: rows * network.outChannels($0)) }
-            argmax = [Int32](repeating: 0, count: capacity * shape.finalChannels)
+            gates = convolutions.map { FloatBuffer(count: rows * network.outChannels($0)) }
+            argmax = ScratchBuffer(count: capacity * shape.finalChannels, initial: 0)
             pooled = FloatBuffer(count: capacity * shape.pooledWidth)
             hiddenPre = FloatBuffer(count: capacity * network.headWidth)
             hidden = FloatBuffer(count: capacity * network.headWidth)
+            hiddenGate = FloatBuffer(count: capacity * network.headWidth)
             output = FloatBuffer(count: capacity)
             let widest = ([shape.inputChannels] + shape.architecture.convolutionChannels).max() ?? 1
             activationGradient = FloatBuffer(count: rows * widest)
@@ -125,28 +136,33 @@ struct ConvolutionalNetwork {
                       a: columns, lda: width, b: parameters + convWeight(index).offset, ldb: width,
                       beta: 1, c: z, ldc: cout)
             let a = pass.activations[index].pointer
-            Self.activate(shape.architecture.activation, z, into: a, count: rows * cout)
+            Self.activate(shape.architecture.activation, z, into: a, gate: pass.gates[index].pointer, count: rows * cout)
             source = UnsafePointer(a)
         }
 
-        // Pool over layers: (B·L, cₙ) -> (B, 2·cₙ), then append the globals -> (B, 2·cₙ + G).
+        // Pool over layers: (B·L, cₙ) -> (B, 2·cₙ) as [weighted sum with α (L, cₙ) | max], then
+        // append the globals -> (B, 2·cₙ + G).
         let final = shape.finalChannels, width = shape.pooledWidth, globalCount = shape.globalCount
         let pooled = pass.pooled.pointer
-        pass.argmax.withUnsafeMutableBufferPointer { argmax in
+        let alpha = depthWeighted ? parameters + depthWeight.offset : nil
+        let mean = 1 / Float(layers)
+        do {
             for b in 0..<batch {
+                // Layer-major so the inner loop runs over contiguous channels.
                 let row = pooled + b * width
-                for channel in 0..<final {
-                    var sum: Float = 0
-                    var best = -Float.infinity
-                    var bestLayer: Int32 = 0
-                    for layer in 0..<layers {
-                        let value = source[(b * layers + layer) * final + channel]
-                        sum += value
-                        if value > best { best = value; bestLayer = Int32(layer) }
+                let best = row + final
+                let bestLayer = pass.argmax.pointer + b * final
+                row.update(repeating: 0, count: final)
+                best.update(repeating: -Float.infinity, count: final)
+                bestLayer.update(repeating: 0, count: final)
+                for layer in 0..<layers {
+                    let values = source + (b * layers + layer) * final
+                    let weights = alpha.map { $0 + layer * final }
+                    for channel in 0..<final {
+                        let value = values[channel]
+                        row[channel] += (weights?[channel] ?? mean) * value
+                        if value > best[channel] { best[channel] = value; bestLayer[channel] = Int32(truncatingIfNeeded: layer) }
                     }
-                    row[channel] = sum / Float(layers)
-                    row[final + channel] = best
-                    argmax[b * final + channel] = bestLayer
                 }
                 for g in 0..<globalCount { row[2 * final + g] = pass.globals.pointer[b * globalCount + g] }
             }
@@ -158,7 +174,7 @@ struct ConvolutionalNetwork {
                   a: pooled, lda: width, b: parameters + hiddenWeight.offset, ldb: width,
                   beta: 1, c: pass.hiddenPre.pointer, ldc: headWidth)
         Self.activate(shape.architecture.activation, pass.hiddenPre.pointer, into: pass.hidden.pointer,
-                      count: batch * headWidth)
+                      gate: pass.hiddenGate.pointer, count: batch * headWidth)
         Self.broadcastRows(parameters + outputBias.offset, rows: batch, cols: 1, into: pass.output.pointer)
         BLAS.gemm(.none, .transposed, m: batch, n: 1, k: headWidth,
                   a: pass.hidden.pointer, lda: headWidth, b: parameters + outputWeight.offset, ldb: headWidth,
@@ -186,7 +202,8 @@ struct ConvolutionalNetwork {
         BLAS.gemm(.none, .none, m: batch, n: headWidth, k: 1,
                   a: outputGradient, lda: 1, b: parameters + outputWeight.offset, ldb: headWidth,
                   c: dHidden, ldc: headWidth)
-        Self.multiplyByDerivative(activation, of: pass.hiddenPre.pointer, gradient: dHidden, count: batch * headWidth)
+        Self.multiplyByDerivative(activation, of: pass.hiddenPre.pointer, gate: pass.hiddenGate.pointer,
+                                  gradient: dHidden, count: batch * headWidth)
 
         // Hidden layer: dWₕ (H, P) = dzₕᵀ (H, B) @ pooled (B, P); dpooled (B, P) = dzₕ (B, H) @ Wₕ (H, P).
         BLAS.gemm(.transposed, .none, m: headWidth, n: width, k: batch,
@@ -198,15 +215,26 @@ struct ConvolutionalNetwork {
                   a: dHidden, lda: headWidth, b: parameters + hiddenWeight.offset, ldb: width,
                   c: dPooled, ldc: width)
 
-        // Unpool: the mean spreads 1/L to every layer, the max routes to its argmax layer.
+        // Unpool: the weighted sum spreads αₗ (or 1/L) to every layer, the max routes to its
+        // argmax layer; dα (L, cₙ) = Σ_b aₙ(b, l) ⊙ dpooled(b).
         // (The globals' share of dpooled is dropped: inputs are not trained.)
         let dA = pass.activationGradient.pointer
-        let scale = 1 / Float(layers)
-        pass.argmax.withUnsafeBufferPointer { argmax in
+        let finalActivations = pass.activations[convolutionCount - 1].pointer
+        let alpha = depthWeighted ? parameters + depthWeight.offset : nil
+        let alphaGradient = depthWeighted ? gradient + depthWeight.offset : nil
+        alphaGradient?.update(repeating: 0, count: layers * final)
+        let mean = 1 / Float(layers)
+        do {
+            let argmax = pass.argmax.pointer
             for b in 0..<batch {
                 for layer in 0..<layers {
                     let row = dA + (b * layers + layer) * final
-                    for channel in 0..<final { row[channel] = dPooled[b * width + channel] * scale }
+                    let activations = finalActivations + (b * layers + layer) * final
+                    for channel in 0..<final {
+                        let upstream = dPooled[b * width + channel]
+                        row[channel] = upstream * (alpha?[layer * final + channel] ?? mean)
+                        alphaGradient?[layer * final + channel] += upstream * activations[channel]
+                    }
                 }
                 for channel in 0..<final {
                     let layer = Int(argmax[b * final + channel])
@@ -219,7 +247,8 @@ struct ConvolutionalNetwork {
         for index in stride(from: convolutionCount - 1, through: 0, by: -1) {
             let cin = inChannels(index), cout = outChannels(index), convWidth = kernel * cin
             // dzᵢ = daᵢ ⊙ act'(zᵢ), in place.
-            Self.multiplyByDerivative(activation, of: pass.preActivations[index].pointer, gradient: dA, count: rows * cout)
+            Self.multiplyByDerivative(activation, of: pass.preActivations[index].pointer, gate: pass.gates[index].pointer,
+                                      gradient: dA, count: rows * cout)
             // dWᵢ (cout, k·cin) = dzᵢᵀ (cout, B·L) @ colᵢ (B·L, k·cin); dbᵢ = column sums of dzᵢ.
             BLAS.gemm(.transposed, .none, m: cout, n: convWidth, k: rows,
                       a: dA, lda: cout, b: pass.columns[index].pointer, ldb: convWidth,
@@ -291,36 +320,44 @@ struct ConvolutionalNetwork {
         }
     }
 
-    /// √(2/π), the GELU tanh approximation's scale.
-    private static let geluScale: Float = 0.797_884_56
+    /// 2·√(2/π): the GELU tanh approximation written as a logistic, since
+    /// `(1 + tanh(u)) / 2 = σ(2u)`; one `exp` is several times cheaper than `tanh`.
+    private static let geluScale: Float = 1.595_769_1
     /// The cubic coefficient of the GELU tanh approximation.
     private static let geluCubic: Float = 0.044_715
 
-    /// `y = act(x)` element-wise.
-    static func activate(_ activation: Activation, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+    /// `y = act(x)` element-wise, and the gate `y / x` (σ(2u) for GELU, 0 or 1 for
+    /// ReLU) that the derivative reuses, so the backward pass needs no second `exp`.
+    static func activate(_ activation: Activation, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                         gate: UnsafeMutablePointer<Float>, count: Int) {
         switch activation {
         case .relu:
-            for i in 0..<count { y[i] = max(0, x[i]) }
+            for i in 0..<count {
+                let open: Float = x[i] > 0 ? 1 : 0
+                gate[i] = open
+                y[i] = open * x[i]
+            }
         case .gelu:
             for i in 0..<count {
                 let v = x[i]
-                y[i] = 0.5 * v * (1 + tanh(geluScale * (v + geluCubic * v * v * v)))
+                let g = 1 / (1 + exp(-geluScale * (v + geluCubic * v * v * v)))
+                gate[i] = g
+                y[i] = v * g
             }
         }
     }
 
-    /// `gradient ⊙= act'(x)` element-wise.
-    static func multiplyByDerivative(_ activation: Activation, of x: UnsafePointer<Float>,
+    /// `gradient ⊙= act'(x)` element-wise, from the gate `activate` stored.
+    static func multiplyByDerivative(_ activation: Activation, of x: UnsafePointer<Float>, gate: UnsafePointer<Float>,
                                      gradient: UnsafeMutablePointer<Float>, count: Int) {
         switch activation {
         case .relu:
-            for i in 0..<count where x[i] <= 0 { gradient[i] = 0 }
+            for i in 0..<count { gradient[i] *= gate[i] }
         case .gelu:
             for i in 0..<count {
-                let v = x[i]
-                let t = tanh(geluScale * (v + geluCubic * v * v * v))
-                let derivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)
-                gradient[i] *= derivative
+                // d/dx [x σ(v)] = σ(v) + x σ(v)(1 − σ(v)) v',  v = 2u,  v' = 2√(2/π)(1 + 3·0.044715 x²).
+                let v = x[i], g = gate[i]
+                gradient[i] *= g + v * g * (1 - g) * geluScale * (1 + 3 * geluCubic * v * v)
             }
         }
     }

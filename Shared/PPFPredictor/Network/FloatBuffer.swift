@@ -1,31 +1,34 @@
-// MARK: - FloatBuffer
+// MARK: - ScratchBuffer
 
-/// A zero-initialised scratch buffer of `Float`s owned by one network pass.
+/// A scratch buffer owned by one network pass.
 ///
 /// The forward and backward passes hand raw pointers straight to
 /// `BLAS.gemm`; owning the memory in a class keeps those pointers valid for
 /// the pass's lifetime without nesting a `withUnsafe…` closure per buffer.
 /// The buffer never leaves the pass that created it.
-final class FloatBuffer {
-    /// Number of floats.
+final class ScratchBuffer<Element> {
+    /// Number of elements.
     let count: Int
     /// The storage; valid until the buffer is deallocated.
-    let pointer: UnsafeMutablePointer<Float>
+    let pointer: UnsafeMutablePointer<Element>
 
-    /// Allocates `count` zeros.
-    init(count: Int) {
-        self.count = count
-        pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
-        pointer.initialize(repeating: 0, count: max(1, count))
+    /// Allocates `count` copies of `initial` (at least one element, so the pointer is always usable).
+    init(count: Int, initial: Element) {
+        self.count = max(1, count)
+        pointer = UnsafeMutablePointer<Element>.allocate(capacity: self.count)
+        pointer.initialize(repeating: initial, count: self.count)
     }
 
     deinit {
-        pointer.deinitialize(count: max(1, count))
+        pointer.deinitialize(count: count)
         pointer.deallocate()
     }
+}
 
-    /// Sets the first `count` floats to zero.
-    func zero(_ count: Int) {
-        pointer.update(repeating: 0, count: count)
-    }
+/// Scratch `Float`s, zero-initialised.
+typealias FloatBuffer = ScratchBuffer<Float>
+
+extension ScratchBuffer where Element == Float {
+    /// Allocates `count` zeros.
+    convenience init(count: Int) { self.init(count: count, initial: 0) }
 }

@@ -27,14 +27,21 @@ public struct NetworkArchitecture: Codable, Sendable, Hashable {
     public var headWidth: Int
     /// Non-linearity after every convolution and the head's hidden layer. Default GELU.
     public var activation: Activation
+    /// Replace the plain mean over layers by a learned per-layer, per-channel
+    /// weighted sum, initialised to the mean. Default true: blocks differ in
+    /// sensitivity by depth (the first and last matter most), and a learned
+    /// weight per depth expresses "Σ over layers of importance(depth) × damage"
+    /// directly, where a convolution shared across depths cannot.
+    public var depthWeightedPooling: Bool
 
     /// Creates an architecture; the defaults are the documented ones.
     public init(kernelSize: Int = 3, convolutionChannels: [Int] = [16, 16], headWidth: Int = 32,
-                activation: Activation = .gelu) {
+                activation: Activation = .gelu, depthWeightedPooling: Bool = true) {
         self.kernelSize = kernelSize
         self.convolutionChannels = convolutionChannels
         self.headWidth = headWidth
         self.activation = activation
+        self.depthWeightedPooling = depthWeightedPooling
     }
 
     /// Checks every size is usable.
@@ -69,8 +76,18 @@ public struct NetworkShape: Codable, Sendable, Hashable {
         public let offset: Int
         /// Number of elements.
         public var count: Int { rows * cols }
-        /// Inputs feeding one output unit (for initialisation); 0 for a bias.
-        let fanIn: Int
+        /// How the tensor starts.
+        let initialization: Initialization
+        /// Whether weight decay shrinks it (weights yes, biases and pooling weights no).
+        let decays: Bool
+    }
+
+    /// How a tensor is initialised.
+    enum Initialization: Hashable, Sendable {
+        /// Normal with this standard deviation.
+        case normal(std: Double)
+        /// Every element equal to this value.
+        case constant(Double)
     }
 
     /// The sizes of the network.
@@ -111,26 +128,36 @@ public struct NetworkShape: Codable, Sendable, Hashable {
 
     /// Every tensor, in the order it is stored:
     /// `conv{i}.weight` (c_i, k·c_{i−1}) and `conv{i}.bias` (c_i, 1) for each
-    /// convolution, then `head.hidden.weight` (H, pooled), `head.hidden.bias`,
+    /// convolution, `pool.depthWeight` (L, cₙ) when pooling is depth-weighted,
+    /// then `head.hidden.weight` (H, pooled), `head.hidden.bias` (H, 1),
     /// `head.output.weight` (1, H) and `head.output.bias` (1, 1).
+    ///
+    /// Initialisation: He-normal (`std = √(2 / fan-in)`) for weights followed
+    /// by an activation, `√(1 / fan-in)` for the output weight, zero biases,
+    /// and `1 / L` for the depth weights (the plain mean).
     public var tensors: [Tensor] {
         var result: [Tensor] = []
         var offset = 0
-        func add(_ name: String, _ rows: Int, _ cols: Int, fanIn: Int) {
-            result.append(Tensor(name: name, rows: rows, cols: cols, offset: offset, fanIn: fanIn))
+        func add(_ name: String, _ rows: Int, _ cols: Int, _ initialization: Initialization, decays: Bool) {
+            result.append(Tensor(name: name, rows: rows, cols: cols, offset: offset,
+                                 initialization: initialization, decays: decays))
             offset += rows * cols
         }
+        func he(_ fanIn: Int, gain: Double = 2) -> Initialization { .normal(std: (gain / Double(fanIn)).squareRoot()) }
         var inChannels = inputChannels
         for (index, outChannels) in architecture.convolutionChannels.enumerated() {
             let width = architecture.kernelSize * inChannels
-            add("conv\(index + 1).weight", outChannels, width, fanIn: width)
-            add("conv\(index + 1).bias", outChannels, 1, fanIn: 0)
+            add("conv\(index + 1).weight", outChannels, width, he(width), decays: true)
+            add("conv\(index + 1).bias", outChannels, 1, .constant(0), decays: false)
             inChannels = outChannels
         }
-        add("head.hidden.weight", architecture.headWidth, pooledWidth, fanIn: pooledWidth)
-        add("head.hidden.bias", architecture.headWidth, 1, fanIn: 0)
-        add("head.output.weight", 1, architecture.headWidth, fanIn: architecture.headWidth)
-        add("head.output.bias", 1, 1, fanIn: 0)
+        if architecture.depthWeightedPooling {
+            add("pool.depthWeight", layerCount, finalChannels, .constant(1 / Double(layerCount)), decays: false)
+        }
+        add("head.hidden.weight", architecture.headWidth, pooledWidth, he(pooledWidth), decays: true)
+        add("head.hidden.bias", architecture.headWidth, 1, .constant(0), decays: false)
+        add("head.output.weight", 1, architecture.headWidth, he(architecture.headWidth, gain: 1), decays: true)
+        add("head.output.bias", 1, 1, .constant(0), decays: false)
         return result
     }
 

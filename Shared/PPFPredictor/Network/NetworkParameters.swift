@@ -14,18 +14,17 @@ public struct NetworkParameters: Codable, Sendable, Hashable {
     /// Every parameter, tensor after tensor.
     public internal(set) var values: [Float]
 
-    /// Deterministic initialisation from `seed`: He-normal weights
-    /// (`std = √(2 / fan-in)`) for the layers followed by an activation,
-    /// `√(1 / fan-in)` for the output layer, zero biases.
+    /// Deterministic initialisation from `seed`, as `NetworkShape.tensors` documents.
     init(shape: NetworkShape, seed: UInt64) {
         self.shape = shape
         var random = RandomStream(seed: seed)
         var values = [Float](repeating: 0, count: shape.parameterCount)
-        for tensor in shape.tensors where tensor.fanIn > 0 {
-            let gain = tensor.name == "head.output.weight" ? 1.0 : 2.0
-            let std = (gain / Double(tensor.fanIn)).squareRoot()
+        for tensor in shape.tensors {
             for index in tensor.offset..<(tensor.offset + tensor.count) {
-                values[index] = Float(random.normal() * std)
+                switch tensor.initialization {
+                case .normal(let std): values[index] = Float(random.normal() * std)
+                case .constant(let value): values[index] = Float(value)
+                }
             }
         }
         self.values = values

@@ -9,7 +9,7 @@ struct AdamOptimizer {
     private let beta2: Double
     private let epsilon: Double
     private let weightDecay: Double
-    /// 1 for weights, 0 for biases: decay shrinks weights only.
+    /// 1 where weight decay applies (weights), 0 elsewhere (biases, depth weights).
     private let decayMask: [Float]
     private var firstMoment: [Float]
     private var secondMoment: [Float]
@@ -21,7 +21,7 @@ struct AdamOptimizer {
         epsilon = hyperparameters.epsilon
         weightDecay = hyperparameters.weightDecay
         var mask = [Float](repeating: 0, count: shape.parameterCount)
-        for tensor in shape.tensors where tensor.fanIn > 0 {
+        for tensor in shape.tensors where tensor.decays {
             for index in tensor.offset..<(tensor.offset + tensor.count) { mask[index] = 1 }
         }
         decayMask = mask

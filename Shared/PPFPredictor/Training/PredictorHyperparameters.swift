@@ -24,7 +24,9 @@ public struct PredictorHyperparameters: Codable, Sendable, Hashable {
     public var beta2: Double
     /// Adam's denominator guard. Default 1e-8.
     public var epsilon: Double
-    /// Decoupled L2 weight decay on weights, not biases (AdamW, Loshchilov & Hutter 2019). Default 1e-4.
+    /// Decoupled L2 weight decay on weights, not biases (AdamW, Loshchilov & Hutter 2019): each
+    /// step shrinks a weight by `learningRate · weightDecay` of itself. Default 0.3 (on the synthetic
+    /// task 1e-4 overfits: held-out log RMSE 0.28 against 0.07).
     public var weightDecay: Double
     /// Policies per mini-batch. Default 32.
     public var batchSize: Int
@@ -35,7 +37,9 @@ public struct PredictorHyperparameters: Codable, Sendable, Hashable {
     public var patience: Int
     /// Share of the samples each member holds out for early stopping. Default 0.15.
     public var validationFraction: Double
-    /// Train each member on a bootstrap resample of its training fold. Default true.
+    /// Train each member on a bootstrap resample of its training fold. Default false: members
+    /// already differ by seed and validation fold, and on the synthetic task resampling (which
+    /// leaves out about a third of the few samples) raised held-out MAPE from 4 % to 8 %.
     public var bootstrap: Bool
     /// Weight of the pairwise ranking term (RankNet's logistic loss over the
     /// pairs of each mini-batch) added to the mean squared error. Default 0:
@@ -56,12 +60,12 @@ public struct PredictorHyperparameters: Codable, Sendable, Hashable {
         beta1: Double = 0.9,
         beta2: Double = 0.999,
         epsilon: Double = 1e-8,
-        weightDecay: Double = 1e-4,
+        weightDecay: Double = 0.3,
         batchSize: Int = 32,
         maxEpochs: Int = 600,
         patience: Int = 80,
         validationFraction: Double = 0.15,
-        bootstrap: Bool = true,
+        bootstrap: Bool = false,
         rankingLossWeight: Double = 0,
         rankingTemperature: Double = 0.1
     ) {
