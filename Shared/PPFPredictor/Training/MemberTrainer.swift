@@ -1,3 +1,5 @@
+import PPFTensor
+
 // MARK: - MemberTrainingSummary
 
 /// How one ensemble member's training went (deterministic, stored with the model).
