@@ -1,1 +1,0 @@
-/// `PPFPredictor`: see the module's files for its documentation.

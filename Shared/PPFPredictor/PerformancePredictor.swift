@@ -1,0 +1,163 @@
+import Foundation
+
+// MARK: - Prediction
+
+/// The predicted performance of one policy: ensemble mean and spread, in
+/// natural-log perplexity.
+public struct Prediction: Sendable, Hashable, Codable {
+    /// Mean of the members' predicted log-perplexities.
+    public let logPerplexity: Double
+    /// Standard deviation across members (population form, so a single member gives 0):
+    /// the predictor's uncertainty, large where the members disagree, i.e. away from the training data.
+    public let logPerplexityStd: Double
+
+    /// Predicted perplexity, `exp(logPerplexity)`.
+    public var perplexity: Double { Foundation.exp(logPerplexity) }
+}
+
+// MARK: - PerformancePredictor
+
+/// The second-level performance predictor: an ensemble of convolutional
+/// networks that maps a policy's features to its log-perplexity in
+/// microseconds (arXiv 2508.02381, §3.2).
+///
+/// Train it with ``train(on:hyperparameters:)``, query it with
+/// ``predict(_:)-([PolicyFeatures])``. It is a plain value: `Codable` (weights
+/// are stored bit-exactly) and `Sendable`. Prediction runs synchronously on
+/// the calling thread and calls `BLAS.gemm`; a service should call it from a
+/// dedicated queue, not the cooperative pool.
+public struct PerformancePredictor: Codable, Sendable, Hashable {
+    /// The features this predictor reads.
+    public let spec: FeatureSpec
+    /// How it was trained.
+    public let hyperparameters: PredictorHyperparameters
+    /// Standardisation fitted on its training set.
+    public let normalizer: FeatureNormalizer
+    /// One weight vector per ensemble member.
+    public let members: [NetworkParameters]
+    /// How each member's training went.
+    public let memberSummaries: [MemberTrainingSummary]
+
+    /// Fewest measured policies `train` accepts: each member needs a
+    /// validation fold of at least 2 and a training fold larger than that.
+    public static let minimumTrainingSamples = 10
+
+    /// Policies per forward pass when predicting a large batch: small enough that a pass's
+    /// buffers stay in cache (64 was faster than 512 per policy), large enough for BLAS to amortise calls.
+    static let predictionChunk = 64
+
+    // MARK: Training
+
+    /// Trains an ensemble on measured policies, deterministically from
+    /// `hyperparameters.seed`.
+    ///
+    /// Each member draws its own validation fold and bootstrap resample,
+    /// trains with Adam on standardised log-perplexity, stops early when the
+    /// validation loss has not improved for `patience` epochs and keeps its
+    /// best weights.
+    /// - Throws: `tooFewSamples`, `duplicateSampleId`, `invalidPerplexity`,
+    ///   a spec mismatch between samples, or `invalidHyperparameter`.
+    public static func train(
+        on samples: [TrainingSample],
+        hyperparameters: PredictorHyperparameters = PredictorHyperparameters()
+    ) throws(PredictorError) -> PerformancePredictor {
+        try hyperparameters.validate()
+        let spec = try samples.validatedSpec(minimumCount: minimumTrainingSamples, purpose: "training a predictor")
+        let features = samples.map(\.features)
+        let targets = samples.map(\.logPerplexity)
+        let normalizer = FeatureNormalizer(fitting: features, targets: targets, spec: spec)
+        let shape = try NetworkShape(architecture: hyperparameters.architecture, layerCount: spec.layerCount,
+                                     inputChannels: spec.layerChannelCount, globalCount: spec.globalCount)
+        let trainer = MemberTrainer(network: ConvolutionalNetwork(shape: shape), hyperparameters: hyperparameters,
+                                    data: PreparedData(features: features, logPerplexities: targets,
+                                                       normalizer: normalizer, spec: spec))
+        var members: [NetworkParameters] = []
+        var summaries: [MemberTrainingSummary] = []
+        for member in 0..<hyperparameters.ensembleSize {
+            let (parameters, summary) = trainer.train(seed: RandomStream.derivedSeed(hyperparameters.seed, UInt64(member)))
+            members.append(parameters)
+            summaries.append(summary)
+        }
+        return PerformancePredictor(spec: spec, hyperparameters: hyperparameters, normalizer: normalizer,
+                                    members: members, memberSummaries: summaries)
+    }
+
+    private init(spec: FeatureSpec, hyperparameters: PredictorHyperparameters, normalizer: FeatureNormalizer,
+                 members: [NetworkParameters], memberSummaries: [MemberTrainingSummary]) {
+        self.spec = spec
+        self.hyperparameters = hyperparameters
+        self.normalizer = normalizer
+        self.members = members
+        self.memberSummaries = memberSummaries
+    }
+
+    // MARK: Prediction
+
+    /// Predicts every policy of `batch` (one forward pass per member per chunk
+    /// of 64 policies, so large batches run at BLAS speed).
+    /// - Throws: `layerCountMismatch`, `channelCountMismatch`,
+    ///   `globalCountMismatch` or `featureSpecMismatch` when a policy's
+    ///   features were built for another spec.
+    public func predict(_ batch: [PolicyFeatures]) throws(PredictorError) -> [Prediction] {
+        for (index, features) in batch.enumerated() {
+            try spec.requireSame(as: features.spec, what: "policy \(index) of the batch")
+        }
+        guard let shape = members.first?.shape, !batch.isEmpty else { return [] }
+        let network = ConvolutionalNetwork(shape: shape)
+        let pass = network.makePass(capacity: min(batch.count, Self.predictionChunk))
+        let memberCount = Double(members.count)
+        var predictions: [Prediction] = []
+        predictions.reserveCapacity(batch.count)
+        var sums = [Double](repeating: 0, count: pass.capacity)
+        var squares = [Double](repeating: 0, count: pass.capacity)
+        var start = 0
+        while start < batch.count {
+            let chunk = Array(batch[start..<min(batch.count, start + Self.predictionChunk)])
+            let data = PreparedData(features: chunk, logPerplexities: nil, normalizer: normalizer, spec: spec)
+            data.load(0..<chunk.count, into: pass, targets: nil)
+            for index in 0..<chunk.count { sums[index] = 0; squares[index] = 0 }
+            for member in members {
+                member.values.withUnsafeBufferPointer { p in
+                    guard let base = p.baseAddress else { return }
+                    network.forward(pass, batch: chunk.count, parameters: base)
+                }
+                for index in 0..<chunk.count {
+                    let value = normalizer.denormalizeTarget(Double(pass.output.pointer[index]))
+                    sums[index] += value
+                    squares[index] += value * value
+                }
+            }
+            for index in 0..<chunk.count {
+                let mean = sums[index] / memberCount
+                let variance = max(0, squares[index] / memberCount - mean * mean)
+                predictions.append(Prediction(logPerplexity: mean, logPerplexityStd: variance.squareRoot()))
+            }
+            start += chunk.count
+        }
+        return predictions
+    }
+
+    /// Predicts one policy.
+    public func predict(_ features: PolicyFeatures) throws(PredictorError) -> Prediction {
+        // A one-element batch always yields exactly one prediction.
+        try predict([features])[0]
+    }
+
+    // MARK: Codable
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        spec = try container.decode(FeatureSpec.self, forKey: .spec)
+        hyperparameters = try container.decode(PredictorHyperparameters.self, forKey: .hyperparameters)
+        normalizer = try container.decode(FeatureNormalizer.self, forKey: .normalizer)
+        members = try container.decode([NetworkParameters].self, forKey: .members)
+        memberSummaries = try container.decode([MemberTrainingSummary].self, forKey: .memberSummaries)
+        try normalizer.validate(for: spec)
+        let expected = try NetworkShape(architecture: hyperparameters.architecture, layerCount: spec.layerCount,
+                                        inputChannels: spec.layerChannelCount, globalCount: spec.globalCount)
+        guard !members.isEmpty, members.allSatisfy({ $0.shape == expected }) else {
+            throw PredictorError(.invalidArtifact,
+                                 "the predictor has \(members.count) members, and every member must have the shape its feature spec and architecture imply")
+        }
+    }
+}
