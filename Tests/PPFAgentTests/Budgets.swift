@@ -26,7 +26,9 @@ enum Budgets {
         return try ParameterBudget(layers: layers, allowsBlockDrop: false)
     }
 
-    /// A random GQA-shaped budget: random heads, groups, widths, per-block sizes.
+    /// A random GQA-shaped budget: random heads, groups and widths. Blocks
+    /// differ in FFN width unless drops are allowed (real models have equal
+    /// blocks; ``ParameterBudget`` requires comparable blocks for drops).
     static func randomGQA(seed: UInt64, allowsBlockDrop: Bool) throws -> ParameterBudget {
         var generator = SeededGenerator(seed: seed)
         let blocks = Int.random(in: 2...12, using: &generator)
@@ -34,13 +36,14 @@ enum Budgets {
         let queryHeads = kvHeads * Int.random(in: 1...4, using: &generator)
         let headDimension = [16, 32, 64].randomElement(using: &generator) ?? 32
         let hidden = queryHeads * headDimension
+        let sharedFFN = hidden * Int.random(in: 3...4, using: &generator)
         var layers: [LayerBudget] = []
         for _ in 0..<blocks {
-            let ffn = Int.random(in: 128...512, using: &generator)
+            let ffn = allowsBlockDrop ? sharedFFN : Int.random(in: (2 * hidden)...(4 * hidden), using: &generator)
             let one = try ParameterBudget.groupedQueryAttention(
                 blocks: 1, hiddenSize: hidden, queryHeads: queryHeads, kvHeads: kvHeads,
                 headDimension: headDimension, ffnChannels: ffn,
-                minimumKeptMLPFraction: Double.random(in: 0.05...0.3, using: &generator),
+                minimumKeptMLPFraction: allowsBlockDrop ? 0.1 : Double.random(in: 0.05...0.3, using: &generator),
                 allowsBlockDrop: false)
             layers.append(one.layers[0])
         }
