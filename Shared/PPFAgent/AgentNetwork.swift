@@ -3,8 +3,10 @@ import PPFTensor
 
 // MARK: - AgentNetwork
 
-/// The policy network: target ratio → mean of a Gaussian over the action
-/// vector, plus a learned, state-independent log standard deviation.
+/// The policy network: target ratio → mean of a Gaussian over the attention
+/// and MLP logits (plus a learned, state-independent log standard deviation)
+/// and, when drops are allowed, the logits of one Bernoulli drop per block
+/// (their log-std entries are unused).
 ///
 /// A small tanh MLP (`features → hidden… → actionCount`, linear output). The
 /// input is the target ratio alone, encoded as `[x, x²]` with
@@ -32,12 +34,18 @@ public struct AgentNetwork: Codable, Sendable, Equatable {
     /// A freshly initialised network.
     ///
     /// Hidden layers use uniform Xavier initialisation; the output layer is
-    /// scaled by 0.01 so the initial mean action is ≈ 0 (the near-uniform
-    /// policy at every ratio) and the log-std starts at `initialLogStd`.
+    /// scaled by 0.01 so the initial mean action is ≈ `outputBias` (zero: the
+    /// near-uniform policy at every ratio) and the log-std starts at `initialLogStd`.
+    ///
+    /// - Parameter outputBias: initial output bias per action entry (empty
+    ///   means all zero); the trainer starts drop logits below zero with it.
     public init(hiddenWidths: [Int], actionCount: Int, ratioRange: ClosedRange<Double>,
-                initialLogStd: Double, seed: UInt64) throws(AgentError) {
+                initialLogStd: Double, outputBias: [Double] = [], seed: UInt64) throws(AgentError) {
         guard actionCount > 0, hiddenWidths.allSatisfy({ $0 > 0 }) else {
             throw AgentError(.invalidConfiguration, "network widths must be positive (hidden \(hiddenWidths), actions \(actionCount))")
+        }
+        guard outputBias.isEmpty || outputBias.count == actionCount, outputBias.allSatisfy(\.isFinite) else {
+            throw AgentError(.invalidConfiguration, "output bias needs \(actionCount) finite entries, got \(outputBias.count)")
         }
         guard ratioRange.upperBound > ratioRange.lowerBound else {
             throw AgentError(.invalidConfiguration, "ratio range \(ratioRange) must not be empty")
@@ -52,7 +60,11 @@ public struct AgentNetwork: Codable, Sendable, Equatable {
             let isOutput = layer == widths.count - 2
             let scale = Float(sqrt(6.0 / Double(fanIn + fanOut))) * (isOutput ? 0.01 : 1)
             for _ in 0..<(fanIn * fanOut) { values.append(Float.random(in: -scale...scale, using: &generator)) }
-            values.append(contentsOf: repeatElement(0, count: fanOut))
+            if isOutput, !outputBias.isEmpty {
+                values.append(contentsOf: outputBias.map(Float.init))
+            } else {
+                values.append(contentsOf: repeatElement(0, count: fanOut))
+            }
         }
         values.append(contentsOf: repeatElement(Float(initialLogStd), count: actionCount))
         parameters = values

@@ -10,7 +10,8 @@ extension PruningAgent {
     /// Each step is a batch of contextual-bandit episodes: draw
     /// ``TrainingConfiguration/ratiosPerIteration`` target ratios (stratified
     /// over the range), sample ``TrainingConfiguration/samplesPerRatio``
-    /// actions per ratio from `N(μ(r), σ²)`, project each onto the budget,
+    /// actions per ratio — attention and MLP logits from `N(μ(r), σ²)`, each
+    /// block's drop from `Bernoulli(σ(d_l(r)))` — project each onto the budget,
     /// score all policies in ONE reward call, and take a REINFORCE step with
     /// the leave-one-out (RLOO) baseline of its ratio group, normalised by the
     /// group's reward spread. See docs/agent.md for why.
@@ -30,6 +31,8 @@ extension PruningAgent {
         let projection = initial.projection
         let config = configuration
         let actionCount = budget.actionCount
+        // Attention and MLP logits are Gaussian; drop logits (if any) Bernoulli.
+        let continuousCount = 2 * budget.blockCount
         let groups = config.ratiosPerIteration
         let samples = config.samplesPerRatio
         let episodes = groups * samples
@@ -62,10 +65,18 @@ extension PruningAgent {
                 for sample in 0..<samples {
                     let episode = group * samples + sample
                     var action = [Double](repeating: 0, count: actionCount)
-                    for entry in 0..<actionCount {
+                    for entry in 0..<continuousCount {
                         let epsilon = random.nextGaussian()
                         noise[episode * actionCount + entry] = epsilon
                         action[entry] = Double(means[group, entry]) + std[entry] * epsilon
+                    }
+                    // Drops: z ~ Bernoulli(σ(d)). The projection drops blocks with a
+                    // positive entry; encoding p keeps its ordering by confidence.
+                    for entry in continuousCount..<actionCount {
+                        let probability = sigmoid(Double(means[group, entry]))
+                        let drop = Double.random(in: 0..<1, using: &random) < probability
+                        noise[episode * actionCount + entry] = drop ? 1 : 0
+                        action[entry] = drop ? 1 + probability : probability - 2
                     }
                     policies.append(try projection.project(action: action, targetRatio: ratios[group]))
                     policyRatios.append(ratios[group])
@@ -89,17 +100,22 @@ extension PruningAgent {
                 }
             }
 
-            // Loss = −(1/N) Σ A·log π(a). ∂/∂μ = −A·ε/σ / N, ∂/∂logσ = −A·(ε² − 1) / N.
+            // Loss = −(1/N) Σ A·log π(a). Gaussian entries: ∂/∂μ = −A·ε/σ / N and
+            // ∂/∂logσ = −A·(ε² − 1) / N. Bernoulli drop entries: ∂/∂d = −A·(z − p) / N.
             var meanGradient = Matrix(rows: groups, cols: actionCount)
             var logStdGradient = [Double](repeating: 0, count: actionCount)
             for episode in 0..<episodes {
                 let advantage = advantages[episode]
                 guard advantage != 0 else { continue }
                 let group = episode / samples
-                for entry in 0..<actionCount {
+                for entry in 0..<continuousCount {
                     let epsilon = noise[episode * actionCount + entry]
                     meanGradient[group, entry] -= Float(advantage * epsilon / std[entry] / Double(episodes))
                     logStdGradient[entry] -= advantage * (epsilon * epsilon - 1) / Double(episodes)
+                }
+                for entry in continuousCount..<actionCount {
+                    let score = noise[episode * actionCount + entry] - sigmoid(Double(means[group, entry]))
+                    meanGradient[group, entry] -= Float(advantage * score / Double(episodes))
                 }
             }
             var gradient = network.backward(activations, outputGradient: meanGradient)
@@ -121,7 +137,7 @@ extension PruningAgent {
                 bestReward: rewards.max() ?? 0,
                 meanPredictedLogPerplexity: predictions.reduce(0) { $0 + $1.mean } / Double(episodes),
                 meanUncertainty: predictions.reduce(0) { $0 + $1.std } / Double(episodes),
-                explorationStd: std.reduce(0, +) / Double(actionCount)))
+                explorationStd: std[0..<continuousCount].reduce(0, +) / Double(continuousCount)))
         }
 
         let agent = try PruningAgent(network: network, budget: budget, configuration: configuration)

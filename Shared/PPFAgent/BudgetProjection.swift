@@ -13,10 +13,11 @@ import PPFContracts
 /// policy at the target ratio, which is why the policy network starts there.
 ///
 /// The projection runs in three stages, each keeping the rest feasible:
-/// 1. **Drops.** Blocks with `d_l > 0` are dropped, highest first, while the
-///    block fits in the remaining removal `D`. If the survivors still cannot
-///    remove `D`, further blocks are dropped by descending `d_l` (forced).
-///    Every drop lowers `D` by more than it lowers the survivors' capacity.
+/// 1. **Drops.** Blocks with `d_l > 0` are dropped, largest first (then by
+///    `d_l`), while the block fits in the remaining removal `D`. If the
+///    survivors still cannot remove `D`, further blocks are dropped by
+///    descending `d_l` (forced). Every drop lowers `D` by more than it lowers
+///    the survivors' capacity.
 /// 2. **Attention.** `u_l = maxLevel_l · σ(a_l + λ₀)` with `λ₀ = logit(r / maxLevel)`,
 ///    rounded to the nearest allowed level. If the attention total leaves the
 ///    MLP a share outside `[0, MLP capacity]`, `λ` is swept (down or up) one
@@ -147,8 +148,14 @@ public struct BudgetProjection: Sendable, Hashable, Codable {
             capacity -= layers[index].attentionCapacity + layers[index].mlpCapacity
             survivorCount -= 1
         }
-        // Voluntary drops: the action asks for them and they fit.
-        for index in order where dropLogits[index] > 0 && survivorCount > 1
+        // Voluntary drops: the action asks for them and they fit. When not all
+        // requested blocks fit, the largest go first (drop as much of what was
+        // asked as possible); equal sizes go by logit. Ordering by logit alone
+        // would hinge on differences between saturated drop probabilities,
+        // which training cannot resolve.
+        let requested = order.filter { dropLogits[$0] > 0 }
+            .sorted { (layers[$0].blockParameters, dropLogits[$0], $0) > (layers[$1].blockParameters, dropLogits[$1], $1) }
+        for index in requested where survivorCount > 1
             && Double(layers[index].blockParameters) <= remaining + slack {
             drop(index)
         }

@@ -34,9 +34,13 @@ public struct PruningAgent: Sendable {
     /// A freshly initialised agent: its policy is near-uniform at every ratio.
     public static func untrained(budget: ParameterBudget, configuration: TrainingConfiguration) throws(AgentError) -> PruningAgent {
         try configuration.validate(for: budget)
+        let blocks = budget.blockCount
+        let bias = budget.allowsBlockDrop
+            ? [Double](repeating: 0, count: 2 * blocks) + [Double](repeating: configuration.initialDropLogit, count: blocks)
+            : []
         let network = try AgentNetwork(hiddenWidths: configuration.hiddenWidths, actionCount: budget.actionCount,
-                                       ratioRange: configuration.ratioRange,
-                                       initialLogStd: configuration.initialLogStd, seed: configuration.seed)
+                                       ratioRange: configuration.ratioRange, initialLogStd: configuration.initialLogStd,
+                                       outputBias: bias, seed: configuration.seed)
         return try PruningAgent(network: network, budget: budget, configuration: configuration)
     }
 

@@ -23,7 +23,8 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var learningRate: Double = 1e-2
     /// The step size at the end, as a fraction of ``learningRate`` (default 0.1).
     public var finalLearningRateFraction: Double = 0.1
-    /// Exploration log-std at the start, in logit units (default ln 0.5).
+    /// Exploration log-std of the attention and MLP logits at the start, in
+    /// logit units (default ln 0.5). Drops are Bernoulli and need no std.
     public var initialLogStd: Double = log(0.5)
     /// The ceiling the exploration log-std anneals down to (default ln 0.05).
     public var finalLogStd: Double = log(0.05)
@@ -32,6 +33,11 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// How far below the annealed ceiling the learned log-std may fall
     /// (default ln 4): a floor against premature collapse.
     public var logStdBand: Double = log(4)
+    /// Initial drop logit of every block when the budget allows drops
+    /// (default −3: each block is dropped in σ(−3) ≈ 5% of early samples).
+    /// Drops start rare because a near-uniform early policy makes dropping
+    /// insensitive blocks look better than it is (docs/agent.md).
+    public var initialDropLogit: Double = -3
     /// `κ` in the reward `−mean − κ·std` (default 1).
     public var uncertaintyPenalty: Double = 1
     /// Projection tolerance as a fraction of prunable parameters (default 1e-3).
@@ -70,6 +76,7 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         try check(annealingFraction > 0 && annealingFraction <= 1, "annealingFraction must be in (0, 1]")
         try check(logStdBand.isFinite && logStdBand >= 0, "logStdBand must be ≥ 0")
         try check(uncertaintyPenalty.isFinite && uncertaintyPenalty >= 0, "uncertaintyPenalty must be ≥ 0")
+        try check(initialDropLogit.isFinite, "initialDropLogit must be finite")
     }
 
     // MARK: - Schedules

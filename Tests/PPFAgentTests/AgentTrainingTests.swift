@@ -33,6 +33,29 @@ private let probeRatios = [0.05, 0.1, 0.2371, 0.3, 0.4183, 0.5, 0.6]
     }
 }
 
+/// Blocks 1 and 4 are nearly free to drop; dropping any other block is
+/// expensive. The optimum's drop set changes with the ratio (none, {4}, {1},
+/// {1, 4}) because whole blocks must fit the budget.
+@Test func trainedAgentDropsExactlyTheBlocksTheOptimumDropsAtEachRatio() throws {
+    let budget = try Budgets.fineGrained(seed: 7, allowsBlockDrop: true)
+    let base = try SeparableQuadraticObjective.random(budget: budget, seed: 11)
+    var dropLosses = base.dropLosses
+    dropLosses[1] = 0.02 * base.layerWeights[1]
+    dropLosses[4] = 0.02 * base.layerWeights[4]
+    let objective = try SeparableQuadraticObjective(budget: budget, layerWeights: base.layerWeights, dropLosses: dropLosses)
+    let agent = try PruningAgent.train(budget: budget, configuration: TrainingConfiguration(),
+                                       reward: objective.rewardModel).agent
+    var dropSets = Set<[Bool]>()
+    for ratio in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
+        let policy = try agent.policy(forRatio: ratio)
+        let optimum = try objective.optimum(ratio: try budget.achievedRatio(policy), allowingDrops: true)
+        #expect(policy.layers.map(\.dropped) == optimum.dropped, "ratio \(ratio)")
+        #expect(objective.loss(policy) / optimum.loss - 1 <= 0.05, "ratio \(ratio)")
+        dropSets.insert(optimum.dropped)
+    }
+    #expect(dropSets.count == 4)
+}
+
 @Test func trainingImprovesTheMeanReward() throws {
     let budget = try Budgets.fineGrained(seed: 1)
     let objective = try SeparableQuadraticObjective.random(budget: budget, seed: 2)

@@ -13,7 +13,7 @@ enum Budgets {
 
     /// A small random budget with near-continuous attention levels (steps of
     /// 1/200 up to 0.9), so the continuous KKT optimum is a tight bound.
-    static func fineGrained(blocks: Int = 6, seed: UInt64) throws -> ParameterBudget {
+    static func fineGrained(blocks: Int = 6, seed: UInt64, allowsBlockDrop: Bool = false) throws -> ParameterBudget {
         var generator = SeededGenerator(seed: seed)
         let levels = (0...180).map { Double($0) / 200 }
         let layers = (0..<blocks).map { _ in
@@ -23,7 +23,7 @@ enum Budgets {
                                mlpParameters: channels * perChannel, attentionLevels: levels,
                                mlpChannels: channels, maxRemovedMLPChannels: 230)
         }
-        return try ParameterBudget(layers: layers, allowsBlockDrop: false)
+        return try ParameterBudget(layers: layers, allowsBlockDrop: allowsBlockDrop)
     }
 
     /// A random GQA-shaped budget: random heads, groups and widths. Blocks
