@@ -127,6 +127,47 @@ public struct SeparableQuadraticObjective: Sendable, Codable, Hashable {
         return best
     }
 
+    /// A lower bound on the loss of every no-drop policy that uses the
+    /// budget's *discrete* attention levels, from Lagrangian duality:
+    /// `max_μ μ·R + Σ_l min_{x ∈ levels_l}(c_l·w_A·x²/L − μ·A_l·x)
+    ///  + Σ_l min_{y ∈ [0, maxMLP_l]}(c_l·w_M·y²/L − μ·M_l·y)`.
+    ///
+    /// Tighter than ``optimum(ratio:allowingDrops:)`` when levels are coarse
+    /// (SmolLM2 has seven), so the agent's gap against it is meaningful there.
+    ///
+    /// - Throws: ``AgentError/Code/ratioOutOfRange`` when no policy reaches `ratio`.
+    public func discreteLowerBound(ratio: Double) throws(AgentError) -> Double {
+        let continuous = try optimum(ratio: ratio)
+        let layers = budget.layers
+        let count = Double(layers.count)
+        let removal = ratio * Double(budget.totalParameters)
+        func dual(_ mu: Double) -> Double {
+            var value = mu * removal
+            for (layer, weight) in zip(layers, layerWeights) {
+                let a = Double(layer.attentionParameters), m = Double(layer.mlpParameters)
+                value += layer.attentionLevels.map { weight * attentionWeight * $0 * $0 / count - mu * a * $0 }.min() ?? 0
+                let maxMLP = Double(layer.maxRemovedMLPChannels) / Double(layer.mlpChannels)
+                let y = min(max(mu * m * count / (2 * weight * mlpWeight), 0), maxMLP)
+                value += weight * mlpWeight * y * y / count - mu * m * y
+            }
+            return value
+        }
+        // The dual is concave in μ; bracket generously around the continuous
+        // multiplier's scale and golden-section search.
+        let scale = layers.indices.map {
+            2 * layerWeights[$0] * mlpWeight * continuous.mlp[$0] / (Double(layers[$0].mlpParameters) * count)
+        }.max() ?? 1
+        var low = 0.0, high = max(scale, 1e-12) * 8
+        let golden = (5.0.squareRoot() - 1) / 2
+        for _ in 0..<200 {
+            let left = high - golden * (high - low), right = low + golden * (high - low)
+            if dual(left) < dual(right) { low = left } else { high = right }
+        }
+        // Both are valid lower bounds (the discrete dual is the continuous
+        // problem with costs interpolated between levels, never below them).
+        return max(dual((low + high) / 2), continuous.loss)
+    }
+
     /// KKT on the surviving blocks (the rest dropped); nil when `removal` is out of their reach.
     private func solve(survivors: [Int], removal: Double) -> Optimum? {
         let layers = budget.layers

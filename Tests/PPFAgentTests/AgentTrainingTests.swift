@@ -165,3 +165,22 @@ private func exploitablePredictor(_ objective: SeparableQuadraticObjective) -> R
     }
     #expect(nan?.code == .nonFiniteReward)
 }
+
+// MARK: - Bounds used by the benchmark
+
+@Test func discreteLowerBoundSitsBetweenTheContinuousOptimumAndRealPolicies() throws {
+    let budget = try Budgets.smolLM2()
+    let objective = try SeparableQuadraticObjective.random(budget: budget, seed: 3)
+    let projection = try BudgetProjection(budget: budget)
+    for ratio in [0.1, 0.3, 0.5] {
+        let continuous = try objective.optimum(ratio: ratio).loss
+        let discrete = try objective.discreteLowerBound(ratio: ratio)
+        #expect(discrete >= continuous)
+        // Any real policy at (almost exactly) this ratio is at least the bound.
+        let policy = try projection.project(action: [Double](repeating: 0, count: 60), targetRatio: ratio)
+        let atAchieved = try objective.discreteLowerBound(ratio: try budget.achievedRatio(policy))
+        #expect(objective.loss(policy) >= atAchieved)
+    }
+    // With coarse GQA levels the bound is strictly tighter somewhere.
+    #expect(try objective.discreteLowerBound(ratio: 0.3) > objective.optimum(ratio: 0.3).loss * 1.001)
+}
