@@ -36,13 +36,9 @@ private func close(_ x: [Float], _ y: [Float], tolerance: Float = 1e-5) -> Bool 
 @Test func siluMultiplyMatchesTheDefinition() {
     let gate = randomVector(37, seed: 3)
     let up = randomVector(37, seed: 4)
-    var out = [Float](repeating: 0, count: 37)
-    gate.withUnsafeBufferPointer { g in
-        up.withUnsafeBufferPointer { u in
-            out.withUnsafeMutableBufferPointer { o in
-                Kernels.siluMultiply(gate: g.baseAddress!, up: u.baseAddress!, into: o.baseAddress!, count: 37)
-            }
-        }
+    var out = gate
+    up.withUnsafeBufferPointer { u in
+        out.withUnsafeMutableBufferPointer { Kernels.siluMultiply($0.baseAddress!, by: u.baseAddress!, count: 37) }
     }
     let expected = zip(gate, up).map { g, u in Float(Double(g) / (1 + Foundation.exp(-Double(g)))) * u }
     #expect(close(out, expected))
@@ -126,4 +122,18 @@ private func close(_ x: [Float], _ y: [Float], tolerance: Float = 1e-5) -> Bool 
     let sa = (0..<4).map { _ in a.next() }
     #expect(sa == (0..<4).map { _ in b.next() })
     #expect(sa != (0..<4).map { _ in c.next() })
+}
+
+@Test func fastExponentialIsWithinTwoTenthsOfAMillionthRelative() {
+    var worst: Double = 0
+    var x: Float = -87
+    while x < 88 {
+        let exact = Foundation.exp(Double(x))
+        worst = max(worst, abs(Double(Kernels.exp(x)) - exact) / exact)
+        x += 0.0137
+    }
+    #expect(worst < 3e-7)
+    #expect(Kernels.exp(0) == 1)
+    #expect(Kernels.exp(-1000) < 1e-37)
+    #expect(Kernels.exp(-.infinity) < 1e-37)
 }

@@ -1,23 +1,21 @@
-import Foundation
-
 // MARK: - SwiGLU
 
 extension Kernels {
-    /// The SwiGLU gate of a LLaMA MLP (Shazeer 2020): `out = silu(gate) ⊙ up`,
-    /// with `silu(x) = x / (1 + e^(−x))`. `out` may alias `gate` or `up`.
-    public static func siluMultiply(
-        gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
-        into output: UnsafeMutablePointer<Float>, count: Int
-    ) {
+    /// The SwiGLU gate of a LLaMA MLP (Shazeer 2020), in place:
+    /// `gate = silu(gate) ⊙ up`, with `silu(x) = x / (1 + e^(−x))`.
+    ///
+    /// In place on purpose: with a separate output that aliases `gate`, the
+    /// compiler's runtime overlap check would route every call to the scalar loop.
+    public static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, by up: UnsafePointer<Float>, count: Int) {
         for i in 0..<count {
             let g = gate[i]
-            output[i] = g / (1 + exp(-g)) * up[i]
+            gate[i] = g / (1 + Kernels.exp(-g)) * up[i]
         }
     }
 
     /// `silu(x) = x / (1 + e^(−x))` for one value (reference for tests and scalar paths).
     @inlinable
-    public static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
+    public static func silu(_ x: Float) -> Float { x / (1 + Kernels.exp(-x)) }
 }
 
 // MARK: - Adds

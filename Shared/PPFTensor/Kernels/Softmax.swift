@@ -16,17 +16,25 @@ extension Kernels {
         return max(m0, m1)
     }
 
+    /// Σ x, with four independent accumulators.
+    @inlinable
+    public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        var i = 0
+        while i + 4 <= count {
+            s0 += x[i]; s1 += x[i + 1]; s2 += x[i + 2]; s3 += x[i + 3]
+            i += 4
+        }
+        while i < count { s0 += x[i]; i += 1 }
+        return (s0 + s1) + (s2 + s3)
+    }
+
     /// In-place softmax of one vector, shifted by its maximum for stability.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
         guard count > 0 else { return }
         let m = maximum(x, count: count)
-        var sum: Float = 0
-        for i in 0..<count {
-            let e = exp(x[i] - m)
-            x[i] = e
-            sum += e
-        }
-        let inverse = 1 / sum
+        for i in 0..<count { x[i] = Kernels.exp(x[i] - m) }
+        let inverse = 1 / sum(x, count: count)
         for i in 0..<count { x[i] *= inverse }
     }
 
@@ -39,15 +47,15 @@ extension Kernels {
         var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
         var i = 0
         while i + 4 <= count {
-            s0 += exp(x[i] - m)
-            s1 += exp(x[i + 1] - m)
-            s2 += exp(x[i + 2] - m)
-            s3 += exp(x[i + 3] - m)
+            s0 += Kernels.exp(x[i] - m)
+            s1 += Kernels.exp(x[i + 1] - m)
+            s2 += Kernels.exp(x[i + 2] - m)
+            s3 += Kernels.exp(x[i + 3] - m)
             i += 4
         }
-        while i < count { s0 += exp(x[i] - m); i += 1 }
-        let sum = (Double(s0) + Double(s1)) + (Double(s2) + Double(s3))
-        return m + Float(log(sum))
+        while i < count { s0 += Kernels.exp(x[i] - m); i += 1 }
+        let total = (Double(s0) + Double(s1)) + (Double(s2) + Double(s3))
+        return m + Float(Foundation.log(total))
     }
 
     /// `out[i] = x[i] − log Σ e^x`. `out` may alias `x`.

@@ -1,1 +1,0 @@
-/// `PPFModel`: see the module's files for its documentation.
