@@ -39,7 +39,7 @@ extension PruningAgent {
 
         var random = SeededGenerator(seed: config.seed ^ 0x5EED_0F_A6E7)
         var optimizer = AdamOptimizer(parameterCount: network.parameters.count)
-        var scorer = RewardScorer(model: reward, uncertaintyPenalty: config.uncertaintyPenalty)
+        var scorer = RewardScorer(model: reward)
         var curve: [IterationRecord] = []
         curve.reserveCapacity(config.iterations)
 

@@ -32,13 +32,11 @@ public typealias RewardModel = (_ policies: [PruningPolicy], _ targetRatios: [Do
 /// Calls a reward model and checks its answer, counting calls for reports.
 struct RewardScorer {
     let model: RewardModel
-    let uncertaintyPenalty: Double
     private(set) var calls = 0
     private(set) var policiesScored = 0
 
-    init(model: @escaping RewardModel, uncertaintyPenalty: Double) {
+    init(model: @escaping RewardModel) {
         self.model = model
-        self.uncertaintyPenalty = uncertaintyPenalty
     }
 
     /// Predictions for `policies`; throws if the model answers with the wrong

@@ -105,7 +105,7 @@ public enum StaticSearch {
         }
         let dimension = startAction.count
         var random = SeededGenerator(seed: configuration.seed ^ 0xC0FF_EE00_5EA2_C400)
-        var scorer = RewardScorer(model: reward, uncertaintyPenalty: configuration.uncertaintyPenalty)
+        var scorer = RewardScorer(model: reward)
         var mean = startAction
         var spread = [Double](repeating: configuration.initialStd, count: dimension)
         var bestAction = startAction
