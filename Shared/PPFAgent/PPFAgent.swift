@@ -1,1 +1,0 @@
-/// `PPFAgent`: see the module's files for its documentation.
