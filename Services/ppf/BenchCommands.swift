@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import PPFModel
+import PPFRuntime
+import PPFTensor
+
+/// `ppf bench …`: benchmark programs (speed targets live here, never in tests).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print tables (and update docs/benchmarks.md with --write).",
+        subcommands: [ModelBench.self])
+}
+
+/// `ppf bench model`: forward-pass throughput against the sgemm peak of the same run.
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Evaluation throughput at several windows, GFLOP/s against the measured sgemm peak, peak RSS.",
+        discussion: """
+            With --llama-cpp-python pointing at a Python that has llama-cpp-python installed, the same \
+            GGUF is also scored by llama.cpp at each window in the same run, and the table gives the ratio.
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(parsing: .upToNextOption, help: "Window lengths.")
+    var windows: [Int] = [128, 512, 2048]
+
+    @Option(help: "Timed windows per length (after one warm-up).")
+    var repetitions: Int = 3
+
+    @Option(help: "A Python interpreter with llama-cpp-python, to compare against llama.cpp.")
+    var llamaCppPython: String?
+
+    @Option(help: "Replace the model-engine section of this markdown file with the results.")
+    var write: String?
+
+    func run() throws {
+        let checkpoint = try model.load()
+        let report = try ModelBenchmark.run(model: checkpoint.model, windows: windows, repetitions: repetitions)
+        var table = report.markdownTable()
+        if let python = llamaCppPython {
+            var lines = ["", "| window | PPF tokens/s | llama.cpp tokens/s | PPF / llama.cpp |", "|---:|---:|---:|---:|"]
+            for row in report.rows {
+                let theirs = try LlamaCppThroughput.measure(python: python, model: model.url, window: row.window,
+                                                            repetitions: repetitions)
+                lines.append(String(format: "| %d | %.0f | %.0f | %.2f× |", row.window, row.tokensPerSecond,
+                                    theirs, row.tokensPerSecond / theirs))
+            }
+            table += "\n" + lines.joined(separator: "\n")
+        }
+        print(table)
+        if let write {
+            let command = (["ppf", "bench", "model"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
+            let section = """
+                Measured \(ISO8601DateFormatter().string(from: Date())) on \(ProcessInfo.processInfo.activeProcessorCount) cores, \
+                BLAS threads \(BLAS.threadCount). Reproduce: `make bench-model` (runs `\(command)`).
+
+                \(table)
+                """
+            try MarkdownSections.replace(section: "bench-model", in: URL(fileURLWithPath: write),
+                                         title: "Model engine throughput", with: section)
+            print("\nwrote the bench-model section of \(write)")
+        }
+    }
+}
+
+/// llama.cpp's throughput on the same scoring job, through llama-cpp-python.
+enum LlamaCppThroughput {
+    /// Tokens per second for scoring `window` tokens with all logits, median of `repetitions`.
+    static func measure(python: String, model: URL, window: Int, repetitions: Int) throws -> Double {
+        let script = URL(fileURLWithPath: repositoryRoot()).appendingPathComponent("infra/reference/llama_cpp_throughput.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script.path, "--model", model.path, "--window", "\(window)",
+                             "--repetitions", "\(repetitions)", "--threads", "\(BLAS.threadCount)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let value = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            throw UserFacingError("llama.cpp throughput run failed (status \(process.terminationStatus)) with \(python)")
+        }
+        return value
+    }
+}
+
+/// Replaces a marked section of a markdown file, keeping the rest.
+enum MarkdownSections {
+    /// Writes `content` between `<!-- NAME:start -->` and `<!-- NAME:end -->`,
+    /// appending the section (with `title`) when the markers are absent.
+    static func replace(section name: String, in url: URL, title: String, with content: String) throws {
+        let start = "<!-- \(name):start -->", end = "<!-- \(name):end -->"
+        var text = (try? String(contentsOf: url, encoding: .utf8)) ?? "# Benchmarks\n"
+        let block = "\(start)\n\(content)\n\(end)"
+        if let lower = text.range(of: start), let upper = text.range(of: end), lower.upperBound <= upper.lowerBound {
+            text.replaceSubrange(lower.lowerBound..<upper.upperBound, with: block)
+        } else {
+            text += "\n## \(title)\n\n\(block)\n"
+        }
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+}
