@@ -37,5 +37,9 @@ test: ## Provision, start the stack, build and run all tests, stop the stack
 demo: ## Provision, build, start everything and run the main job on the bundled model
 	@bash infra/demo.sh
 
-bench-model: build-release ## Model engine throughput vs sgemm peak (writes docs/benchmarks.md section)
-	.build/release/ppf bench model --write docs/benchmarks.md
+# A Python with llama-cpp-python adds llama.cpp's throughput side by side
+# (see infra/reference/README.md for building that venv).
+LLAMA_CPP_PYTHON ?=
+
+bench-model: build-release ## Model engine throughput vs sgemm peak and llama.cpp (updates docs/benchmarks.md)
+	.build/release/ppf bench model --write docs/benchmarks.md $(if $(LLAMA_CPP_PYTHON),--llama-cpp-python $(LLAMA_CPP_PYTHON))
