@@ -18,9 +18,10 @@ log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 die() { printf '\033[31msetup: error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # MARK: - 1. Debian packages
-apt_packages=(libopenblas-dev librdkafka-dev libpq-dev postgresql python3 python3-pip ca-certificates)
+# docker-compose (v1, the Python one) is only used to validate infra/deploy/compose.yaml statically in tests.
+apt_packages=(libopenblas-dev librdkafka-dev libpq-dev postgresql python3 python3-pip ca-certificates docker-compose)
 # Container builds use a separate PostgreSQL service and need no server here.
-[ "${PPF_SKIP_POSTGRES_SERVER:-0}" = 1 ] && apt_packages=("${apt_packages[@]/postgresql}")
+[ "${PPF_SKIP_POSTGRES_SERVER:-0}" = 1 ] && apt_packages=("${apt_packages[@]/postgresql}" ) && apt_packages=("${apt_packages[@]/docker-compose}")
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -87,6 +87,9 @@ public struct Settings: Sendable, Equatable {
         return (settings, remaining)
     }
 
+    /// Every environment variable a PPF process reads, for documentation and checks.
+    public static var environmentVariables: [String] { Key.allCases.map(\.environmentName) }
+
     /// The names a setting goes by.
     enum Key: String, CaseIterable {
         case instanceId = "instance-id"
