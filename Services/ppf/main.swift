@@ -9,6 +9,7 @@ let arguments: [String]
 do {
     let loaded = try Settings.load(serviceName: "ppf")
     CommandLineSettings.current = loaded.settings
+    LoggingSystemSetup.bootstrap(loaded.settings)
     arguments = loaded.remainingArguments
 } catch {
     FileHandle.standardError.write(Data("ppf: \(error)\n".utf8))
