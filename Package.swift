@@ -82,7 +82,7 @@ let package = Package(
         service("model-host", extra: ["PPFModel"]),
         service("pruner", extra: ["PPFModel"]),
         service("agent"),
-        service("predictor"),
+        service("predictor", extra: ["PPFPredictor", "PPFTensor"]),
         service("evaluator", extra: ["PPFModel"]),
         .executableTarget(
             name: "ppf",

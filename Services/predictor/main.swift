@@ -1,8 +1,18 @@
 // The `predictor` service: trains predictor versions from measurements and answers prediction requests.
 //
-// At this stage it connects (PostgreSQL with retry and migrations, the broker
-// with topic creation), publishes its outbox and heartbeats, and idles until
-// SIGTERM/SIGINT. Its own consumers are added by later issues.
+// - ppf.measurements: notifications that the evaluator stored a measurement row;
+//   retrains once `PPF_PREDICTOR_RETRAIN_AFTER` (default 32) new ones arrived for a model.
+// - ppf.predictor-commands: `train` retrains a model now.
+// - ppf.prediction-requests: answered on ppf.prediction-replies with the newest version.
+// On start it reconciles from PostgreSQL: a model with enough untrained measurements is trained.
 import PPFRuntime
+import PPFTensor
 
-await ServiceMain.run(serviceName: "predictor") { _ in [] }
+await ServiceMain.run(serviceName: "predictor") { context in
+    // The networks are tiny: more BLAS threads only add synchronisation (default 1).
+    BLAS.setThreadCount(context.settings.blasThreads > 0 ? context.settings.blasThreads : 1)
+    let cache = PredictorCache()
+    let trainer = PredictorTrainer(context: context, cache: cache)
+    let responder = PredictionResponder(context: context, cache: cache)
+    return PredictorConsumers.make(context: context, trainer: trainer, responder: responder)
+}

@@ -14,6 +14,8 @@ public enum Topic {
     public static let measurements = "ppf.measurements"
     /// New predictor versions. Key: model id.
     public static let predictorVersions = "ppf.predictor-versions"
+    /// Commands to the predictor service (train now). Key: model id.
+    public static let predictorCommands = "ppf.predictor-commands"
     /// Prediction requests and replies. Key: request id.
     public static let predictionRequests = "ppf.prediction-requests"
     public static let predictionReplies = "ppf.prediction-replies"
@@ -33,7 +35,7 @@ public enum Topic {
     public static let all: [(name: String, partitions: Int)] = [
         (ratioEvents, 3), (prunedPolicies, 3), (plans, 3),
         (evaluationRequests, 12), (measurements, 3),
-        (predictorVersions, 1), (predictionRequests, 3), (predictionReplies, 3),
+        (predictorVersions, 1), (predictorCommands, 1), (predictionRequests, 3), (predictionReplies, 3),
         (agentVersions, 1), (inferenceRequests, 3), (inferenceReplies, 3),
         (status, 1), (deadLetters, 1),
     ]

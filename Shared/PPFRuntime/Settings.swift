@@ -31,6 +31,12 @@ public struct Settings: Sendable, Equatable {
     public var modelDirectory: String
     /// The folder holding the prepared corpus splits. `PPF_CORPUS_DIR`, default `<repo>/.deps/corpus`.
     public var corpusDirectory: String
+    /// Prefixed to every consumer-group id this process joins. `PPF_CONSUMER_GROUP_PREFIX`,
+    /// default empty. Lets two stacks (or a test) share one broker without splitting each other's partitions.
+    public var consumerGroupPrefix: String
+    /// The predictor retrains once this many measurements of a model arrived since its
+    /// newest version. `PPF_PREDICTOR_RETRAIN_AFTER`, default 32.
+    public var predictorRetrainAfter: Int
 
     /// The documented defaults for `serviceName`.
     public static func defaults(serviceName: String) -> Settings {
@@ -47,7 +53,9 @@ public struct Settings: Sendable, Equatable {
             logFormat: "text",
             heartbeatSeconds: 5,
             modelDirectory: root + "/.deps/models",
-            corpusDirectory: root + "/.deps/corpus"
+            corpusDirectory: root + "/.deps/corpus",
+            consumerGroupPrefix: "",
+            predictorRetrainAfter: 32
         )
     }
 
@@ -102,6 +110,8 @@ public struct Settings: Sendable, Equatable {
         case heartbeatSeconds = "heartbeat-seconds"
         case modelDirectory = "model-dir"
         case corpusDirectory = "corpus-dir"
+        case consumerGroupPrefix = "consumer-group-prefix"
+        case predictorRetrainAfter = "predictor-retrain-after"
 
         init?(flag: String) {
             let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
@@ -153,6 +163,8 @@ public struct Settings: Sendable, Equatable {
             heartbeatSeconds = seconds
         case .modelDirectory: modelDirectory = value
         case .corpusDirectory: corpusDirectory = value
+        case .consumerGroupPrefix: consumerGroupPrefix = value
+        case .predictorRetrainAfter: predictorRetrainAfter = try integer(in: 1...1_000_000)
         }
     }
 }

@@ -29,4 +29,13 @@ public enum Inbox {
             """)
         return inserted == 1
     }
+
+    /// Whether `consumer` already handled `messageId`: lets a handler skip
+    /// expensive work (training) for a redelivery before it claims the
+    /// message in its final transaction.
+    public static func isProcessed(consumer: String, messageId: UUID, on connection: PGConnection) async throws -> Bool {
+        try await !connection.query("""
+            SELECT 1 FROM processed_messages WHERE consumer = \(consumer) AND message_id = \(messageId)
+            """).isEmpty
+    }
 }

@@ -97,5 +97,82 @@ public enum PPFSchema {
             );
             CREATE INDEX ratio_events_model_time ON ratio_events (model_id, created_at);
             """),
+        Migration(version: 3, name: "phase 1: policies, evaluation requests, measurements, predictor versions", sql: """
+            -- Policies, once per model and canonical key (PruningPolicy.canonicalKey:
+            -- ratios rounded to 4 decimals, dropped blocks marked), so the same
+            -- policy proposed twice (by a baseline and the sampler, say) is one row.
+            CREATE TABLE policies (
+                id             uuid PRIMARY KEY,
+                model_id       text NOT NULL,
+                policy         jsonb NOT NULL,
+                policy_key     text NOT NULL,
+                layer_count    integer NOT NULL CHECK (layer_count > 0),
+                source         text NOT NULL,
+                target_ratio   double precision CHECK (target_ratio >= 0 AND target_ratio < 1),
+                achieved_ratio double precision CHECK (achieved_ratio >= 0 AND achieved_ratio < 1),
+                correlation_id uuid,
+                created_at     timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (model_id, policy_key)
+            );
+
+            -- What was asked to be measured. Written with its outbox entry by the asker.
+            CREATE TABLE evaluation_requests (
+                id             uuid PRIMARY KEY,
+                policy_id      uuid NOT NULL REFERENCES policies (id),
+                model_id       text NOT NULL,
+                metric         text NOT NULL,
+                split          text NOT NULL,
+                token_budget   integer NOT NULL CHECK (token_budget > 0),
+                window_size    integer NOT NULL CHECK (window_size > 0),
+                reason         text NOT NULL,
+                correlation_id uuid NOT NULL,
+                created_at     timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX evaluation_requests_policy ON evaluation_requests (policy_id);
+            CREATE INDEX evaluation_requests_model_time ON evaluation_requests (model_id, created_at);
+
+            -- Ground truth. The evaluator owns these rows: it inserts one with the
+            -- Measurement's outbox entry in one transaction. UNIQUE (request_id)
+            -- makes a request redone after a crash end with exactly one row.
+            CREATE TABLE measurements (
+                id             bigserial PRIMARY KEY,
+                request_id     uuid NOT NULL UNIQUE REFERENCES evaluation_requests (id),
+                policy_id      uuid NOT NULL REFERENCES policies (id),
+                model_id       text NOT NULL,
+                split          text NOT NULL,
+                token_budget   integer NOT NULL CHECK (token_budget > 0),
+                window_size    integer NOT NULL CHECK (window_size > 0),
+                nll            double precision NOT NULL,
+                perplexity     double precision NOT NULL CHECK (perplexity > 0),
+                tokens_counted integer NOT NULL CHECK (tokens_counted > 0),
+                seconds        double precision NOT NULL CHECK (seconds >= 0),
+                evaluator_id   text NOT NULL,
+                engine_version text NOT NULL,
+                achieved_ratio double precision NOT NULL CHECK (achieved_ratio >= 0 AND achieved_ratio < 1),
+                created_at     timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX measurements_model ON measurements (model_id, id);
+            CREATE INDEX measurements_policy ON measurements (policy_id);
+
+            -- Predictor versions: the PredictorArtifact JSON, which measurements
+            -- trained it, and its held-out metrics as columns for reports.
+            CREATE TABLE predictor_versions (
+                id                       uuid PRIMARY KEY,
+                model_id                 text NOT NULL,
+                artifact                 bytea NOT NULL,
+                sample_count             integer NOT NULL CHECK (sample_count > 0),
+                training_measurement_ids bigint[] NOT NULL,
+                held_out_count           integer,
+                kendall_tau              double precision,
+                spearman                 double precision,
+                mae                      double precision,
+                mape                     double precision,
+                rmse_log                 double precision,
+                training_seconds         double precision NOT NULL,
+                correlation_id           uuid,
+                created_at               timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX predictor_versions_model_time ON predictor_versions (model_id, created_at DESC);
+            """),
     ]
 }

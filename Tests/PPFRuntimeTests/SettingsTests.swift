@@ -53,4 +53,18 @@ import Testing
             try Settings.load(serviceName: "agent", environment: [:], arguments: ["--kafka-brokers"])
         }
     }
+
+    @Test func thePredictorRetrainThresholdAndGroupPrefixAreSettings() throws {
+        let defaults = try Settings.load(serviceName: "predictor", environment: [:], arguments: []).settings
+        #expect(defaults.predictorRetrainAfter == 32)
+        #expect(defaults.consumerGroupPrefix.isEmpty)
+        let set = try Settings.load(serviceName: "predictor",
+                                    environment: ["PPF_PREDICTOR_RETRAIN_AFTER": "8", "PPF_CONSUMER_GROUP_PREFIX": "ci-"],
+                                    arguments: ["--predictor-retrain-after", "16"]).settings
+        #expect(set.predictorRetrainAfter == 16)
+        #expect(set.consumerGroupPrefix == "ci-")
+        #expect(throws: SettingsError.self) {
+            try Settings.load(serviceName: "predictor", environment: ["PPF_PREDICTOR_RETRAIN_AFTER": "0"], arguments: [])
+        }
+    }
 }

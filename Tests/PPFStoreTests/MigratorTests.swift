@@ -8,9 +8,9 @@ import Testing
     /// The version after the last shipped migration.
     static let next = PPFSchema.migrations.count + 1
     static let shipped = PPFSchema.migrations.map(\.version)
-    static let extra = Migration(version: next, name: "measurements", sql: """
-        CREATE TABLE measurements (id bigserial PRIMARY KEY, perplexity double precision NOT NULL);
-        CREATE INDEX measurements_perplexity ON measurements (perplexity);
+    static let extra = Migration(version: next, name: "test_readings", sql: """
+        CREATE TABLE test_readings (id bigserial PRIMARY KEY, perplexity double precision NOT NULL);
+        CREATE INDEX test_readings_perplexity ON test_readings (perplexity);
         """)
 
     @Test func runningTwiceAppliesEachMigrationOnceAndRecordsIt() async throws {
@@ -34,7 +34,7 @@ import Testing
             let connection = try await schema.connect()
             let applied = try await Migrator(PPFSchema.migrations + [Self.extra], logger: quietLogger).migrate(on: connection)
             #expect(applied == [Self.extra])
-            #expect(try await schema.tableExists("measurements", on: connection))
+            #expect(try await schema.tableExists("test_readings", on: connection))
         }
     }
 

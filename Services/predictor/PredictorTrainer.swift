@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import PPFContracts
+import PPFPredictor
+import PPFRuntime
+import PPFStore
+
+// MARK: - PredictorTrainer
+
+/// Decides when to train a model's predictor, trains it off the cooperative
+/// pool, and stores each version with its ``PredictorVersionPublished`` in
+/// one transaction.
+///
+/// Who owns what: the evaluator inserts each `measurements` row together with
+/// its ``PerplexityMeasurement`` message (outbox), so the row exists before the message
+/// is published. This service never writes measurements; a message is only a
+/// notification, and one whose row is missing is dead-lettered. Retraining
+/// is idempotent by construction: it is due when at least
+/// ``Settings/predictorRetrainAfter`` of the model's measurements are not in
+/// its newest version's training set, so a redelivered notification, or one
+/// that arrives after training, changes nothing.
+///
+/// One training runs at a time in this process (a gate, since actor methods
+/// are re-entrant across `await`). The design runs a single predictor instance.
+actor PredictorTrainer {
+    private let context: ServiceContext
+    private let cache: PredictorCache
+    private let logger: Logger
+    private let retrainAfter: Int
+    /// Training is CPU-bound for seconds: it runs here, not on the cooperative pool.
+    private let queue = BlockingQueue(label: "ppf.predictor.training")
+    private var training = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// Share of a model's policies held out to score each version (at least 2).
+    static let heldOutFraction = 0.2
+    /// Seed of the held-out split and the ensemble, so a version is reproducible from its rows.
+    static let seed: UInt64 = 1
+    /// The inbox name commands are claimed under.
+    static let commandConsumer = "predictor.commands"
+
+    init(context: ServiceContext, cache: PredictorCache) {
+        self.context = context
+        self.cache = cache
+        self.logger = context.logger
+        self.retrainAfter = context.settings.predictorRetrainAfter
+    }
+
+    // MARK: - Triggers
+
+    /// A measurement notification: check its row exists, then train if due.
+    /// - Throws: ``EnvelopeRejection`` when no row answers the request (dead-lettered).
+    func measurementArrived(_ envelope: Envelope<PerplexityMeasurement>) async throws {
+        let measurement = envelope.payload
+        let stored = try await context.pool.withConnection {
+            try await MeasurementRepository.find(requestId: measurement.requestId, on: $0)
+        }
+        guard stored != nil else {
+            throw EnvelopeRejection.invalidPayload(
+                "no measurement row for request \(measurement.requestId.uuidString.lowercased()) of model '\(measurement.modelId)'; the evaluator must store the row with the message (outbox)")
+        }
+        try await exclusively {
+            try await trainIfDue(modelId: measurement.modelId, correlationId: envelope.correlationId)
+        }
+    }
+
+    /// A command: train the model now (once per command message).
+    func commanded(_ envelope: Envelope<PredictorCommand>) async throws {
+        let command = envelope.payload
+        try await exclusively {
+            let done = try await context.pool.withConnection {
+                try await Inbox.isProcessed(consumer: Self.commandConsumer, messageId: envelope.messageId, on: $0)
+            }
+            if done {
+                logger.info("skipping command \(envelope.messageId): already handled")
+                return
+            }
+            logger.info("\(command.requestedBy) asked to train the predictor of '\(command.modelId)'")
+            try await train(modelId: command.modelId, correlationId: envelope.correlationId, command: envelope.messageId)
+        }
+    }
+
+    /// On start: train every model whose untrained measurements reached the threshold.
+    func reconcile() async throws {
+        let models = try await context.pool.withConnection { try await MeasurementRepository.modelIds(on: $0) }
+        for model in models {
+            try await exclusively { try await trainIfDue(modelId: model, correlationId: nil) }
+        }
+    }
+
+    // MARK: - Training
+
+    private func trainIfDue(modelId: String, correlationId: UUID?) async throws {
+        let pending = try await context.pool.withConnection { connection in
+            let trained = try await PredictorVersionRepository.latestSummary(modelId: modelId, on: connection)
+            return try await MeasurementRepository.count(modelId: modelId, excluding: trained?.trainingMeasurementIds ?? [],
+                                                         on: connection)
+        }
+        guard pending >= retrainAfter else {
+            logger.debug("'\(modelId)': \(pending) new measurement(s), retraining at \(retrainAfter)")
+            return
+        }
+        logger.info("'\(modelId)': \(pending) new measurements (threshold \(retrainAfter)); training")
+        try await train(modelId: modelId, correlationId: correlationId, command: nil)
+    }
+
+    /// Trains and stores a version. Input the predictor cannot use (too few
+    /// samples) is logged and audited, not thrown: retrying the same message
+    /// would fail the same way forever.
+    private func train(modelId: String, correlationId: UUID?, command: UUID?) async throws {
+        let measured = try await context.pool.withConnection {
+            try await MeasurementRepository.measuredPolicies(modelId: modelId, on: $0)
+        }
+        let set: TrainingSet
+        do {
+            guard let built = try TrainingSet(measured) else {
+                return try await skip(modelId, reason: "no measurements", correlationId: correlationId, command: command)
+            }
+            set = built
+        } catch let error as PredictorError {
+            return try await skip(modelId, reason: error.message, correlationId: correlationId, command: command)
+        }
+        let samples = set.samples
+        let started = ContinuousClock.now
+        let artifact: PredictorArtifact
+        do {
+            artifact = try await queue.run { () throws -> PredictorArtifact in
+                let (training, heldOut) = try Self.split(samples)
+                return try PredictorArtifact.train(
+                    training: training, heldOut: heldOut,
+                    hyperparameters: PredictorHyperparameters(seed: Self.seed))
+            }
+        } catch let error as PredictorError {
+            return try await skip(modelId, reason: error.message, correlationId: correlationId, command: command)
+        }
+        let bytes = Array(try artifact.jsonData())
+        let heldOut = artifact.heldOutMetrics.map {
+            HeldOutSummary(count: $0.count, kendallTau: $0.kendallTau, spearman: $0.spearmanRho,
+                           mae: $0.perplexityMAE, mape: $0.perplexityMAPE, rmseLog: $0.logPerplexityRMSE)
+        }
+        let version = PredictorVersionRecord(
+            modelId: modelId, artifact: bytes, sampleCount: samples.count, trainingMeasurementIds: set.measurementIds,
+            heldOut: heldOut, trainingSeconds: artifact.trainingSeconds, correlationId: correlationId)
+        let stored = try await store(version, command: command)
+        guard stored else { return }
+        await cache.store(modelId: modelId, versionId: version.id, predictor: artifact.predictor)
+        let elapsed = ContinuousClock.now - started
+        let metrics = heldOut.map {
+            String(format: "held-out n=%d τ=%.3f ρ=%.3f MAPE=%.2f%% RMSE(log)=%.4f",
+                   $0.count, $0.kendallTau, $0.spearman, 100 * $0.mape, $0.rmseLog)
+        } ?? "no held-out fold (too few samples)"
+        logger.info("trained predictor \(version.id.uuidString.lowercased()) for '\(modelId)' on \(samples.count) policies (\(set.regime), \(set.leftOut) left out) in \(elapsed): \(metrics)")
+    }
+
+    /// The held-out split, or everything for training when too few samples to hold any out.
+    private static func split(_ samples: [TrainingSample]) throws(PredictorError)
+        -> (training: [TrainingSample], heldOut: [TrainingSample]) {
+        let heldOut = max(2, Int((heldOutFraction * Double(samples.count)).rounded()))
+        guard samples.count - heldOut >= PerformancePredictor.minimumTrainingSamples else { return (samples, []) }
+        return try HoldoutSplit.split(samples, heldOutFraction: heldOutFraction, seed: seed)
+    }
+
+    /// Stores the version, its event and an audit entry in one transaction;
+    /// claims the command in the same one. Returns false when the command was
+    /// already handled (a concurrent redelivery), and nothing is stored.
+    private func store(_ version: PredictorVersionRecord, command: UUID?) async throws -> Bool {
+        let event = PredictorVersionPublished(
+            modelId: version.modelId, versionId: version.id, sampleCount: version.sampleCount,
+            heldOut: version.heldOut, trainingSeconds: version.trainingSeconds)
+        let envelope = Envelope(correlationId: version.correlationId ?? version.id, producer: context.producerName,
+                                payload: event)
+        let context = context
+        return try await context.pool.withTransaction { connection in
+            if let command, try await !Inbox.claim(consumer: Self.commandConsumer, messageId: command, on: connection) {
+                return false
+            }
+            try await PredictorVersionRepository.insert(version, on: connection)
+            try await context.enqueue(envelope, topic: Topic.predictorVersions, key: version.modelId, on: connection)
+            try await AuditLog.record(actor: context.producerName, action: "predictor.trained",
+                                      correlationId: envelope.correlationId, details: event, on: connection)
+            return true
+        }
+    }
+
+    /// Records why a model was not trained (and claims the command, so it is not retried).
+    private func skip(_ modelId: String, reason: String, correlationId: UUID?, command: UUID?) async throws {
+        logger.warning("not training the predictor of '\(modelId)': \(reason)")
+        let context = context
+        try await context.pool.withTransaction { connection in
+            if let command, try await !Inbox.claim(consumer: Self.commandConsumer, messageId: command, on: connection) {
+                return
+            }
+            try await AuditLog.record(actor: context.producerName, action: "predictor.training-skipped",
+                                      correlationId: correlationId, details: ["modelId": modelId, "reason": reason],
+                                      on: connection)
+        }
+    }
+
+    // MARK: - One at a time
+
+    /// Runs `body` when no other training decision is in progress.
+    private func exclusively(_ body: () async throws -> Void) async throws {
+        while training {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        training = true
+        defer {
+            training = false
+            if !waiting.isEmpty { waiting.removeFirst().resume() }
+        }
+        try await body()
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import PPFContracts
+
+// MARK: - EvaluationRequestRecord
+
+/// A row of `evaluation_requests`: what was asked to be measured, and why.
+public struct EvaluationRequestRecord: Sendable, Equatable, PGRowDecodable {
+    /// The request id (``EvaluationRequest/requestId``).
+    public var id: UUID
+    /// The policy to measure.
+    public var policyId: UUID
+    /// The model.
+    public var modelId: String
+    /// Importance metric for the plan.
+    public var metric: String
+    /// Corpus split.
+    public var split: String
+    /// Tokens to score.
+    public var tokenBudget: Int
+    /// Context window per chunk (column `window_size`; `window` is reserved in SQL).
+    public var window: Int
+    /// Why (``EvaluationReason`` raw value).
+    public var reason: String
+    /// The request that caused it.
+    public var correlationId: UUID
+    /// When it was stored.
+    public var createdAt: Date
+
+    /// Reads the columns of `evaluation_requests`.
+    public init(row: PGRow) throws {
+        id = try row.decode(column: "id")
+        policyId = try row.decode(column: "policy_id")
+        modelId = try row.decode(column: "model_id")
+        metric = try row.decode(column: "metric")
+        split = try row.decode(column: "split")
+        tokenBudget = try row.decode(column: "token_budget")
+        window = try row.decode(column: "window_size")
+        reason = try row.decode(column: "reason")
+        correlationId = try row.decode(column: "correlation_id")
+        createdAt = try row.decode(column: "created_at")
+    }
+}
+
+// MARK: - EvaluationRequestRepository
+
+/// Reads and writes `evaluation_requests`.
+public enum EvaluationRequestRepository {
+    static let columns = "id, policy_id, model_id, metric, split, token_budget, window_size, reason, correlation_id, created_at"
+
+    /// Stores `request` (its policy must be stored already); a second call
+    /// with the same request id changes nothing.
+    /// - Returns: whether this call inserted the row.
+    /// - Throws: ``StoreError`` `foreignKeyViolation` for an unknown policy id.
+    @discardableResult
+    public static func insert(_ request: EvaluationRequest, correlationId: UUID, on connection: PGConnection) async throws -> Bool {
+        try await connection.execute("""
+            INSERT INTO evaluation_requests (id, policy_id, model_id, metric, split, token_budget, window_size,
+                                             reason, correlation_id)
+            VALUES (\(request.requestId), \(request.policyId), \(request.modelId), \(request.metric), \(request.split),
+                    \(request.tokenBudget), \(request.window), \(request.reason.rawValue), \(correlationId))
+            ON CONFLICT (id) DO NOTHING
+            """) == 1
+    }
+
+    /// The request with `id`, or nil.
+    public static func find(id: UUID, on connection: PGConnection) async throws -> EvaluationRequestRecord? {
+        try await connection.query("SELECT \(unsafeRaw: columns) FROM evaluation_requests WHERE id = \(id)")
+            .decode(EvaluationRequestRecord.self).first
+    }
+
+    /// Requests that have no measurement yet, oldest first: what a restarted
+    /// system must (re-)enqueue, since the local broker forgets its topics.
+    public static func unanswered(modelId: String, on connection: PGConnection) async throws -> [EvaluationRequestRecord] {
+        try await connection.query("""
+            SELECT \(unsafeRaw: columns) FROM evaluation_requests r
+             WHERE r.model_id = \(modelId)
+               AND NOT EXISTS (SELECT 1 FROM measurements m WHERE m.request_id = r.id)
+             ORDER BY r.created_at, r.id
+            """).decode(EvaluationRequestRecord.self)
+    }
+}
