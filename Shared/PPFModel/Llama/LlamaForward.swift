@@ -1,0 +1,192 @@
+import PPFTensor
+
+// MARK: - Forward pass
+
+extension LlamaModel {
+    /// Runs `tokens` through every block, continuing the sequence held in `cache`.
+    ///
+    /// The T new tokens take positions `cache.count ..< cache.count + T`; their
+    /// keys and values are appended to `cache`, and each attends causally to
+    /// every earlier position. Afterwards `workspace.normed` holds the final
+    /// RMS-normed hidden states, (T, d), ready for the output head.
+    ///
+    /// A whole perplexity window is one call on an empty cache; incremental
+    /// decoding is one call per new token. Both run the same code.
+    ///
+    /// Structure follows LLaMA (Touvron et al. 2023, §2) and llama.cpp's
+    /// `llm_build_llama`: pre-norm residual blocks; a block without attention
+    /// or MLP (pruned away) leaves the residual unchanged for that sublayer.
+    public func forward(
+        _ tokens: [Int], cache: KVCache, workspace: LlamaWorkspace,
+        observer: (any LlamaActivationObserver)? = nil
+    ) throws(ModelError) {
+        let t = tokens.count
+        guard t > 0 else { return }
+        try checkTokens(tokens)
+        guard t <= workspace.maximumTokens, cache.capacity <= workspace.maximumKeys else {
+            throw ModelError(.contextOverflow,
+                             "\(t) tokens with a \(cache.capacity)-position cache exceed the workspace (\(workspace.maximumTokens) tokens, \(workspace.maximumKeys) keys)")
+        }
+        guard t <= cache.remaining else {
+            throw ModelError(.contextOverflow,
+                             "\(t) new tokens do not fit: the cache holds \(cache.count) of \(cache.capacity) positions")
+        }
+        let c = configuration
+        let d = c.embeddingLength
+        let x = workspace.hidden.pointer
+        let xn = workspace.normed.pointer
+
+        // MARK: Embedding: x[i, :] = E[token_i, :]                           -> (T, d)
+        weights.tokenEmbedding.withUnsafeBufferPointer { embedding in
+            for (i, token) in tokens.enumerated() {
+                (x + i * d).update(from: embedding.baseAddress! + token * d, count: d)
+            }
+        }
+
+        for layer in 0..<c.blockCount {
+            let block = weights.blocks[layer]
+            if let attention = block.attention {
+                attentionSublayer(layer, attention, t: t, cache: cache, workspace: workspace, observer: observer)
+            }
+            if let mlp = block.mlp {
+                mlpSublayer(layer, mlp, t: t, workspace: workspace, observer: observer)
+            }
+        }
+        cache.count += t
+
+        // MARK: Final norm: xn = RMSNorm(x) · w_out                          -> (T, d)
+        weights.outputNorm.withUnsafeBufferPointer { w in
+            Kernels.rmsNorm(x, weight: w.baseAddress!, into: xn, rows: t, cols: d, epsilon: c.rmsNormEpsilon)
+        }
+    }
+
+    // MARK: - Attention sublayer
+
+    /// x += Attention(RMSNorm(x)) (+ output bias), grouped-query, causal, with RoPE.
+    private func attentionSublayer(
+        _ layer: Int, _ w: LlamaWeights.Attention, t: Int, cache: KVCache,
+        workspace ws: LlamaWorkspace, observer: (any LlamaActivationObserver)?
+    ) {
+        let c = configuration
+        let d = c.embeddingLength
+        let hd = c.headDimension
+        let shape = c.block(layer)
+        let qWidth = shape.queryHeads * hd       // q·hd
+        let kvWidth = shape.keyValueHeads * hd   // kv·hd
+        let p0 = cache.count                     // position of the first new token
+        let x = ws.hidden.pointer, xn = ws.normed.pointer
+        let q = ws.query.pointer, heads = ws.attention.pointer, scores = ws.scores.pointer
+        // Rows p0 ..< p0+T of this block's cache receive the new keys and values.
+        let keys = cache.keys[layer]!.pointer, values = cache.values[layer]!.pointer
+        let newKeys = keys + p0 * kvWidth, newValues = values + p0 * kvWidth
+
+        // xn = RMSNorm(x) · w_attn_norm                                      -> (T, d)
+        w.norm.withUnsafeBufferPointer { norm in
+            Kernels.rmsNorm(x, weight: norm.baseAddress!, into: xn, rows: t, cols: d, epsilon: c.rmsNormEpsilon)
+        }
+        observer?.attentionInput(layer: layer, UnsafeBufferPointer(start: xn, count: t * d), rows: t, cols: d)
+
+        // Q = xn · Wqᵀ : (T, d) @ (d, q·hd) -> (T, q·hd)
+        w.query.withUnsafeBufferPointer { wq in
+            ws.gemm(.none, .transposed, m: t, n: qWidth, k: d, a: xn, lda: d, b: wq.baseAddress!, ldb: d, c: q, ldc: qWidth)
+        }
+        // K = xn · Wkᵀ : (T, d) @ (d, kv·hd) -> (T, kv·hd), written straight into the cache
+        w.key.withUnsafeBufferPointer { wk in
+            ws.gemm(.none, .transposed, m: t, n: kvWidth, k: d, a: xn, lda: d, b: wk.baseAddress!, ldb: d, c: newKeys, ldc: kvWidth)
+        }
+        // V = xn · Wvᵀ : (T, d) @ (d, kv·hd) -> (T, kv·hd), into the cache
+        w.value.withUnsafeBufferPointer { wv in
+            ws.gemm(.none, .transposed, m: t, n: kvWidth, k: d, a: xn, lda: d, b: wv.baseAddress!, ldb: d, c: newValues, ldc: kvWidth)
+        }
+
+        // RoPE on Q and the new K: adjacent pairs (2i, 2i+1), positions p0 ..< p0+T
+        Kernels.applyRoPE(q, rows: t, rowStride: qWidth, heads: shape.queryHeads, firstPosition: p0, table: rope)
+        Kernels.applyRoPE(newKeys, rows: t, rowStride: kvWidth, heads: shape.keyValueHeads, firstPosition: p0, table: rope)
+
+        // Per head h (KV group g = h / groupSize), in chunks of query rows i0 ..< i1.
+        // Causality: row i (position p0+i) sees keys 0 ... p0+i, so a chunk needs
+        // only the first p0+i1 keys — the upper triangle is never computed.
+        let scale = 1 / Float(hd).squareRoot()
+        let chunk = LlamaWorkspace.attentionRows
+        for h in 0..<shape.queryHeads {
+            let g = h / shape.groupSize
+            var i0 = 0
+            while i0 < t {
+                let i1 = min(t, i0 + chunk)
+                let rows = i1 - i0
+                let span = p0 + i1                 // keys visible to the chunk's last row
+                // S = Q_h · K_gᵀ / √hd : (rows, hd) @ (hd, span) -> (rows, span)
+                ws.gemm(.none, .transposed, m: rows, n: span, k: hd, alpha: scale,
+                        a: q + i0 * qWidth + h * hd, lda: qWidth,
+                        b: keys + g * hd, ldb: kvWidth,
+                        c: scores, ldc: span)
+                // Causal mask + softmax: row r (position p0+i0+r) keeps keys 0 ... p0+i0+r
+                for r in 0..<rows {
+                    let visible = p0 + i0 + r + 1
+                    let row = scores + r * span
+                    Kernels.softmax(row, count: visible)
+                    if visible < span { (row + visible).update(repeating: 0, count: span - visible) }
+                }
+                // O_h = P · V_g : (rows, span) @ (span, hd) -> (rows, hd), into columns h·hd of (T, q·hd)
+                ws.gemm(.none, .none, m: rows, n: hd, k: span,
+                        a: scores, lda: span,
+                        b: values + g * hd, ldb: kvWidth,
+                        c: heads + i0 * qWidth + h * hd, ldc: qWidth)
+                i0 = i1
+            }
+        }
+        observer?.attentionOutputInput(layer: layer, UnsafeBufferPointer(start: heads, count: t * qWidth), rows: t, cols: qWidth)
+
+        // x += O · Woᵀ : (T, q·hd) @ (q·hd, d) -> (T, d), accumulated (beta = 1) into the residual
+        w.output.withUnsafeBufferPointer { wo in
+            ws.gemm(.none, .transposed, m: t, n: d, k: qWidth, a: heads, lda: qWidth, b: wo.baseAddress!, ldb: qWidth,
+                    beta: 1, c: x, ldc: d)
+        }
+        // x += b_o (bias compensation of a pruned model)                     -> (T, d)
+        w.outputBias?.withUnsafeBufferPointer { bias in
+            Kernels.addBias(bias.baseAddress!, into: x, rows: t, cols: d)
+        }
+    }
+
+    // MARK: - MLP sublayer
+
+    /// x += W_down · (silu(W_gate · RMSNorm(x)) ⊙ W_up · RMSNorm(x)) (+ down bias).
+    private func mlpSublayer(
+        _ layer: Int, _ w: LlamaWeights.MLP, t: Int,
+        workspace ws: LlamaWorkspace, observer: (any LlamaActivationObserver)?
+    ) {
+        let c = configuration
+        let d = c.embeddingLength
+        let ff = c.feedForwardLengths[layer]
+        let x = ws.hidden.pointer, xn = ws.normed.pointer
+        let gate = ws.gate.pointer, up = ws.up.pointer
+
+        // xn = RMSNorm(x) · w_ffn_norm                                       -> (T, d)
+        w.norm.withUnsafeBufferPointer { norm in
+            Kernels.rmsNorm(x, weight: norm.baseAddress!, into: xn, rows: t, cols: d, epsilon: c.rmsNormEpsilon)
+        }
+        observer?.mlpInput(layer: layer, UnsafeBufferPointer(start: xn, count: t * d), rows: t, cols: d)
+
+        // G = xn · Wgᵀ : (T, d) @ (d, ff) -> (T, ff)
+        w.gate.withUnsafeBufferPointer { wg in
+            ws.gemm(.none, .transposed, m: t, n: ff, k: d, a: xn, lda: d, b: wg.baseAddress!, ldb: d, c: gate, ldc: ff)
+        }
+        // U = xn · Wuᵀ : (T, d) @ (d, ff) -> (T, ff)
+        w.up.withUnsafeBufferPointer { wu in
+            ws.gemm(.none, .transposed, m: t, n: ff, k: d, a: xn, lda: d, b: wu.baseAddress!, ldb: d, c: up, ldc: ff)
+        }
+        // G = silu(G) ⊙ U (SwiGLU)                                           -> (T, ff)
+        Kernels.siluMultiply(gate, by: up, count: t * ff)
+        observer?.downInput(layer: layer, UnsafeBufferPointer(start: gate, count: t * ff), rows: t, cols: ff)
+
+        // x += G · Wdᵀ : (T, ff) @ (ff, d) -> (T, d), accumulated into the residual
+        w.down.withUnsafeBufferPointer { wd in
+            ws.gemm(.none, .transposed, m: t, n: d, k: ff, a: gate, lda: ff, b: wd.baseAddress!, ldb: ff,
+                    beta: 1, c: x, ldc: d)
+        }
+        // x += b_down (bias compensation of a pruned model)                  -> (T, d)
+        w.downBias?.withUnsafeBufferPointer { bias in
+            Kernels.addBias(bias.baseAddress!, into: x, rows: t, cols: d)
+        }
+    }
+}

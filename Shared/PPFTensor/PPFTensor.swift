@@ -1,1 +1,0 @@
-/// `PPFTensor`: see the module's files for its documentation.

@@ -1,0 +1,22 @@
+// MARK: - SeededGenerator
+
+/// A small, fast, reproducible random number generator (SplitMix64).
+///
+/// `SystemRandomNumberGenerator` cannot be seeded; tests, random tiny models
+/// and temperature sampling need the same stream from the same seed on every
+/// machine, so they use this.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    /// Creates a generator whose stream is fully determined by `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits (SplitMix64, Steele et al. 2014).
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

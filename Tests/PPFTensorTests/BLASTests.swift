@@ -1,0 +1,103 @@
+import Testing
+@testable import PPFTensor
+
+/// The naive triple loop every gemm result is checked against.
+private func naiveGemm(
+    _ a: Matrix, _ transA: BLAS.Transpose, _ b: Matrix, _ transB: BLAS.Transpose,
+    alpha: Float, beta: Float, c: Matrix
+) -> Matrix {
+    let m = transA == .none ? a.rows : a.cols
+    let k = transA == .none ? a.cols : a.rows
+    let n = transB == .none ? b.cols : b.rows
+    var out = c
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum: Double = 0
+            for p in 0..<k {
+                let x = transA == .none ? a[i, p] : a[p, i]
+                let y = transB == .none ? b[p, j] : b[j, p]
+                sum += Double(x) * Double(y)
+            }
+            out[i, j] = alpha * Float(sum) + beta * c[i, j]
+        }
+    }
+    return out
+}
+
+private func maxAbsDifference(_ x: Matrix, _ y: Matrix) -> Float {
+    zip(x.storage, y.storage).map { abs($0 - $1) }.max() ?? 0
+}
+
+@Test(arguments: [(BLAS.Transpose.none, BLAS.Transpose.none), (.none, .transposed),
+                  (.transposed, .none), (.transposed, .transposed)])
+func gemmMatchesNaiveTripleLoopForEveryTransposeCombination(transA: BLAS.Transpose, transB: BLAS.Transpose) throws {
+    var generator = SeededGenerator(seed: 7)
+    let (m, n, k) = (5, 7, 3)
+    let a = transA == .none ? Matrix.random(rows: m, cols: k, scale: 1, using: &generator)
+                            : Matrix.random(rows: k, cols: m, scale: 1, using: &generator)
+    let b = transB == .none ? Matrix.random(rows: k, cols: n, scale: 1, using: &generator)
+                            : Matrix.random(rows: n, cols: k, scale: 1, using: &generator)
+    let c0 = Matrix.random(rows: m, cols: n, scale: 1, using: &generator)
+    var c = c0
+    try BLAS.gemm(a, transA, b, transB, alpha: 0.5, beta: 2, into: &c)
+    let expected = naiveGemm(a, transA, b, transB, alpha: 0.5, beta: 2, c: c0)
+    #expect(maxAbsDifference(c, expected) < 1e-5)
+}
+
+@Test func gemmOnStridedSubBlocksWritesOnlyTheTargetColumns() {
+    // Multiply the column block 2..<4 of a (3, 6) matrix, as attention does per head.
+    var generator = SeededGenerator(seed: 3)
+    let a = Matrix.random(rows: 3, cols: 6, scale: 1, using: &generator)
+    let b = Matrix.random(rows: 4, cols: 6, scale: 1, using: &generator)
+    var c = Matrix(rows: 3, cols: 5, repeating: 9)
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                // (3, 2) @ (2, 4) -> written into columns 1..<5 of c
+                BLAS.gemm(.none, .transposed, m: 3, n: 4, k: 2,
+                          a: pa.baseAddress! + 2, lda: 6, b: pb.baseAddress! + 2, ldb: 6,
+                          c: pc.baseAddress! + 1, ldc: 5)
+            }
+        }
+    }
+    for i in 0..<3 {
+        #expect(c[i, 0] == 9)
+        for j in 0..<4 {
+            let expected = a[i, 2] * b[j, 2] + a[i, 3] * b[j, 3]
+            #expect(abs(c[i, j + 1] - expected) < 1e-5)
+        }
+    }
+}
+
+@Test func gemmRejectsMismatchedInnerDimensions() {
+    let a = Matrix(rows: 2, cols: 3)
+    let b = Matrix(rows: 4, cols: 2)
+    var c = Matrix(rows: 2, cols: 2)
+    #expect(throws: TensorError.self) { try BLAS.gemm(a, .none, b, .none, into: &c) }
+}
+
+@Test func gemmRejectsAWronglyShapedOutput() {
+    let a = Matrix(rows: 2, cols: 3)
+    let b = Matrix(rows: 3, cols: 4)
+    var c = Matrix(rows: 2, cols: 3)
+    #expect(throws: TensorError.self) { try BLAS.gemm(a, .none, b, .none, into: &c) }
+}
+
+@Test func matrixRejectsStorageOfTheWrongLength() {
+    #expect(throws: TensorError.self) { try Matrix(rows: 2, cols: 3, storage: [1, 2, 3]) }
+}
+
+@Test func threadCountReadsBackWhatWasSet() {
+    let original = BLAS.threadCount
+    defer { BLAS.setThreadCount(original) }
+    BLAS.setThreadCount(1)
+    #expect(BLAS.threadCount == 1)
+    BLAS.setThreadCount(0)
+    #expect(BLAS.threadCount == 1)
+}
+
+@Test func gemmBenchmarkReportsAPositiveThroughput() {
+    let result = GemmBenchmark.measure(m: 64, n: 64, k: 64, repetitions: 2)
+    #expect(result.gigaflopsPerSecond > 0)
+    #expect(result.bestSeconds.isFinite)
+}

@@ -1,3 +1,0 @@
-import Testing
-
-@Test func PPFTensorTargetBuilds() { #expect(Bool(true)) }
