@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "PPFModelTests", dependencies: ["PPFModel", "PPFTensor"],
                     path: "Tests/PPFModelTests", resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "PPFPruningTests", dependencies: ["PPFPruning", "PPFModel", "PPFTensor", "PPFContracts"],
-                    path: "Tests/PPFPruningTests", swiftSettings: strict),
+                    path: "Tests/PPFPruningTests", resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "PPFPredictorTests", dependencies: ["PPFPredictor", "PPFTensor", "PPFContracts"],
                     path: "Tests/PPFPredictorTests", swiftSettings: strict),
         .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts"],

@@ -6,12 +6,20 @@ extension LlamaConfiguration {
     ///
     /// The vocabulary size is `llama.vocab_size` when present, otherwise the
     /// length of `tokenizer.ggml.tokens`, otherwise the embedding's row count.
-    public init(metadata: GGUFMetadata, tensors: [GGUFTensorInfo] = []) throws {
-        let architecture = try metadata.stringIfPresent("general.architecture") ?? "llama"
-        guard architecture == "llama" else {
+    ///
+    /// Besides `llama`, the `deci` architecture is read (its keys are
+    /// `deci.*`): it is llama.cpp's per-layer LLaMA (Llama-3.1-Nemotron), the
+    /// only one whose loader honours per-layer head and FFN counts, so
+    /// non-uniformly pruned models are exported with it. Its block semantics
+    /// are this type's: 0 query heads means no attention sublayer, FFN
+    /// length 0 no MLP sublayer.
+    public init(metadata source: GGUFMetadata, tensors: [GGUFTensorInfo] = []) throws {
+        let architecture = try source.stringIfPresent("general.architecture") ?? "llama"
+        guard Self.ggufArchitectures.contains(architecture) else {
             throw ModelError(.invalidConfiguration,
-                             "general.architecture is '\(architecture)'; only 'llama' checkpoints are supported")
+                             "general.architecture is '\(architecture)'; only \(Self.ggufArchitectures.map { "'\($0)'" }.joined(separator: " and ")) checkpoints are supported")
         }
+        let metadata = architecture == "llama" ? source : Self.renamingPrefix(of: source, from: "\(architecture).", to: "llama.")
         let blockCount = try metadata.integer(CodingKeys.blockCount.rawValue)
         guard blockCount > 0 else {
             throw ModelError(.invalidConfiguration, "\(CodingKeys.blockCount.rawValue) is \(blockCount); a model needs at least one block")
@@ -50,5 +58,16 @@ extension LlamaConfiguration {
             throw ModelError(.invalidConfiguration,
                              "\(CodingKeys.ropeDimensionCount.rawValue) \(rotated) differs from the head size \(self.headDimension); partial rotary embeddings are not supported")
         }
+    }
+
+    /// The GGUF architectures read as a LLaMA configuration.
+    public static let ggufArchitectures = ["llama", "deci"]
+
+    /// `metadata` with every key starting with `prefix` renamed to start with `replacement`.
+    private static func renamingPrefix(of metadata: GGUFMetadata, from prefix: String, to replacement: String) -> GGUFMetadata {
+        GGUFMetadata(metadata.entries.map { entry in
+            guard entry.key.hasPrefix(prefix) else { return entry }
+            return GGUFMetadata.Entry(key: replacement + entry.key.dropFirst(prefix.count), value: entry.value)
+        })
     }
 }
