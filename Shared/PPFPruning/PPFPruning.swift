@@ -1,1 +1,0 @@
-/// `PPFPruning`: see the module's files for its documentation.
