@@ -28,7 +28,7 @@ public struct AttentionShape: Codable, Sendable, Hashable, CustomStringConvertib
 // MARK: - AttentionLevel
 
 /// One attention removal fraction a block can have, with every (g, m)
-/// layout that reaches it (SmolLM2: 1/3 from 1×3 or 2×1, 1/2 from 2×2 or 3×1).
+/// layout that reaches it (SmolLM2: 2/3 from 1×3 or 2×1, 1/2 from 2×2 or 3×1).
 public struct AttentionLevel: Sendable, Hashable {
     /// Fraction of the block's attention parameters removed, `1 − g(m+1)/(Q+G)`.
     public let removal: Double
