@@ -102,6 +102,12 @@ public struct ImportanceScores: Codable, Sendable, Equatable {
         self.metric = metric.name
         self.layers = layers
     }
+
+    /// Scores given directly (a stored set, or hand-made ones in tests).
+    public init(metric: String, layers: [LayerImportance]) {
+        self.metric = metric
+        self.layers = layers
+    }
 }
 
 // MARK: - Statistics validation
