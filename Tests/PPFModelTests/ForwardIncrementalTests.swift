@@ -77,3 +77,13 @@ import PPFTensor
     #expect(recorder.calls == ["a0:6x32", "o0:6x32", "m0:6x32", "d0:6x48",
                                "a1:6x32", "o1:6x32", "m1:6x32", "d1:6x48"])
 }
+
+@Test func aCacheMadeForAnotherModelShapeIsRefused() throws {
+    let model = try tinyModel()
+    let pruned = try LlamaConfiguration(blockCount: 2, embeddingLength: 32, headCounts: [4, 2], keyValueHeadCounts: [2, 1],
+                                        feedForwardLengths: [48, 8], headDimension: 8, contextLength: 64, vocabularySize: 64)
+    let cache = try KVCache(configuration: pruned, capacity: 8)
+    let workspace = try LlamaWorkspace(configuration: model.configuration, maximumTokens: 8)
+    #expect { try model.forward([1, 2], cache: cache, workspace: workspace) }
+        throws: { ($0 as? ModelError)?.code == .shapeMismatch }
+}

@@ -45,3 +45,12 @@ import PPFTensor
     #expect(generated.count == 4) // positions 3, 4, 5 fed back; the fourth token needs no position
     #expect(session.position == 6)
 }
+
+@Test(.enabled(if: RealModel.isAvailable, RealModel.skipReason))
+func realModelContinuesAFactualPromptGreedily() throws {
+    let model = try #require(RealLlama.model)
+    let file = try #require(RealModel.file)
+    let checkpoint = LlamaCheckpoint(model: model, tokenizer: try TokenizerLoader.make(from: file.metadata), url: RealModel.url)
+    let text = try checkpoint.generate("The capital of France is", maxTokens: 3)
+    #expect(text.contains("Paris"), "generated: \(text)")
+}

@@ -61,9 +61,15 @@ public struct LlamaCheckpoint: Sendable {
     /// Continues `prompt` with up to `maxTokens` tokens and returns the new text.
     /// Stops at the vocabulary's end-of-sequence token.
     public func generate(_ prompt: String, maxTokens: Int, sampling: Sampling = .greedy) throws -> String {
-        let session = try LlamaSession(model: model)
+        let promptTokens = tokens(of: prompt)
+        guard !promptTokens.isEmpty else {
+            throw ModelError(.emptySplit, "the prompt is empty; generation needs at least one token to continue")
+        }
+        // A cache sized for this request, not for the whole 8k context (30 blocks · 8192 · 2·192 floats = 377 MB).
+        let capacity = min(model.configuration.contextLength, promptTokens.count + max(1, maxTokens))
+        let session = try LlamaSession(model: model, capacity: capacity)
         let stop = tokenizer.specialTokens.eos.map { Set([Int($0)]) } ?? []
-        let generated = try session.generate(prompt: tokens(of: prompt), maxTokens: maxTokens,
+        let generated = try session.generate(prompt: promptTokens, maxTokens: maxTokens,
                                              stopTokens: stop, sampling: sampling)
         return tokenizer.decode(generated.map { Int32($0) })
     }

@@ -33,6 +33,7 @@ public final class TerminalProgressBar: ProgressReporter, @unchecked Sendable {
         self.enabled = enabled ?? (isatty(FileHandle.standardError.fileDescriptor) == 1)
     }
 
+    /// Remembers the total and the start time, and draws an empty bar.
     public func start(total: Int, unit: String) {
         lock.withLock {
             self.total = total
@@ -42,12 +43,14 @@ public final class TerminalProgressBar: ProgressReporter, @unchecked Sendable {
         update(completed: 0, detail: "")
     }
 
+    /// Redraws the bar in place (when enabled).
     public func update(completed: Int, detail: String) {
         let line = lock.withLock { render(completed: completed, detail: detail) }
         guard enabled else { return }
         FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
     }
 
+    /// Ends the bar's line (when enabled).
     public func finish() {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\n".utf8))

@@ -9,6 +9,8 @@ import PPFTensor
 /// the (already rotated) key and the value of position `p`. Blocks without
 /// attention keep nothing. Not thread-safe: one session owns one cache.
 public final class KVCache {
+    /// The model shape the buffers were sized for.
+    public let configuration: LlamaConfiguration
     /// Positions the cache can hold.
     public let capacity: Int
     /// Positions filled so far; the next token is at this position.
@@ -24,6 +26,7 @@ public final class KVCache {
             throw ModelError(.contextOverflow,
                              "a KV cache of \(capacity) positions is outside 1...\(configuration.contextLength) (the model's context length)")
         }
+        self.configuration = configuration
         self.capacity = capacity
         keys = configuration.blocks.map { $0.hasAttention ? FloatBuffer(count: capacity * $0.keyValueHeads * configuration.headDimension) : nil }
         values = configuration.blocks.map { $0.hasAttention ? FloatBuffer(count: capacity * $0.keyValueHeads * configuration.headDimension) : nil }

@@ -23,6 +23,10 @@ extension LlamaModel {
         let t = tokens.count
         guard t > 0 else { return }
         try checkTokens(tokens)
+        // Buffers are sized per block; another model's cache or workspace would be overrun.
+        guard cache.configuration == configuration, workspace.configuration == configuration else {
+            throw ModelError(.shapeMismatch, "the KV cache or workspace was made for a differently shaped model; create them from this model's configuration")
+        }
         guard t <= workspace.maximumTokens, cache.capacity <= workspace.maximumKeys else {
             throw ModelError(.contextOverflow,
                              "\(t) tokens with a \(cache.capacity)-position cache exceed the workspace (\(workspace.maximumTokens) tokens, \(workspace.maximumKeys) keys)")
@@ -107,35 +111,49 @@ extension LlamaModel {
         Kernels.applyRoPE(q, rows: t, rowStride: qWidth, heads: shape.queryHeads, firstPosition: p0, table: rope)
         Kernels.applyRoPE(newKeys, rows: t, rowStride: kvWidth, heads: shape.keyValueHeads, firstPosition: p0, table: rope)
 
-        // Per head h (KV group g = h / groupSize), in chunks of query rows i0 ..< i1.
-        // Causality: row i (position p0+i) sees keys 0 ... p0+i, so a chunk needs
-        // only the first p0+i1 keys — the upper triangle is never computed.
+        // Per KV group g, its query heads h = g·gs ..< (g+1)·gs share K_g and V_g
+        // (GQA, Ainslie et al. 2023). They are stacked into one (gs·rows, hd)
+        // matrix so each product packs K_g / V_g once, and processed in chunks of
+        // query rows i0 ..< i1. Causality: row i (position p0+i) sees keys
+        // 0 ... p0+i, so a chunk needs only the first p0+i1 keys — the upper
+        // triangle beyond the chunk is never computed.
         let scale = 1 / Float(hd).squareRoot()
         let chunk = LlamaWorkspace.attentionRows
-        for h in 0..<shape.queryHeads {
-            let g = h / shape.groupSize
+        let gs = shape.groupSize
+        let stackedQ = ws.groupQueries.pointer, stackedO = ws.groupOutputs.pointer
+        for g in 0..<shape.keyValueHeads {
             var i0 = 0
             while i0 < t {
                 let i1 = min(t, i0 + chunk)
                 let rows = i1 - i0
                 let span = p0 + i1                 // keys visible to the chunk's last row
-                // S = Q_h · K_gᵀ / √hd : (rows, hd) @ (hd, span) -> (rows, span)
-                ws.gemm(.none, .transposed, m: rows, n: span, k: hd, alpha: scale,
-                        a: q + i0 * qWidth + h * hd, lda: qWidth,
-                        b: keys + g * hd, ldb: kvWidth,
-                        c: scores, ldc: span)
-                // Causal mask + softmax: row r (position p0+i0+r) keeps keys 0 ... p0+i0+r
-                for r in 0..<rows {
-                    let visible = p0 + i0 + r + 1
-                    let row = scores + r * span
-                    Kernels.softmax(row, count: visible)
-                    if visible < span { (row + visible).update(repeating: 0, count: span - visible) }
+                // Stack: Qs[j·rows + r, :] = Q[i0 + r, (g·gs + j)·hd ..< +hd]  -> (gs·rows, hd)
+                for j in 0..<gs {
+                    for r in 0..<rows {
+                        (stackedQ + (j * rows + r) * hd).update(from: q + (i0 + r) * qWidth + (g * gs + j) * hd, count: hd)
+                    }
                 }
-                // O_h = P · V_g : (rows, span) @ (span, hd) -> (rows, hd), into columns h·hd of (T, q·hd)
-                ws.gemm(.none, .none, m: rows, n: hd, k: span,
-                        a: scores, lda: span,
-                        b: values + g * hd, ldb: kvWidth,
-                        c: heads + i0 * qWidth + h * hd, ldc: qWidth)
+                // S = Qs · K_gᵀ / √hd : (gs·rows, hd) @ (hd, span) -> (gs·rows, span)
+                ws.gemm(.none, .transposed, m: gs * rows, n: span, k: hd, alpha: scale,
+                        a: stackedQ, lda: hd, b: keys + g * hd, ldb: kvWidth, c: scores, ldc: span)
+                // Causal mask + softmax: row (j, r) is position p0+i0+r and keeps keys 0 ... p0+i0+r
+                for j in 0..<gs {
+                    for r in 0..<rows {
+                        let visible = p0 + i0 + r + 1
+                        let row = scores + (j * rows + r) * span
+                        Kernels.softmax(row, count: visible)
+                        if visible < span { (row + visible).update(repeating: 0, count: span - visible) }
+                    }
+                }
+                // Os = P · V_g : (gs·rows, span) @ (span, hd) -> (gs·rows, hd)
+                ws.gemm(.none, .none, m: gs * rows, n: hd, k: span,
+                        a: scores, lda: span, b: values + g * hd, ldb: kvWidth, c: stackedO, ldc: hd)
+                // Unstack into the head columns of (T, q·hd): O[i0 + r, (g·gs + j)·hd ..< +hd] = Os[j·rows + r, :]
+                for j in 0..<gs {
+                    for r in 0..<rows {
+                        (heads + (i0 + r) * qWidth + (g * gs + j) * hd).update(from: stackedO + (j * rows + r) * hd, count: hd)
+                    }
+                }
                 i0 = i1
             }
         }

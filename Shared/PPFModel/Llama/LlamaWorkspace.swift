@@ -8,6 +8,8 @@ import PPFTensor
 /// Allocated once per window size, so the layer loop allocates nothing. Not
 /// thread-safe: one forward pass at a time uses a workspace.
 public final class LlamaWorkspace {
+    /// The model shape the buffers were sized for.
+    public let configuration: LlamaConfiguration
     /// Most tokens one forward call may process.
     public let maximumTokens: Int
     /// Most positions one token may attend to (the KV cache capacity).
@@ -26,8 +28,12 @@ public final class LlamaWorkspace {
     let query: FloatBuffer
     /// (T, q·hd) concatenated head outputs (input of the output projection).
     let attention: FloatBuffer
-    /// (attentionRows, maximumKeys) attention scores of one head and row chunk.
+    /// (g·rows, maximumKeys) attention scores of one KV group's g heads and one row chunk.
     let scores: FloatBuffer
+    /// (g·rows, hd) queries of one KV group's heads for one row chunk, head after head.
+    let groupQueries: FloatBuffer
+    /// (g·rows, hd) outputs of one KV group's heads for one row chunk, head after head.
+    let groupOutputs: FloatBuffer
     /// (T, ff) gate activations, then SwiGLU output (input of the down projection).
     let gate: FloatBuffer
     /// (T, ff) up activations.
@@ -48,6 +54,7 @@ public final class LlamaWorkspace {
             throw ModelError(.contextOverflow,
                              "a workspace for \(maximumTokens) tokens and \(keys) keys does not fit the context length \(c.contextLength)")
         }
+        self.configuration = c
         self.maximumTokens = maximumTokens
         self.maximumKeys = keys
         self.logitRows = min(logitRows, maximumTokens)
@@ -56,7 +63,10 @@ public final class LlamaWorkspace {
         normed = FloatBuffer(count: t * c.embeddingLength)
         query = FloatBuffer(count: t * c.maximumQueryWidth)
         attention = FloatBuffer(count: t * c.maximumQueryWidth)
-        scores = FloatBuffer(count: min(t, Self.attentionRows) * keys)
+        let groupRows = (c.blocks.map(\.groupSize).max() ?? 0) * min(t, Self.attentionRows)
+        scores = FloatBuffer(count: groupRows * keys)
+        groupQueries = FloatBuffer(count: groupRows * c.headDimension)
+        groupOutputs = FloatBuffer(count: groupRows * c.headDimension)
         gate = FloatBuffer(count: t * c.maximumFeedForwardLength)
         up = FloatBuffer(count: t * c.maximumFeedForwardLength)
         logits = FloatBuffer(count: self.logitRows * c.vocabularySize)
