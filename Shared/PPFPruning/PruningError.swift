@@ -38,6 +38,8 @@ public struct PruningError: Error, CustomStringConvertible, Sendable {
         public static let missingStatistics = Code("missingStatistics")
         /// Calibration statistics do not fit the model (layer count or widths differ).
         public static let statisticsMismatch = Code("statisticsMismatch")
+        /// Importance scores do not fit the model (another block count or structure counts).
+        public static let scoresMismatch = Code("scoresMismatch")
         /// The calibration specification cannot be run (zero windows, too few tokens).
         public static let invalidCalibration = Code("invalidCalibration")
         /// A metric or baseline name is not one this module implements.

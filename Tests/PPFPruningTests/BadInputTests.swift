@@ -93,3 +93,15 @@ func aTargetRatioOutsideZeroToOneIsInvalid(ratio: Double) throws {
     expectPruningError(.unknownName) { _ = try MetricKind(named: "random") }
     expectPruningError(.unknownName) { _ = try BaselinePolicy(named: "sparsegpt") }
 }
+
+@Test func scoresOfAnotherModelAreRefusedByTheBaselines() throws {
+    let weights = try tinyWeights()
+    let other = try ImportanceScores(weights: tinyWeights(blocks: 3), statistics: nil, metric: MagnitudeMetric())
+    expectPruningError(.scoresMismatch) {
+        _ = try BaselinePolicy.flap.policy(targetRatio: 0.2, weights: weights, statistics: nil, scores: other)
+    }
+    let truncated = ImportanceScores(metric: "hand", layers: Array(repeating: LayerImportance(heads: [1], groups: [1], channels: [1]), count: 4))
+    expectPruningError(.scoresMismatch) {
+        _ = try BaselinePolicy.flap.policy(targetRatio: 0.2, weights: weights, statistics: nil, scores: truncated)
+    }
+}

@@ -69,10 +69,11 @@ extension BaselinePolicy {
     ///   - statistics: calibration statistics (needed by `owl` and `shortgpt`).
     ///   - scores: the importance scores of the metric in use (FLAP's global
     ///     structure ranks them; the others ignore them).
-    /// - Throws: `invalidRatio`, `missingStatistics`, `targetNotReached`.
+    /// - Throws: `invalidRatio`, `missingStatistics`, `scoresMismatch`, `targetNotReached`.
     public func policy(targetRatio: Double, weights: LlamaWeights, statistics: CalibrationStatistics?,
                        scores: ImportanceScores, options: BaselineOptions = BaselineOptions()) throws(PruningError) -> PruningPolicy {
         try PlanBuilder.validateTarget(targetRatio)
+        try scores.validate(against: weights.configuration)
         let accounting = ParameterAccounting(configuration: weights.configuration)
         let fitter = PolicyFitter(accounting: accounting, maximumMLPRatio: options.maximumMLPRatio)
         if needsStatistics {

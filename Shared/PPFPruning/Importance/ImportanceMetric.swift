@@ -101,12 +101,30 @@ public struct ImportanceScores: Codable, Sendable, Equatable {
         }
         self.metric = metric.name
         self.layers = layers
+        try validate(against: weights.configuration)
     }
 
     /// Scores given directly (a stored set, or hand-made ones in tests).
     public init(metric: String, layers: [LayerImportance]) {
         self.metric = metric
         self.layers = layers
+    }
+
+    /// Throws `scoresMismatch` unless there is one score per head, group and
+    /// channel of every block of `configuration` (stored or hand-made scores
+    /// may belong to another model).
+    public func validate(against c: LlamaConfiguration) throws(PruningError) {
+        guard layers.count == c.blockCount else {
+            throw PruningError(.scoresMismatch, "importance scores cover \(layers.count) blocks but the model has \(c.blockCount)")
+        }
+        for (index, layer) in layers.enumerated() {
+            let shape = c.block(index)
+            guard layer.heads.count == shape.queryHeads, layer.groups.count == shape.keyValueHeads,
+                  layer.channels.count == shape.feedForwardLength else {
+                throw PruningError(.scoresMismatch,
+                                   "block \(index): scores for \(layer.heads.count) heads / \(layer.groups.count) groups / \(layer.channels.count) channels, but the block has \(shape.queryHeads) / \(shape.keyValueHeads) / \(shape.feedForwardLength)")
+            }
+        }
     }
 }
 
