@@ -47,14 +47,18 @@ extension LlamaModel {
             }
         }
 
+        let residualObserver = observer as? any LlamaResidualObserver
+        let residual = UnsafeBufferPointer(start: x, count: t * d)
         for layer in 0..<c.blockCount {
             let block = weights.blocks[layer]
+            residualObserver?.blockInput(layer: layer, residual, rows: t, cols: d)
             if let attention = block.attention {
                 attentionSublayer(layer, attention, t: t, cache: cache, workspace: workspace, observer: observer)
             }
             if let mlp = block.mlp {
                 mlpSublayer(layer, mlp, t: t, workspace: workspace, observer: observer)
             }
+            residualObserver?.blockOutput(layer: layer, residual, rows: t, cols: d)
         }
         cache.count += t
 

@@ -1,0 +1,125 @@
+import Foundation
+
+// MARK: - SHA256
+
+/// SHA-256 (FIPS 180-4), written out because Foundation on Linux has no
+/// digest API and the package takes no crypto dependency for one cache key.
+///
+/// Used to key calibration statistics by the model file's content, so a
+/// re-downloaded or edited checkpoint never reuses stale statistics.
+public struct SHA256: Sendable {
+    private var state: [UInt32] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+    ]
+    private var pending: [UInt8] = []
+    private var length: UInt64 = 0
+
+    /// The round constants: the first 32 bits of the fractional parts of the
+    /// cube roots of the first 64 primes (FIPS 180-4 §4.2.2).
+    private static let k: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ]
+
+    /// An empty digest state.
+    public init() {}
+
+    /// Feeds `bytes` into the digest.
+    public mutating func update<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        length &+= UInt64(bytes.count)
+        pending.append(contentsOf: bytes)
+        let whole = pending.count / 64 * 64
+        guard whole > 0 else { return }
+        pending.withUnsafeBufferPointer { buffer in
+            var offset = 0
+            while offset < whole {
+                compress(UnsafeBufferPointer(rebasing: buffer[offset ..< offset + 64]))
+                offset += 64
+            }
+        }
+        pending.removeFirst(whole)
+    }
+
+    /// The digest of everything fed so far, as 64 lowercase hex digits (padding per FIPS 180-4 §5.1.1).
+    public func hexDigest() -> String {
+        var final = self
+        let bitLength = length &* 8
+        var tail: [UInt8] = [0x80]
+        while (pending.count + tail.count) % 64 != 56 { tail.append(0) }
+        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        final.update(tail)
+        return final.state.map { word in
+            let hex = String(word, radix: 16)
+            return String(repeating: "0", count: 8 - hex.count) + hex
+        }.joined()
+    }
+
+    /// One 64-byte block (FIPS 180-4 §6.2.2).
+    private mutating func compress(_ block: UnsafeBufferPointer<UInt8>) {
+        var w = [UInt32](repeating: 0, count: 64)
+        for t in 0..<16 {
+            w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16
+                | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
+        }
+        for t in 16..<64 {
+            let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
+            let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
+            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+        }
+        var a = state[0], b = state[1], c = state[2], d = state[3]
+        var e = state[4], f = state[5], g = state[6], h = state[7]
+        for t in 0..<64 {
+            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
+            let choice = (e & f) ^ (~e & g)
+            let t1 = h &+ s1 &+ choice &+ Self.k[t] &+ w[t]
+            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
+            let majority = (a & b) ^ (a & c) ^ (b & c)
+            let t2 = s0 &+ majority
+            h = g; g = f; f = e; e = d &+ t1
+            d = c; c = b; b = a; a = t1 &+ t2
+        }
+        state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
+        state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
+    }
+
+    @inline(__always)
+    private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+
+    // MARK: - Convenience
+
+    /// The SHA-256 of `bytes`, as hex.
+    public static func hex<Bytes: Collection>(of bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var digest = SHA256()
+        digest.update(bytes)
+        return digest.hexDigest()
+    }
+
+    /// The SHA-256 of the file at `url`, read in 4 MiB chunks.
+    public static func hex(ofFileAt url: URL) throws(PruningError) -> String {
+        let handle: FileHandle
+        do {
+            handle = try FileHandle(forReadingFrom: url)
+        } catch {
+            throw PruningError(.io, "cannot open \(url.path) to compute its checksum: \(error.localizedDescription)")
+        }
+        defer { try? handle.close() }
+        var digest = SHA256()
+        while true {
+            let chunk: Data
+            do {
+                chunk = try handle.read(upToCount: 4 << 20) ?? Data()
+            } catch {
+                throw PruningError(.io, "cannot read \(url.path) while computing its checksum: \(error.localizedDescription)")
+            }
+            if chunk.isEmpty { break }
+            digest.update(chunk)
+        }
+        return digest.hexDigest()
+    }
+}
