@@ -43,3 +43,6 @@ LLAMA_CPP_PYTHON ?=
 
 bench-model: build-release ## Model engine throughput vs sgemm peak and llama.cpp (updates docs/benchmarks.md)
 	.build/release/ppf bench model --write docs/benchmarks.md $(if $(LLAMA_CPP_PYTHON),--llama-cpp-python $(LLAMA_CPP_PYTHON))
+
+bench-prune: build-release ## Baseline policies × metrics at r = 0.1…0.5 (writes docs/baselines.md and .csv)
+	.build/release/ppf bench prune --write docs/baselines.md

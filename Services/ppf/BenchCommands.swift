@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPFModel
+import PPFPruning
 import PPFRuntime
 import PPFTensor
 
@@ -8,7 +9,7 @@ import PPFTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print tables (and update docs/benchmarks.md with --write).",
-        subcommands: [ModelBench.self])
+        subcommands: [ModelBench.self, PruneBench.self])
 }
 
 /// `ppf bench model`: forward-pass throughput against the sgemm peak of the same run.
@@ -102,5 +103,58 @@ enum MarkdownSections {
             text += "\n## \(title)\n\n\(block)\n"
         }
         try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+}
+
+/// `ppf bench prune`: the hand-made baselines the agent must beat.
+struct PruneBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Test-split perplexity of every baseline policy × metric at several ratios, speed vs dense, timings.",
+        discussion: "Writes the markdown table to --write (docs/baselines.md) and the rows as CSV next to it.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(parsing: .upToNextOption, help: "Target ratios.")
+    var ratios: [Double] = [0.1, 0.2, 0.3, 0.4, 0.5]
+
+    @Option(help: "Test-split tokens scored per pruned model.")
+    var tokens: Int = 8192
+
+    @Option(help: "Window length.")
+    var window: Int = 512
+
+    @Option(help: "Calibration windows × 512 tokens.")
+    var calibrationWindows: Int = 32
+
+    @Option(help: "Write the table to this markdown file (and CSV beside it).")
+    var write: String?
+
+    func run() throws {
+        let checkpoint = try model.load()
+        let corpus = Corpus(directory: URL(fileURLWithPath: CommandLineSettings.current.corpusDirectory))
+        let cache = CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration"))
+        let statistics = try Calibration.statistics(checkpoint: checkpoint, corpus: corpus,
+                                                    spec: CalibrationSpec(windows: calibrationWindows), cache: cache)
+        let report = try BaselineBenchmark.run(
+            checkpoint: checkpoint, corpus: corpus, statistics: statistics,
+            configuration: BaselineBenchmark.Configuration(ratios: ratios, tokenBudget: tokens, windowLength: window)
+        ) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let command = (["ppf", "bench", "prune"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
+        let markdown = """
+            # Baselines: hand-made pruning policies on SmolLM2-135M
+
+            The bar the agent must beat. Reproduce: `make bench-prune` (runs `\(command)`).
+            Measured \(ISO8601DateFormatter().string(from: Date())), BLAS threads \(BLAS.threadCount).
+
+            \(report.markdown())
+            """
+        print(markdown)
+        if let write {
+            let url = URL(fileURLWithPath: write)
+            try markdown.write(to: url, atomically: true, encoding: .utf8)
+            try report.csv().write(to: url.deletingPathExtension().appendingPathExtension("csv"), atomically: true, encoding: .utf8)
+            print("\nwrote \(write) and its CSV")
+        }
     }
 }
