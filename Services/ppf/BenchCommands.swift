@@ -142,19 +142,17 @@ struct PruneBench: ParsableCommand {
         ) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let command = (["ppf", "bench", "prune"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
         let markdown = """
-            # Baselines: hand-made pruning policies on SmolLM2-135M
-
-            The bar the agent must beat. Reproduce: `make bench-prune` (runs `\(command)`).
-            Measured \(ISO8601DateFormatter().string(from: Date())), BLAS threads \(BLAS.threadCount).
+            Measured \(ISO8601DateFormatter().string(from: Date())) with `\(command)`, BLAS threads \(BLAS.threadCount).
 
             \(report.markdown())
             """
         print(markdown)
         if let write {
+            // Only the generated tables are replaced; the analysis around them stays.
             let url = URL(fileURLWithPath: write)
-            try markdown.write(to: url, atomically: true, encoding: .utf8)
+            try MarkdownSections.replace(section: "bench-prune", in: url, title: "Baselines", with: markdown)
             try report.csv().write(to: url.deletingPathExtension().appendingPathExtension("csv"), atomically: true, encoding: .utf8)
-            print("\nwrote \(write) and its CSV")
+            print("\nwrote the bench-prune section of \(write) and its CSV")
         }
     }
 }
