@@ -83,7 +83,7 @@ let package = Package(
         service("pruner", extra: ["PPFModel"]),
         service("agent"),
         service("predictor", extra: ["PPFPredictor", "PPFTensor"]),
-        service("evaluator", extra: ["PPFModel"]),
+        service("evaluator", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         .executableTarget(
             name: "ppf",
             dependencies: serviceDependencies + ["PPFModel", "PPFTensor", "PPFPruning", argumentParser],

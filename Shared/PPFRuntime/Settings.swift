@@ -37,6 +37,12 @@ public struct Settings: Sendable, Equatable {
     /// The predictor retrains once this many measurements of a model arrived since its
     /// newest version. `PPF_PREDICTOR_RETRAIN_AFTER`, default 32.
     public var predictorRetrainAfter: Int
+    /// The id of the base model this process serves or measures; requests for another id are
+    /// rejected. `PPF_MODEL_ID`, default `smollm2-135m`.
+    public var modelId: String
+    /// The base model's GGUF file, inside ``modelDirectory``. `PPF_MODEL_FILE`,
+    /// default `SmolLM2-135M-Instruct.Q4_1.gguf` (the provisioned model).
+    public var modelFile: String
 
     /// The documented defaults for `serviceName`.
     public static func defaults(serviceName: String) -> Settings {
@@ -55,7 +61,9 @@ public struct Settings: Sendable, Equatable {
             modelDirectory: root + "/.deps/models",
             corpusDirectory: root + "/.deps/corpus",
             consumerGroupPrefix: "",
-            predictorRetrainAfter: 32
+            predictorRetrainAfter: 32,
+            modelId: "smollm2-135m",
+            modelFile: "SmolLM2-135M-Instruct.Q4_1.gguf"
         )
     }
 
@@ -112,6 +120,8 @@ public struct Settings: Sendable, Equatable {
         case corpusDirectory = "corpus-dir"
         case consumerGroupPrefix = "consumer-group-prefix"
         case predictorRetrainAfter = "predictor-retrain-after"
+        case modelId = "model-id"
+        case modelFile = "model-file"
 
         init?(flag: String) {
             let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
@@ -165,6 +175,11 @@ public struct Settings: Sendable, Equatable {
         case .corpusDirectory: corpusDirectory = value
         case .consumerGroupPrefix: consumerGroupPrefix = value
         case .predictorRetrainAfter: predictorRetrainAfter = try integer(in: 1...1_000_000)
+        case .modelId, .modelFile:
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected a non-empty name")
+            }
+            if key == .modelId { modelId = value } else { modelFile = value }
         }
     }
 }

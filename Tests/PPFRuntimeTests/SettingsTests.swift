@@ -67,4 +67,18 @@ import Testing
             try Settings.load(serviceName: "predictor", environment: ["PPF_PREDICTOR_RETRAIN_AFTER": "0"], arguments: [])
         }
     }
+
+    @Test func theBaseModelIdAndFileAreSettings() throws {
+        let defaults = try Settings.load(serviceName: "evaluator", environment: [:], arguments: []).settings
+        #expect(defaults.modelId == "smollm2-135m")
+        #expect(defaults.modelFile == "SmolLM2-135M-Instruct.Q4_1.gguf")
+        let set = try Settings.load(serviceName: "evaluator",
+                                    environment: ["PPF_MODEL_ID": "tiny", "PPF_MODEL_FILE": "env.gguf"],
+                                    arguments: ["--model-file", "flag.gguf"]).settings
+        #expect(set.modelId == "tiny")
+        #expect(set.modelFile == "flag.gguf")
+        #expect(throws: SettingsError.self) {
+            try Settings.load(serviceName: "evaluator", environment: ["PPF_MODEL_ID": " "], arguments: [])
+        }
+    }
 }
