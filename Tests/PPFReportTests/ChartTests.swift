@@ -35,9 +35,11 @@ import Testing
     #expect(chart.location(x: 0.3, y: 0, width: 640, height: 400) == nil)
     // Higher perplexity is higher on the image.
     #expect(second.y < first.y)
-    // The PNG is the same pixels, encoded.
+    // The PNG holds the same pixels: the marker's colour sits at its place in the decoded scanlines.
     let png = try chart.png(width: 640, height: 400)
-    #expect(png.count > 640 * 400 * 3)
+    let (raw, _) = try inflate(try parseChunks(png)[1].data)
+    let offset = first.y * (640 * 3 + 1) + 1 + first.x * 3
+    #expect(Array(raw[offset..<(offset + 3)]) == [red.r, red.g, red.b])
 }
 
 @Test func scatterChartDrawsTheDiagonalThroughEqualValues() throws {

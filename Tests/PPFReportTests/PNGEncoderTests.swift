@@ -29,29 +29,90 @@ func parseChunks(_ png: [UInt8]) throws -> [Chunk] {
     return chunks
 }
 
-/// Inflates a zlib stream made only of stored blocks, checking header, block lengths and Adler-32.
-func inflateStored(_ stream: [UInt8]) throws -> [UInt8] {
+/// Reads deflate bits least-significant first.
+struct BitReader {
+    let bytes: [UInt8]
+    var position = 0  // in bits
+
+    mutating func bits(_ n: Int) throws -> Int {
+        var value = 0
+        for i in 0..<n {
+            try #require(position / 8 < bytes.count)
+            value |= Int(bytes[position / 8] >> UInt8(position % 8) & 1) << i
+            position += 1
+        }
+        return value
+    }
+
+    /// A Huffman code of `n` bits, most significant first.
+    mutating func code(_ n: Int) throws -> Int {
+        var value = 0
+        for _ in 0..<n { value = value << 1 | (try bits(1)) }
+        return value
+    }
+
+    mutating func alignToByte() { position = (position + 7) / 8 * 8 }
+}
+
+/// Inflates a zlib stream of stored and fixed-Huffman blocks (written here from RFC 1950/1951,
+/// independently of the encoder), checking the header, stored lengths and Adler-32.
+func inflate(_ stream: [UInt8]) throws -> (data: [UInt8], blockTypes: [Int]) {
     try #require(stream.count >= 6)
     #expect((UInt16(stream[0]) << 8 | UInt16(stream[1])) % 31 == 0)
     #expect(stream[0] & 0x0F == 8)
+    let lengthBase = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]
+    let distanceBase = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769,
+                        1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]
+    func lengthExtra(_ code: Int) -> Int { code < 8 || code == 28 ? 0 : code / 4 - 1 }
+    func distanceExtra(_ code: Int) -> Int { code < 4 ? 0 : code / 2 - 1 }
+
+    var reader = BitReader(bytes: Array(stream.dropFirst(2)))
     var out: [UInt8] = []
-    var offset = 2
+    var types: [Int] = []
     var final = false
     while !final {
-        try #require(offset + 5 <= stream.count)
-        let header = stream[offset]
-        final = header & 1 == 1
-        try #require(header >> 1 & 3 == 0)  // stored
-        let length = Int(stream[offset + 1]) | Int(stream[offset + 2]) << 8
-        let complement = Int(stream[offset + 3]) | Int(stream[offset + 4]) << 8
-        #expect(length ^ complement == 0xFFFF)
-        try #require(offset + 5 + length <= stream.count)
-        out += stream[(offset + 5)..<(offset + 5 + length)]
-        offset += 5 + length
+        final = try reader.bits(1) == 1
+        let type = try reader.bits(2)
+        types.append(type)
+        switch type {
+        case 0:
+            reader.alignToByte()
+            let length = try reader.bits(16), complement = try reader.bits(16)
+            #expect(length ^ complement == 0xFFFF)
+            for _ in 0..<length { out.append(UInt8(try reader.bits(8))) }
+        case 1:
+            while true {
+                var symbol: Int
+                let seven = try reader.code(7)
+                if seven <= 0x17 {
+                    symbol = 256 + seven
+                } else {
+                    let eight = seven << 1 | (try reader.bits(1))
+                    if (0x30...0xBF).contains(eight) { symbol = eight - 0x30 }
+                    else if (0xC0...0xC7).contains(eight) { symbol = 280 + eight - 0xC0 }
+                    else { symbol = 144 + (eight << 1 | (try reader.bits(1))) - 0x190 }
+                }
+                if symbol < 256 { out.append(UInt8(symbol)); continue }
+                if symbol == 256 { break }
+                let lengthCode = symbol - 257
+                try #require(lengthCode < 29)
+                let length = lengthBase[lengthCode] + (try reader.bits(lengthExtra(lengthCode)))
+                let distanceCode = try reader.code(5)
+                try #require(distanceCode < 30)
+                let distance = distanceBase[distanceCode] + (try reader.bits(distanceExtra(distanceCode)))
+                try #require(distance <= out.count)
+                for _ in 0..<length { out.append(out[out.count - distance]) }
+            }
+        default:
+            Issue.record("unexpected block type \(type)")
+            return (out, types)
+        }
     }
-    try #require(offset + 4 == stream.count)
-    #expect(bigEndian(stream[offset..<(offset + 4)]) == PNGEncoder.adler32(out))
-    return out
+    reader.alignToByte()
+    let end = 2 + reader.position / 8
+    try #require(end + 4 == stream.count)
+    #expect(bigEndian(stream[end..<(end + 4)]) == PNGEncoder.adler32(out))
+    return (out, types)
 }
 
 @Test func checksumsMatchTheirPublishedCheckValues() {
@@ -60,11 +121,18 @@ func inflateStored(_ stream: [UInt8]) throws -> [UInt8] {
     #expect(PNGEncoder.adler32(Array("Wikipedia".utf8)) == 0x11E6_0398)
 }
 
-@Test func encodedImageHasSignatureValidChunksAndInflatesToTheRawSize() throws {
+/// A test image with flat areas (for matches) and noise (for literals of every value).
+func testImage(width: Int, height: Int) -> [UInt8] {
+    var rgb = [UInt8](repeating: 255, count: width * height * 3)
+    for i in rgb.indices where (i / 3) % width < width / 2 { rgb[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
+    return rgb
+}
+
+@Test(arguments: [PNGEncoder.Compression.stored, .fixedHuffman])
+func encodedImageHasSignatureValidChunksAndInflatesToTheRawPixels(compression: PNGEncoder.Compression) throws {
     let width = 300, height = 250  // 225 KB raw: several stored blocks
-    var rgb = [UInt8](repeating: 0, count: width * height * 3)
-    for i in rgb.indices { rgb[i] = UInt8(truncatingIfNeeded: i * 7) }
-    let png = try PNGEncoder.encode(width: width, height: height, rgb: rgb)
+    let rgb = testImage(width: width, height: height)
+    let png = try PNGEncoder.encode(width: width, height: height, rgb: rgb, compression: compression)
 
     #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
     let chunks = try parseChunks(png)
@@ -77,11 +145,17 @@ func inflateStored(_ stream: [UInt8]) throws -> [UInt8] {
     #expect(bigEndian(header[4..<8]) == UInt32(height))
     #expect(Array(header[8...]) == [8, 2, 0, 0, 0])
 
-    let raw = try inflateStored(chunks[1].data)
+    let (raw, types) = try inflate(chunks[1].data)
     #expect(raw.count == height * (width * 3 + 1))
-    // Row 1 starts with filter 0 then the second row's pixels.
-    #expect(raw[width * 3 + 1] == 0)
-    #expect(Array(raw[(width * 3 + 2)..<(width * 3 + 8)]) == Array(rgb[(width * 3)..<(width * 3 + 6)]))
+    var expected: [UInt8] = []
+    for row in 0..<height { expected += [0] + rgb[(row * width * 3)..<((row + 1) * width * 3)] }
+    #expect(raw == expected)
+    switch compression {
+    case .stored: #expect(types == [0, 0, 0, 0])
+    case .fixedHuffman:
+        #expect(types == [1])
+        #expect(chunks[1].data.count < raw.count * 2 / 3, "the white half should compress")
+    }
 }
 
 @Test func mismatchedPixelBufferThrowsInvalidSize() {
