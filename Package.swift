@@ -77,6 +77,7 @@ let package = Package(
                 path: "Shared/PPFPredictor", swiftSettings: strict),
         .target(name: "PPFAgent", dependencies: ["PPFTensor", "PPFContracts"],
                 path: "Shared/PPFAgent", swiftSettings: strict),
+        .target(name: "PPFReport", path: "Shared/PPFReport", swiftSettings: strict),
 
         // MARK: - Services (thin executables)
         service("model-host", extra: ["PPFModel"]),
@@ -86,7 +87,7 @@ let package = Package(
         service("evaluator", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         .executableTarget(
             name: "ppf",
-            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", "PPFPruning", argumentParser],
+            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", "PPFPruning", "PPFReport", argumentParser],
             path: "Services/ppf",
             swiftSettings: strict,
             linkerSettings: rdkafkaRuntime
@@ -113,6 +114,8 @@ let package = Package(
                     path: "Tests/PPFPredictorTests", swiftSettings: strict),
         .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
+        .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
+                    path: "Tests/PPFReportTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", logging],
                     path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),

@@ -151,8 +151,11 @@ struct PruneBench: ParsableCommand {
             // Only the generated tables are replaced; the analysis around them stays.
             let url = URL(fileURLWithPath: write)
             try MarkdownSections.replace(section: "bench-prune", in: url, title: "Baselines", with: markdown)
-            try report.csv().write(to: url.deletingPathExtension().appendingPathExtension("csv"), atomically: true, encoding: .utf8)
-            print("\nwrote the bench-prune section of \(write) and its CSV")
+            let csv = report.csv()
+            try csv.write(to: url.deletingPathExtension().appendingPathExtension("csv"), atomically: true, encoding: .utf8)
+            let png = url.deletingPathExtension().appendingPathExtension("png")
+            try BaselinesChart.write(csv: csv, to: png)
+            print("\nwrote the bench-prune section of \(write), its CSV and \(png.lastPathComponent)")
         }
     }
 }
