@@ -61,7 +61,7 @@ struct Ratio: AsyncParsableCommand {
             }
             await context.shutdown()
             print("ratio event \(id.uuidString.lowercased()): \(model) → r=\(ratio) (\(mode.rawValue))"
-                  + (published ? ", published" : ", stored; publishing is left to the services' outbox relay"))
+                  + (published ? ", published" : ", queued in the outbox; a running service's relay is publishing it"))
         }
     }
 }
