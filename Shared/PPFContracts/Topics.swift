@@ -6,6 +6,8 @@ public enum Topic {
     public static let ratioEvents = "ppf.ratio-events"
     /// Policies produced by the agent (the pruned-policy topic). Key: model id.
     public static let prunedPolicies = "ppf.pruned-policies"
+    /// Ratio-change events the agent could not answer, with the reason. Key: model id.
+    public static let ratioRejections = "ppf.ratio-rejections"
     /// Plans produced by the pruner. Key: model id.
     public static let plans = "ppf.plans"
     /// Evaluation requests for evaluators. Key: policy id (spreads over partitions).
@@ -33,7 +35,7 @@ public enum Topic {
     /// start-up (idempotently). Partitions bound parallelism within a consumer
     /// group: evaluation requests get the most, so many evaluators can work.
     public static let all: [(name: String, partitions: Int)] = [
-        (ratioEvents, 3), (prunedPolicies, 3), (plans, 3),
+        (ratioEvents, 3), (prunedPolicies, 3), (ratioRejections, 1), (plans, 3),
         (evaluationRequests, 12), (measurements, 3),
         (predictorVersions, 1), (predictorCommands, 1), (predictionRequests, 3), (predictionReplies, 3),
         (agentVersions, 1), (inferenceRequests, 3), (inferenceReplies, 3),

@@ -156,3 +156,34 @@ import Testing
         #expect(a.canonicalKey() != Self.policy.canonicalKey())
     }
 }
+
+/// Golden files pin the run-time policy messages the agent publishes.
+@Suite struct PolicyGoldenTests {
+    @Test func policyV1DecodesValidatesAndReencodesByteForByte() throws {
+        let event = try PhaseOneGoldenTests.roundTrip("policy.v1", as: PolicyPublished.self).payload
+        try event.validate()
+        #expect(event.source == .agent && event.mode == .dynamic)
+        #expect(event.policy.layers[1].dropped)
+        #expect(event.predictedLogPerplexityStd == 0.0625)
+        #expect(event.measuredPerplexity == nil)
+    }
+
+    @Test func ratioEventRejectedV1DecodesAndReencodesByteForByte() throws {
+        let event = try PhaseOneGoldenTests.roundTrip("ratio-event-rejected.v1", as: RatioEventRejected.self).payload
+        #expect(event.reason == .ratioOutOfRange)
+        #expect(event.targetRatio == 0.95)
+    }
+
+    @Test func policyWithAnImpossiblePerplexityIsRejected() throws {
+        let policy = PruningPolicy.uniform(blocks: 2, attention: 0.25, mlp: 0.25)
+        #expect(throws: EnvelopeRejection.self) {
+            try PolicyPublished(ratioEventId: UUID(), modelId: "m", mode: .dynamic, targetRatio: 0.25,
+                                achievedRatio: 0.25, policyId: UUID(), policy: policy, metric: "flap",
+                                source: .agent, predictedPerplexity: 0.5)
+        }
+        #expect(throws: EnvelopeRejection.self) {
+            try PolicyPublished(ratioEventId: UUID(), modelId: "m", mode: .dynamic, targetRatio: 1.2,
+                                achievedRatio: 0.25, policyId: UUID(), policy: policy, metric: "flap", source: .agent)
+        }
+    }
+}
