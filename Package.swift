@@ -87,7 +87,8 @@ let package = Package(
         service("evaluator", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         .executableTarget(
             name: "ppf",
-            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", "PPFPruning", "PPFReport", argumentParser],
+            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", "PPFPruning", "PPFPredictor", "PPFAgent", "PPFReport",
+                                                 argumentParser],
             path: "Services/ppf",
             swiftSettings: strict,
             linkerSettings: rdkafkaRuntime

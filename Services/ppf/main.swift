@@ -2,8 +2,12 @@
 // (`--kafka-brokers`, `--postgres-url`, `--log-level`, … or their `PPF_*`
 // environment variables) are read by PPFRuntime first; the rest is parsed here.
 import ArgumentParser
+@preconcurrency import Glibc
 import Foundation
 import PPFRuntime
+
+// Line-buffered output: progress lines reach a log file or pipe as they happen.
+setvbuf(stdout, nil, _IOLBF, 0)
 
 let arguments: [String]
 do {

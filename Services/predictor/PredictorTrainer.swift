@@ -113,7 +113,7 @@ actor PredictorTrainer {
         }
         let set: TrainingSet
         do {
-            guard let built = try TrainingSet(measured) else {
+            guard let built = try TrainingSet(measured.map(MeasuredSample.init)) else {
                 return try await skip(modelId, reason: "no measurements", correlationId: correlationId, command: command)
             }
             set = built
@@ -209,5 +209,14 @@ actor PredictorTrainer {
             if !waiting.isEmpty { waiting.removeFirst().resume() }
         }
         try await body()
+    }
+}
+
+extension MeasuredSample {
+    /// The predictor's view of a stored measurement.
+    init(_ stored: MeasuredPolicy) {
+        self.init(measurementId: stored.measurement.id, policyId: stored.measurement.policyId, policy: stored.policy,
+                  split: stored.measurement.split, tokenBudget: stored.measurement.tokenBudget,
+                  window: stored.measurement.window, perplexity: stored.measurement.perplexity)
     }
 }

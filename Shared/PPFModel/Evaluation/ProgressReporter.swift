@@ -27,6 +27,10 @@ public final class TerminalProgressBar: ProgressReporter, @unchecked Sendable {
     private var unit = ""
     private var startTime = Date()
 
+    /// Whether the bar is drawn (standard error is a terminal, unless overridden);
+    /// callers print plain progress lines when it is not.
+    public var isDrawing: Bool { enabled }
+
     /// A bar `width` characters wide; `enabled` defaults to "stderr is a TTY".
     public init(width: Int = 30, enabled: Bool? = nil) {
         self.width = max(5, width)

@@ -1,7 +1,34 @@
 import Foundation
 import PPFContracts
-import PPFPredictor
-import PPFStore
+
+/// One stored measurement with the policy it measured: what the store hands
+/// the predictor (kept free of store types so every module can build sets).
+public struct MeasuredSample: Sendable, Hashable {
+    /// `measurements.id`.
+    public var measurementId: Int64
+    /// The measured policy's id.
+    public var policyId: UUID
+    /// Its per-layer ratios.
+    public var policy: PruningPolicy
+    /// The corpus split, token budget and window of the measurement.
+    public var split: String
+    public var tokenBudget: Int
+    public var window: Int
+    /// The measured perplexity.
+    public var perplexity: Double
+
+    /// Creates a sample.
+    public init(measurementId: Int64, policyId: UUID, policy: PruningPolicy, split: String, tokenBudget: Int,
+                window: Int, perplexity: Double) {
+        self.measurementId = measurementId
+        self.policyId = policyId
+        self.policy = policy
+        self.split = split
+        self.tokenBudget = tokenBudget
+        self.window = window
+        self.perplexity = perplexity
+    }
+}
 
 /// Turns stored measurements into the predictor's training samples.
 ///
@@ -11,28 +38,27 @@ import PPFStore
 /// (spot-checks repeat policies) is one sample at the mean log-perplexity,
 /// and the features follow the model's block count (the most common one;
 /// policies with another count are left out and counted).
-struct TrainingSet {
+public struct TrainingSet: Sendable {
     /// Which measurements are comparable.
-    struct Regime: Hashable, CustomStringConvertible {
-        let split: String
-        let tokenBudget: Int
-        let window: Int
-        var description: String { "\(split)/\(tokenBudget) tokens/window \(window)" }
+    public struct Regime: Hashable, Sendable, CustomStringConvertible {
+        public let split: String
+        public let tokenBudget: Int
+        public let window: Int
+        public var description: String { "\(split)/\(tokenBudget) tokens/window \(window)" }
     }
 
-    let samples: [TrainingSample]
+    public let samples: [TrainingSample]
     /// Every measurement behind `samples`.
-    let measurementIds: [Int64]
-    let regime: Regime
+    public let measurementIds: [Int64]
+    public let regime: Regime
     /// Measurements of the model outside the regime or with another block count.
-    let leftOut: Int
+    public let leftOut: Int
 
     /// Builds the set, or nil when the model has no measurements.
     /// - Throws: `PredictorError` when a stored policy cannot be turned into features.
-    init?(_ measured: [MeasuredPolicy]) throws {
-        func regime(_ item: MeasuredPolicy) -> Regime {
-            Regime(split: item.measurement.split, tokenBudget: item.measurement.tokenBudget,
-                   window: item.measurement.window)
+    public init?(_ measured: [MeasuredSample]) throws(PredictorError) {
+        func regime(_ item: MeasuredSample) -> Regime {
+            Regime(split: item.split, tokenBudget: item.tokenBudget, window: item.window)
         }
         let byRegime = Dictionary(grouping: measured, by: regime)
         // Rows come ordered by id, so the last index of a regime says how recent it is.
@@ -48,21 +74,21 @@ struct TrainingSet {
 
         // One sample per policy, in order of first measurement.
         var order: [UUID] = []
-        var byPolicy: [UUID: [MeasuredPolicy]] = [:]
+        var byPolicy: [UUID: [MeasuredSample]] = [:]
         for item in usable {
-            if byPolicy[item.measurement.policyId] == nil { order.append(item.measurement.policyId) }
-            byPolicy[item.measurement.policyId, default: []].append(item)
+            if byPolicy[item.policyId] == nil { order.append(item.policyId) }
+            byPolicy[item.policyId, default: []].append(item)
         }
         var samples: [TrainingSample] = []
         for policyId in order {
             guard let group = byPolicy[policyId], let first = group.first else { continue }
-            let meanLog = group.map { Foundation.log($0.measurement.perplexity) }.reduce(0, +) / Double(group.count)
+            let meanLog = group.map { Foundation.log($0.perplexity) }.reduce(0, +) / Double(group.count)
             samples.append(TrainingSample(id: policyId.uuidString.lowercased(),
                                           features: try PolicyFeatures(policy: first.policy, spec: spec),
                                           perplexity: Foundation.exp(meanLog)))
         }
         self.samples = samples
-        self.measurementIds = usable.map(\.measurement.id)
+        self.measurementIds = usable.map(\.measurementId)
         self.regime = chosen
         self.leftOut = measured.count - usable.count
     }
