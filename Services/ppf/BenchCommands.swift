@@ -6,10 +6,10 @@ import PPFRuntime
 import PPFTensor
 
 /// `ppf bench …`: benchmark programs (speed targets live here, never in tests).
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print tables (and update docs/benchmarks.md with --write).",
-        subcommands: [ModelBench.self, PruneBench.self])
+        subcommands: [ModelBench.self, PruneBench.self, PredictorSpeedBench.self])
 }
 
 /// `ppf bench model`: forward-pass throughput against the sgemm peak of the same run.

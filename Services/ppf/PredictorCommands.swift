@@ -47,7 +47,8 @@ struct StoredPredictor {
     }
 
     /// The samples the version was trained and scored on, rebuilt from the store.
-    func samples(on connection: PGConnection) async throws -> (training: [TrainingSample], heldOut: [TrainingSample], regime: String) {
+    func samples(on connection: PGConnection) async throws
+        -> (training: [TrainingSample], heldOut: [TrainingSample], regime: String, policies: [String: PruningPolicy]) {
         let measured = try await MeasurementRepository.measuredPolicies(modelId: record.modelId, on: connection)
         let trainedOn = Set(record.trainingMeasurementIds)
         let mine = measured.filter { trainedOn.contains($0.measurement.id) }.map {
@@ -55,10 +56,12 @@ struct StoredPredictor {
                            split: $0.measurement.split, tokenBudget: $0.measurement.tokenBudget,
                            window: $0.measurement.window, perplexity: $0.measurement.perplexity)
         }
-        guard let set = try TrainingSet(mine) else { return ([], [], "none") }
+        guard let set = try TrainingSet(mine) else { return ([], [], "none", [:]) }
+        let policies = Dictionary(mine.map { ($0.policyId.uuidString.lowercased(), $0.policy) },
+                                  uniquingKeysWith: { first, _ in first })
         let byId = Dictionary(set.samples.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         return (artifact.trainingSampleIds.compactMap { byId[$0] }, artifact.heldOutSampleIds.compactMap { byId[$0] },
-                set.regime.description)
+                set.regime.description, policies)
     }
 }
 
@@ -98,7 +101,7 @@ struct PredictorGroup: AsyncParsableCommand {
             }
             let connection = try await StoredPredictor.connect()
             let stored = try await StoredPredictor.load(modelId: modelId, versionId: versionId, on: connection)
-            let (training, heldOut, regime) = try await stored.samples(on: connection)
+            let (training, heldOut, regime, _) = try await stored.samples(on: connection)
             let predictor = stored.artifact.predictor
             let trainingMetrics = training.count >= 3 ? try predictor.evaluate(on: training) : nil
             let heldOutMetrics = heldOut.count >= 3 ? try predictor.evaluate(on: heldOut) : nil

@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import PPFContracts
+import PPFModel
+import PPFPredictor
+import PPFPruning
+import PPFRuntime
+import PPFStore
+import PPFTensor
+
+/// `ppf bench predictor`: the predictor against the true measurement it
+/// replaces, side by side in one run on the same policies.
+struct PredictorSpeedBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predictor",
+        abstract: "Prediction latency and throughput against true perplexity measurements of the same policies.",
+        discussion: """
+            Takes --policies held-out policies of the newest stored predictor version, measures each \
+            for real in this process (plan, apply, perplexity in the predictor's regime: same split, \
+            token budget and window as its training measurements), and times the predictor on the \
+            same policies: one policy per call (median of many calls) and all of them batched. \
+            Needs the stack (`make up`) and a trained predictor (`ppf bootstrap`).
+            """)
+
+    @Option(help: "Policies measured for real (each takes seconds).")
+    var policies: Int = 8
+
+    @Option(help: "Single-policy prediction calls timed (median reported).")
+    var repetitions: Int = 500
+
+    @Option(help: "Policies per batched prediction call (cycled from the measured ones).")
+    var batchSize: Int = 1024
+
+    @Option(help: "The model id.")
+    var modelId: String = CommandLineSettings.current.modelId
+
+    @Option(help: "Replace the bench-predictor section of this markdown file with the results.")
+    var write: String?
+
+    @OptionGroup var model: ModelOptions
+
+    func run() async throws {
+        let connection = try await StoredPredictor.connect()
+        let stored = try await StoredPredictor.load(modelId: modelId, versionId: nil, on: connection)
+        let (training, heldOut, _, policyById) = try await stored.samples(on: connection)
+        let measuredRows = try await MeasurementRepositoryQuery.regime(of: stored, on: connection)
+        let chosen = Array((heldOut.isEmpty ? training : heldOut).prefix(policies))
+        guard !chosen.isEmpty, let regime = measuredRows else {
+            throw UserFacingError("the predictor version has no stored samples to benchmark on")
+        }
+        let predictor = stored.artifact.predictor
+        let checkpoint = try model.load()
+        let settings = CommandLineSettings.current
+        let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))
+        let session = try PruningSession.prepare(
+            checkpoint: checkpoint, corpus: corpus, metric: regime.metric,
+            cache: CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration")))
+        let tokens = checkpoint.tokens(of: try corpus.text(of: regime.split), limit: regime.tokenBudget)
+        print("predictor \(stored.record.id.uuidString.lowercased()): \(predictor.members.count) members; "
+              + "true measurements: \(regime.metric.rawValue) plans, \(regime.split.rawValue) split, "
+              + "\(regime.tokenBudget) tokens in windows of \(regime.window); BLAS threads \(BLAS.threadCount)")
+
+        var rows: [Row] = []
+        for (index, sample) in chosen.enumerated() {
+            // The true measurement, as the evaluator does it.
+            let started = DispatchTime.now().uptimeNanoseconds
+            guard let policy = policyById[sample.id] else { continue }
+            let plan = try session.plan(policy, targetRatio: nil)
+            let pruned = try session.apply(plan)
+            let result = try PerplexityEvaluator(model: pruned, windowLength: regime.window)
+                .evaluate(tokens, tokenBudget: regime.tokenBudget)
+            let measureSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            // The prediction of the same policy.
+            let timing = try PredictorBenchmark.measure(predictor, policies: [sample.features],
+                                                        singleRepetitions: repetitions, batchRepetitions: 1)
+            let predicted = try predictor.predict(sample.features)
+            rows.append(Row(measuredPerplexity: result.perplexity, predictedPerplexity: predicted.perplexity,
+                            measureSeconds: measureSeconds, predictSeconds: timing.singlePolicyLatencySeconds))
+            FileHandle.standardError.write(Data(String(format: "policy %d/%d: measured %.2f in %.2f s, predicted %.2f in %.1f µs\n",
+                index + 1, chosen.count, result.perplexity, measureSeconds, predicted.perplexity,
+                1e6 * timing.singlePolicyLatencySeconds).utf8))
+        }
+        let batch = (0..<batchSize).map { chosen[$0 % chosen.count].features }
+        let batched = try PredictorBenchmark.measure(predictor, policies: batch, singleRepetitions: 1, batchRepetitions: 5)
+
+        let medianMeasure = median(rows.map(\.measureSeconds))
+        let medianPredict = median(rows.map(\.predictSeconds))
+        var markdown = """
+            `ppf bench predictor --policies \(policies)` on \(Self.machine()), \(Self.today()); predictor of \
+            \(stored.record.sampleCount) policies, \(predictor.members.count)-member ensemble; true measurement = \
+            plan + apply + perplexity of \(regime.tokenBudget) \(regime.split.rawValue) tokens (windows of \(regime.window)).
+
+            | policy | measured ppl | predicted ppl | measurement (s) | prediction (µs) | speed ratio |
+            |---:|---:|---:|---:|---:|---:|
+
+            """
+        for (index, row) in rows.enumerated() {
+            markdown += String(format: "| %d | %.2f | %.2f | %.2f | %.1f | %.0f× |\n", index + 1, row.measuredPerplexity,
+                               row.predictedPerplexity, row.measureSeconds, 1e6 * row.predictSeconds,
+                               row.measureSeconds / row.predictSeconds)
+        }
+        markdown += String(format: """
+
+            - median true measurement **%.2f s**; median single-policy prediction **%.1f µs**: **%.0f× faster**
+            - batched: %d policies in %.2f ms = **%.0f policies/s** (%.2f µs each, %.0f× the measurement rate)
+            """, medianMeasure, 1e6 * medianPredict, medianMeasure / medianPredict, batched.batchSize,
+            1e3 * batched.batchSeconds, batched.policiesPerSecond, 1e6 / batched.policiesPerSecond,
+            medianMeasure * batched.policiesPerSecond)
+        print(markdown)
+        if let write {
+            try MarkdownSections.replace(section: "bench-predictor", in: URL(fileURLWithPath: write),
+                                         title: "Predictor against true measurement", with: markdown)
+            print("\nwrote the bench-predictor section of \(write)")
+        }
+    }
+
+    struct Row {
+        let measuredPerplexity, predictedPerplexity, measureSeconds, predictSeconds: Double
+    }
+
+    func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+    }
+
+    static func machine() -> String {
+        "\(ProcessInfo.processInfo.activeProcessorCount) cores"
+    }
+
+    static func today() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date())
+    }
+}
+
+/// The regime (metric, split, budget, window) a predictor version was trained in.
+enum MeasurementRepositoryQuery {
+    struct Regime {
+        let metric: MetricKind
+        let split: CorpusSplit
+        let tokenBudget: Int
+        let window: Int
+    }
+
+    static func regime(of stored: StoredPredictor, on connection: PGConnection) async throws -> Regime? {
+        guard let first = stored.record.trainingMeasurementIds.first else { return nil }
+        guard let row = try await connection.query("""
+            SELECT r.metric, m.split, m.token_budget, m.window_size
+              FROM measurements m JOIN evaluation_requests r ON r.id = m.request_id WHERE m.id = \(first)
+            """).first else { return nil }
+        let metricName = try row.decode(String.self, column: 0), splitName = try row.decode(String.self, column: 1)
+        guard let metric = MetricKind(rawValue: metricName), let split = CorpusSplit(rawValue: splitName) else {
+            throw UserFacingError("the predictor's measurements use metric '\(metricName)' on split '\(splitName)', which this build does not know")
+        }
+        return Regime(metric: metric, split: split, tokenBudget: try row.decode(Int.self, column: 2),
+                      window: try row.decode(Int.self, column: 3))
+    }
+}
