@@ -40,6 +40,8 @@ actor EvaluationEngine {
     private let cache: CalibrationCache
     private let queue: BlockingQueue
     private var sessions: [MetricKind: PruningSession] = [:]
+    private var profiles: [MetricKind: ImportanceProfile] = [:]
+    private var storedProfiles: Set<MetricKind> = []
     private var prefixes: [PrefixKey: [Int]] = [:]
 
     private struct PrefixKey: Hashable {
@@ -94,6 +96,25 @@ actor EvaluationEngine {
             return Outcome(nll: result.nll, perplexity: result.perplexity, tokensCounted: result.tokensCounted,
                            achievedRatio: achieved, seconds: Date().timeIntervalSince(started))
         }
+    }
+
+    // MARK: - Importance profiles
+
+    /// The metric's importance profile when this process has not stored it
+    /// yet (the predictor's plan-derived features), else nil. Computed once,
+    /// from the same plan builder the measurements use.
+    func profileToStore(metric: MetricKind, modelId: String) async throws -> ImportanceProfile? {
+        guard !storedProfiles.contains(metric) else { return nil }
+        if let profile = profiles[metric] { return profile }
+        let session = try await session(for: metric)
+        let profile = try await queue.run { try ImportanceProfile(builder: session.builder, modelId: modelId) }
+        profiles[metric] = profile
+        return profile
+    }
+
+    /// Records that the metric's profile is stored.
+    func profileStored(metric: MetricKind) {
+        storedProfiles.insert(metric)
     }
 
     // MARK: - Reused state

@@ -70,12 +70,15 @@ struct EvaluationHandler: Sendable {
 
         let notification = Envelope(correlationId: envelope.correlationId, producer: context.producerName, payload: measurement)
         let context = context
+        let profile = try await engine.profileToStore(metric: metric, modelId: request.modelId)
         let stored = try await context.once(envelope, consumer: Self.inboxConsumer) { connection -> Bool in
+            if let profile { try await ImportanceProfileRepository.store(profile, on: connection) }
             guard try await MeasurementRepository.insert(measurement, on: connection) != nil else { return false }
             try await context.enqueue(notification, topic: Topic.measurements, key: policyId, on: connection)
             try await PolicyRepository.setAchievedRatio(measurement.achievedRatio, policyId: request.policyId, on: connection)
             return true
         }
+        if profile != nil, stored != nil { await engine.profileStored(metric: metric) }
         if stored == true {
             status.countMeasurement()
         } else {

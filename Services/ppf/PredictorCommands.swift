@@ -50,13 +50,14 @@ struct StoredPredictor {
     func samples(on connection: PGConnection) async throws
         -> (training: [TrainingSample], heldOut: [TrainingSample], regime: String, policies: [String: PruningPolicy]) {
         let measured = try await MeasurementRepository.measuredPolicies(modelId: record.modelId, on: connection)
+        let profiles = artifact.predictor.importanceProfile.map { [$0] } ?? []
         let trainedOn = Set(record.trainingMeasurementIds)
         let mine = measured.filter { trainedOn.contains($0.measurement.id) }.map {
             MeasuredSample(measurementId: $0.measurement.id, policyId: $0.measurement.policyId, policy: $0.policy,
-                           split: $0.measurement.split, tokenBudget: $0.measurement.tokenBudget,
+                           metric: $0.metric, split: $0.measurement.split, tokenBudget: $0.measurement.tokenBudget,
                            window: $0.measurement.window, perplexity: $0.measurement.perplexity)
         }
-        guard let set = try TrainingSet(mine) else { return ([], [], "none", [:]) }
+        guard let set = try TrainingSet(mine, profiles: profiles) else { return ([], [], "none", [:]) }
         let policies = Dictionary(mine.map { ($0.policyId.uuidString.lowercased(), $0.policy) },
                                   uniquingKeysWith: { first, _ in first })
         let byId = Dictionary(set.samples.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -261,7 +262,7 @@ struct Predict: AsyncParsableCommand {
             chosen = try session.policy(source, targetRatio: ratio)
         }
         let started = ContinuousClock.now
-        let features = try PolicyFeatures(policy: chosen, spec: predictor.spec)
+        let features = try predictor.features(for: chosen)
         let prediction = try predictor.predict(features)
         let elapsed = ContinuousClock.now - started
         print(String(format: "predicted perplexity %.3f  (exp(μ ± σ): %.3f … %.3f; σ of log-ppl %.4f)",

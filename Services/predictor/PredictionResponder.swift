@@ -55,7 +55,7 @@ struct PredictionResponder: Sendable {
             features.reserveCapacity(policies.count)
             for (index, policy) in policies.enumerated() {
                 do throws(PredictorError) {
-                    features.append(try PolicyFeatures(policy: policy, spec: predictor.spec))
+                    features.append(try predictor.features(for: policy))
                 } catch {
                     throw PredictorError(error.code, "policy \(index): \(error.message)")
                 }

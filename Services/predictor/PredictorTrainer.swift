@@ -108,12 +108,13 @@ actor PredictorTrainer {
     /// samples) is logged and audited, not thrown: retrying the same message
     /// would fail the same way forever.
     private func train(modelId: String, correlationId: UUID?, command: UUID?) async throws {
-        let measured = try await context.pool.withConnection {
-            try await MeasurementRepository.measuredPolicies(modelId: modelId, on: $0)
+        let (measured, profiles) = try await context.pool.withConnection { connection in
+            (try await MeasurementRepository.measuredPolicies(modelId: modelId, on: connection),
+             try await ImportanceProfileRepository.all(modelId: modelId, on: connection))
         }
         let set: TrainingSet
         do {
-            guard let built = try TrainingSet(measured.map(MeasuredSample.init)) else {
+            guard let built = try TrainingSet(measured.map(MeasuredSample.init), profiles: profiles) else {
                 return try await skip(modelId, reason: "no measurements", correlationId: correlationId, command: command)
             }
             set = built
@@ -121,6 +122,7 @@ actor PredictorTrainer {
             return try await skip(modelId, reason: error.message, correlationId: correlationId, command: command)
         }
         let samples = set.samples
+        let profile = set.profile
         let started = ContinuousClock.now
         let artifact: PredictorArtifact
         do {
@@ -128,7 +130,8 @@ actor PredictorTrainer {
                 let (training, heldOut) = try Self.split(samples)
                 return try PredictorArtifact.train(
                     training: training, heldOut: heldOut,
-                    hyperparameters: PredictorHyperparameters(seed: Self.seed))
+                    hyperparameters: PredictorHyperparameters(seed: Self.seed),
+                    learningCurveSizes: LearningCurve.defaultSizes(trainingCount: training.count)).attaching(profile)
             }
         } catch let error as PredictorError {
             return try await skip(modelId, reason: error.message, correlationId: correlationId, command: command)
@@ -216,7 +219,7 @@ extension MeasuredSample {
     /// The predictor's view of a stored measurement.
     init(_ stored: MeasuredPolicy) {
         self.init(measurementId: stored.measurement.id, policyId: stored.measurement.policyId, policy: stored.policy,
-                  split: stored.measurement.split, tokenBudget: stored.measurement.tokenBudget,
+                  metric: stored.metric, split: stored.measurement.split, tokenBudget: stored.measurement.tokenBudget,
                   window: stored.measurement.window, perplexity: stored.measurement.perplexity)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PPFContracts
 
 // MARK: - Prediction
 
@@ -37,6 +38,10 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
     public let members: [NetworkParameters]
     /// How each member's training went.
     public let memberSummaries: [MemberTrainingSummary]
+    /// The retained-importance curves behind the spec's importance channels
+    /// (nil when the spec has none); travels with the weights so every caller
+    /// featurises policies the way the training set was built.
+    public private(set) var importanceProfile: ImportanceProfile?
 
     /// Fewest measured policies `train` accepts: each member needs a
     /// validation fold of at least 2 and a training fold larger than that.
@@ -143,6 +148,30 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
         try predict([features])[0]
     }
 
+    // MARK: Policies
+
+    /// The same predictor, featurising with `profile` (which must cover the spec's layers).
+    public func attaching(_ profile: ImportanceProfile?) -> PerformancePredictor {
+        var copy = self
+        copy.importanceProfile = profile
+        return copy
+    }
+
+    /// The features of `policy` as this predictor reads them.
+    /// - Throws: `layerCountMismatch` for a policy of another model, `missingChannel` when the
+    ///   spec reads importance and no profile is attached.
+    public func features(for policy: PruningPolicy) throws(PredictorError) -> PolicyFeatures {
+        try PolicyFeatures(policy: policy, spec: spec, profile: importanceProfile)
+    }
+
+    /// Predicts policies given as ratios (featurised with ``features(for:)``).
+    public func predict(policies: [PruningPolicy]) throws(PredictorError) -> [Prediction] {
+        var batch: [PolicyFeatures] = []
+        batch.reserveCapacity(policies.count)
+        for policy in policies { batch.append(try features(for: policy)) }
+        return try predict(batch)
+    }
+
     // MARK: Codable
 
     public init(from decoder: any Decoder) throws {
@@ -152,6 +181,10 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
         normalizer = try container.decode(FeatureNormalizer.self, forKey: .normalizer)
         members = try container.decode([NetworkParameters].self, forKey: .members)
         memberSummaries = try container.decode([MemberTrainingSummary].self, forKey: .memberSummaries)
+        importanceProfile = try container.decodeIfPresent(ImportanceProfile.self, forKey: .importanceProfile)
+        if spec.usesImportance, importanceProfile == nil {
+            throw PredictorError(.invalidArtifact, "the predictor reads importance channels but carries no importance profile")
+        }
         try normalizer.validate(for: spec)
         let expected = try NetworkShape(architecture: hyperparameters.architecture, layerCount: spec.layerCount,
                                         inputChannels: spec.layerChannelCount, globalCount: spec.globalCount)

@@ -174,5 +174,17 @@ public enum PPFSchema {
             );
             CREATE INDEX predictor_versions_model_time ON predictor_versions (model_id, created_at DESC);
             """),
+        Migration(version: 6, name: "importance profiles for the predictor's plan-derived features", sql: """
+            -- Retained-importance curves per (model, metric), written by the
+            -- evaluator from the plan builder its measurements use; the
+            -- predictor embeds them in each version (ImportanceProfile).
+            CREATE TABLE importance_profiles (
+                model_id   text NOT NULL,
+                metric     text NOT NULL,
+                profile    jsonb NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (model_id, metric)
+            );
+            """),
     ]
 }

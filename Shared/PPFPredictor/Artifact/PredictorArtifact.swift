@@ -1,4 +1,5 @@
 import Foundation
+import PPFContracts
 
 // MARK: - PredictorArtifact
 
@@ -103,5 +104,14 @@ public struct PredictorArtifact: Codable, Sendable, Hashable {
         } catch {
             throw PredictorError(.invalidArtifact, "the artifact could not be decoded: \(error)")
         }
+    }
+}
+
+extension PredictorArtifact {
+    /// The same artifact whose predictor featurises with `profile` (see ``PerformancePredictor/attaching(_:)``).
+    public func attaching(_ profile: ImportanceProfile?) -> PredictorArtifact {
+        PredictorArtifact(predictor: predictor.attaching(profile), trainingSampleIds: trainingSampleIds,
+                          heldOutSampleIds: heldOutSampleIds, heldOutMetrics: heldOutMetrics,
+                          learningCurve: learningCurve, trainingSeconds: trainingSeconds, createdAt: createdAt)
     }
 }

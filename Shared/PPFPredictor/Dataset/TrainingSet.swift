@@ -10,6 +10,8 @@ public struct MeasuredSample: Sendable, Hashable {
     public var policyId: UUID
     /// Its per-layer ratios.
     public var policy: PruningPolicy
+    /// The importance metric the measured plan used.
+    public var metric: String
     /// The corpus split, token budget and window of the measurement.
     public var split: String
     public var tokenBudget: Int
@@ -18,11 +20,12 @@ public struct MeasuredSample: Sendable, Hashable {
     public var perplexity: Double
 
     /// Creates a sample.
-    public init(measurementId: Int64, policyId: UUID, policy: PruningPolicy, split: String, tokenBudget: Int,
-                window: Int, perplexity: Double) {
+    public init(measurementId: Int64, policyId: UUID, policy: PruningPolicy, metric: String, split: String,
+                tokenBudget: Int, window: Int, perplexity: Double) {
         self.measurementId = measurementId
         self.policyId = policyId
         self.policy = policy
+        self.metric = metric
         self.split = split
         self.tokenBudget = tokenBudget
         self.window = window
@@ -41,10 +44,11 @@ public struct MeasuredSample: Sendable, Hashable {
 public struct TrainingSet: Sendable {
     /// Which measurements are comparable.
     public struct Regime: Hashable, Sendable, CustomStringConvertible {
+        public let metric: String
         public let split: String
         public let tokenBudget: Int
         public let window: Int
-        public var description: String { "\(split)/\(tokenBudget) tokens/window \(window)" }
+        public var description: String { "\(metric) plans, \(split)/\(tokenBudget) tokens/window \(window)" }
     }
 
     public let samples: [TrainingSample]
@@ -53,12 +57,17 @@ public struct TrainingSet: Sendable {
     public let regime: Regime
     /// Measurements of the model outside the regime or with another block count.
     public let leftOut: Int
+    /// The importance profile the features were built with (nil: ratios only).
+    public let profile: ImportanceProfile?
 
     /// Builds the set, or nil when the model has no measurements.
+    ///
+    /// When `profiles` holds one for the regime's metric and block count, the
+    /// features include the retained-importance channels.
     /// - Throws: `PredictorError` when a stored policy cannot be turned into features.
-    public init?(_ measured: [MeasuredSample]) throws(PredictorError) {
+    public init?(_ measured: [MeasuredSample], profiles: [ImportanceProfile] = []) throws(PredictorError) {
         func regime(_ item: MeasuredSample) -> Regime {
-            Regime(split: item.split, tokenBudget: item.tokenBudget, window: item.window)
+            Regime(metric: item.metric, split: item.split, tokenBudget: item.tokenBudget, window: item.window)
         }
         let byRegime = Dictionary(grouping: measured, by: regime)
         // Rows come ordered by id, so the last index of a regime says how recent it is.
@@ -70,7 +79,9 @@ public struct TrainingSet: Sendable {
         let layerCounts = Dictionary(grouping: inRegime, by: \.policy.layers.count).mapValues(\.count)
         guard let layerCount = layerCounts.max(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key else { return nil }
         let usable = inRegime.filter { $0.policy.layers.count == layerCount }
-        let spec = try FeatureSpec(layerCount: layerCount)
+        let profile = profiles.first { $0.metric == chosen.metric && $0.layers.count == layerCount }
+        let spec = try FeatureSpec(layerCount: layerCount,
+                                   extraLayerChannels: profile == nil ? [] : FeatureSpec.importanceChannels)
 
         // One sample per policy, in order of first measurement.
         var order: [UUID] = []
@@ -84,12 +95,13 @@ public struct TrainingSet: Sendable {
             guard let group = byPolicy[policyId], let first = group.first else { continue }
             let meanLog = group.map { Foundation.log($0.perplexity) }.reduce(0, +) / Double(group.count)
             samples.append(TrainingSample(id: policyId.uuidString.lowercased(),
-                                          features: try PolicyFeatures(policy: first.policy, spec: spec),
+                                          features: try PolicyFeatures(policy: first.policy, spec: spec, profile: profile),
                                           perplexity: Foundation.exp(meanLog)))
         }
         self.samples = samples
         self.measurementIds = usable.map(\.measurementId)
         self.regime = chosen
         self.leftOut = measured.count - usable.count
+        self.profile = profile
     }
 }

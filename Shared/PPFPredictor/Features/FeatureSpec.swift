@@ -26,6 +26,16 @@ public struct FeatureSpec: Codable, Sendable, Hashable {
     public static let blockDropped = "blockDropped"
     /// Position of the block, `l / (layerCount − 1)` (0 for a single-layer model).
     public static let depth = "depth"
+    /// Share of the block's attention importance kept (``ImportanceProfile``), optional.
+    public static let attentionImportanceKept = "attentionImportanceKept"
+    /// Share of the block's MLP importance kept (``ImportanceProfile``), optional.
+    public static let mlpImportanceKept = "mlpImportanceKept"
+    /// The plan-derived channels an ``ImportanceProfile`` supplies.
+    public static let importanceChannels = [attentionImportanceKept, mlpImportanceKept]
+
+    /// Whether the spec reads the importance channels (then a profile is needed to featurise).
+    public var usesImportance: Bool { Self.importanceChannels.allSatisfy(extraLayerChannels.contains) }
+
     /// The built-in per-layer channels, in the order they occupy.
     public static let builtInLayerChannels = [attentionKeep, mlpKeep, blockDropped, depth]
 

@@ -140,3 +140,30 @@ public struct PolicyFeatures: Sendable, Hashable {
         spec.globalChannels.firstIndex(of: name).map { globalValues[$0] }
     }
 }
+
+// MARK: - With an importance profile
+
+extension PolicyFeatures {
+    /// Features of `policy` for `spec`, filling the importance channels from
+    /// `profile` when the spec reads them.
+    /// - Throws: `missingChannel` when the spec reads importance and `profile`
+    ///   is nil, `layerCountMismatch` when the profile covers another model.
+    public init(policy: PruningPolicy, spec: FeatureSpec, profile: ImportanceProfile?) throws(PredictorError) {
+        guard spec.usesImportance else {
+            try self.init(policy: policy, spec: spec)
+            return
+        }
+        guard let profile else {
+            throw PredictorError(.missingChannel, "the feature spec reads importance channels but no importance profile was given")
+        }
+        let retained: (attention: [Double], mlp: [Double])
+        do {
+            retained = try profile.retained(by: policy)
+        } catch {
+            throw PredictorError(.layerCountMismatch, "\(error)")
+        }
+        try self.init(policy: policy, spec: spec, extraLayerChannels: [
+            FeatureSpec.attentionImportanceKept: retained.attention, FeatureSpec.mlpImportanceKept: retained.mlp,
+        ])
+    }
+}

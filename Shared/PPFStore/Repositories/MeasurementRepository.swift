@@ -62,11 +62,15 @@ public struct MeasuredPolicy: Sendable, Equatable, PGRowDecodable {
     public var measurement: MeasurementRecord
     /// The measured policy's ratios.
     public var policy: PruningPolicy
+    /// The importance metric of the measured plan (from the request).
+    public var metric: String
 
-    /// Reads a `measurements` row joined with its policy's `policy` column (as `policy_json`).
+    /// Reads a `measurements` row joined with its policy's `policy` column (as
+    /// `policy_json`) and its request's `metric`.
     public init(row: PGRow) throws {
         measurement = try MeasurementRecord(row: row)
         policy = try row.decode(SQLJSON<PruningPolicy>.self, column: "policy_json").value
+        metric = try row.decode(String.self, column: "metric")
     }
 }
 
@@ -109,8 +113,9 @@ public enum MeasurementRepository {
     /// Every measurement of `modelId` with its policy, in insertion order: the predictor's training set.
     public static func measuredPolicies(modelId: String, on connection: PGConnection) async throws -> [MeasuredPolicy] {
         try await connection.query("""
-            SELECT \(unsafeRaw: columns), p.policy AS policy_json
+            SELECT \(unsafeRaw: columns), p.policy AS policy_json, r.metric
               FROM measurements m JOIN policies p ON p.id = m.policy_id
+                   JOIN evaluation_requests r ON r.id = m.request_id
              WHERE m.model_id = \(modelId)
              ORDER BY m.id
             """).decode(MeasuredPolicy.self)
