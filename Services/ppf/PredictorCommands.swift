@@ -71,7 +71,7 @@ struct StoredPredictor {
 /// `ppf predictor …`: inspect the stored predictor versions.
 struct PredictorGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "predictor", abstract: "Inspect the performance predictor.", subcommands: [Report.self])
+        commandName: "predictor", abstract: "Inspect the performance predictor.", subcommands: [Report.self, PredictorCrossValidation.self])
 
     /// `ppf predictor report`: held-out accuracy, a scatter plot and the learning curve.
     struct Report: AsyncParsableCommand {
