@@ -112,7 +112,7 @@ struct InferGenerate: AsyncParsableCommand {
 struct InferenceClient: Sendable {
     let settings: Settings
 
-    /// The reply to `request` and the round-trip time.
+    /// The reply to `request` and the round-trip time (from sending to receiving).
     /// - Throws: ``UserFacingError`` when the broker is unreachable or no reply comes within `timeout`.
     func ask(_ request: InferenceRequest, timeout: Duration) async throws -> (Envelope<InferenceReply>, Duration) {
         var kafka = KafkaConfiguration(bootstrapServers: settings.kafkaBrokers.split(separator: ",").map(String.init))
@@ -131,6 +131,11 @@ struct InferenceClient: Sendable {
         let consumer = try KafkaConsumer.make(configuration: kafka, groupId: "ppf-infer-\(UUID().uuidString.prefix(8))",
                                               topics: [Topic.inferenceReplies], logger: logger)
         let producer = try KafkaProducer.make(configuration: kafka, logger: logger)
+        // Send once the reply group is joined (a few seconds), so the latency printed is the round trip itself.
+        let joinDeadline = ContinuousClock.now + timeout
+        while consumer.assignedPartitions.isEmpty, ContinuousClock.now < joinDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let key = request.requestId.uuidString.lowercased()
         let envelope = Envelope(correlationId: request.requestId, producer: "ppf/\(settings.instanceId)", payload: request,
                                 messageId: request.requestId)
