@@ -87,7 +87,8 @@ import Testing
                     sent.append((request, Date()))
                     try await Self.send(request, with: producer)
                     if sent.count == 10 {
-                        try await producer.send(try Serving.announcement(stored.policy, event: stored.event, ratio: 0.5),
+                        // FLAP: the host must also get the calibration statistics for the bias compensation.
+                        try await producer.send(try Serving.announcement(stored.policy, event: stored.event, ratio: 0.5, metric: "flap"),
                                                 to: Topic.prunedPolicies, key: model.modelId)
                     }
                     if swappedAt == nil {
@@ -104,6 +105,7 @@ import Testing
                 let plan = try #require(try await database.pool.withConnection {
                     try await PlanRepository.find(ratioEventId: stored.event, on: $0)
                 })
+                #expect(plan.metric == "flap" && plan.plan.contains("biasCompensation"))
                 let pruned = ModelVersion.plan(plan.id)
                 let stream = sent.map(\.request)
                 #expect(try await eventually(within: .seconds(60)) {
