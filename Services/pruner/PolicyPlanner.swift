@@ -61,8 +61,10 @@ struct PolicyPlanner: Sendable {
     /// Plans every policy published for this model whose ratio event has no
     /// plan (design.md: the local broker forgets in-flight messages, so
     /// PostgreSQL, not the topic, says what is owed). A policy that cannot be
-    /// planned is logged and left; it has been, or will be, dead-lettered
-    /// when its message arrives.
+    /// planned is logged and left (it has been, or will be, dead-lettered when
+    /// its message arrives); one that fails for the environment's sake (a
+    /// missing corpus, say) is logged too and tried again at the next start,
+    /// so one bad row never keeps the pruner from consuming.
     func reconcile() async throws {
         let owed = try await context.pool.withConnection { try await PlanRepository.unplanned(modelId: modelId, on: $0) }
         guard !owed.isEmpty else {
@@ -78,8 +80,10 @@ struct PolicyPlanner: Sendable {
                 origin: unplanned.metric == nil ? "reconciliation (policy row; default metric)" : "reconciliation (outbox)")
             do {
                 try await plan(order)
-            } catch let rejection as EnvelopeRejection {
-                logger.error("cannot plan policy \(order.policyId.uuidString.lowercased()) of ratio event \(order.ratioEventId.uuidString.lowercased()): \(rejection)")
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.error("cannot plan policy \(order.policyId.uuidString.lowercased()) of ratio event \(order.ratioEventId.uuidString.lowercased()): \(error)")
             }
         }
     }
