@@ -80,8 +80,8 @@ let package = Package(
         .target(name: "PPFReport", path: "Shared/PPFReport", swiftSettings: strict),
 
         // MARK: - Services (thin executables)
-        service("model-host", extra: ["PPFModel"]),
-        service("pruner", extra: ["PPFModel"]),
+        service("model-host", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
+        service("pruner", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         service("agent"),
         service("predictor", extra: ["PPFPredictor", "PPFTensor"]),
         service("evaluator", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", logging],
+                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", "PPFModel", logging],
                     path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
     ],
     swiftLanguageModes: [.v6]

@@ -25,7 +25,7 @@ struct EvaluatorService: PPFService {
         let started = Date()
         let engine = try await EvaluationEngine.load(
             url: url, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
-            cache: CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration")),
+            cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
             queue: BlockingQueue(label: "ppf.evaluator.engine"))
         context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(engine.blockCount) blocks")
         status.set(activity: "idle")

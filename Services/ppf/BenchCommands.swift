@@ -133,7 +133,7 @@ struct PruneBench: ParsableCommand {
     func run() throws {
         let checkpoint = try model.load()
         let corpus = Corpus(directory: URL(fileURLWithPath: CommandLineSettings.current.corpusDirectory))
-        let cache = CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration"))
+        let cache = CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory))
         let statistics = try Calibration.statistics(checkpoint: checkpoint, corpus: corpus,
                                                     spec: CalibrationSpec(windows: calibrationWindows), cache: cache)
         let report = try BaselineBenchmark.run(

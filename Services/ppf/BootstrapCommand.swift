@@ -116,7 +116,7 @@ struct Bootstrap: AsyncParsableCommand {
         let configuration = checkpoint.model.configuration
         let budget = try ModelBudget.of(configuration)
         let settings = CommandLineSettings.current
-        let cacheDirectory = URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration")
+        let cacheDirectory = URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)
         print("preparing baselines (calibration from \(cacheDirectory.path), computed once if missing)…")
         let session = try PruningSession.prepare(
             checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),

@@ -50,6 +50,27 @@ struct Status: AsyncParsableCommand {
         print("  dead letters in the last hour     \(deadLetters)")
         print("  ratio events recorded             \(ratioEvents)")
 
+        // The serving tables come with migration 5; a database no service of this build has started on lacks them.
+        let migrated = try await connection.query("SELECT to_regclass('model_versions') IS NOT NULL").decode(Bool.self).first ?? false
+        guard migrated else {
+            print("\nserving: no plans or model versions yet (start a service of this build to migrate the database)")
+            return try await printBroker(settings: settings, logger: logger)
+        }
+        let plans = try await connection.query("SELECT count(*)::int FROM plans").decode(Int.self).first ?? 0
+        let serving = try await connection.query("""
+            SELECT model_id, instance_id, version, swap_number, extract(epoch FROM now() - served_from)::float8
+              FROM model_versions WHERE served_until IS NULL ORDER BY model_id, instance_id
+            """).decode((String, String, String, Int32, Double).self)
+        print("\nserving (\(plans) plan\(plans == 1 ? "" : "s") stored)")
+        for (model, instance, version, swaps, age) in serving {
+            print("  \(pad(model, 16))\(pad(instance, 16))\(pad(version, 38))swap \(swaps), for \(duration(age))")
+        }
+        if serving.isEmpty { print("  (no model-host has served yet)") }
+        try await printBroker(settings: settings, logger: logger)
+    }
+
+    /// Whether the broker answers, and how many PPF topics it has.
+    func printBroker(settings: Settings, logger: Logger) async throws {
         var kafka = KafkaConfiguration(bootstrapServers: settings.kafkaBrokers.split(separator: ",").map(String.init))
         kafka.logLevel = .error
         do {
@@ -83,7 +104,7 @@ struct Watch: AsyncParsableCommand {
     /// The topic groups people ask for.
     enum Selection: String, ExpressibleByArgument, CaseIterable {
         case policies, measurements, ratios = "ratio-events", predictors, agents, plans, status
-        case deadLetters = "dead-letters", all
+        case inference, modelHosts = "model-hosts", deadLetters = "dead-letters", all
 
         var topics: [String] {
             switch self {
@@ -94,6 +115,8 @@ struct Watch: AsyncParsableCommand {
             case .agents: [Topic.agentVersions]
             case .plans: [Topic.plans]
             case .status: [Topic.status]
+            case .inference: [Topic.inferenceRequests, Topic.inferenceReplies]
+            case .modelHosts: [Topic.modelHostStatus]
             case .deadLetters: [Topic.deadLetters]
             case .all: Topic.all.map(\.name)
             }

@@ -256,8 +256,7 @@ struct Predict: AsyncParsableCommand {
                 checkpoint: checkpoint,
                 corpus: Corpus(directory: URL(fileURLWithPath: CommandLineSettings.current.corpusDirectory)),
                 metric: metric, calibration: CalibrationSpec(windows: 32),
-                cache: CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot())
-                    .appendingPathComponent(".deps/cache/calibration")),
+                cache: CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)),
                 calibrate: source.needsCalibration)
             chosen = try session.policy(source, targetRatio: ratio)
         }

@@ -54,7 +54,7 @@ struct PredictorSpeedBench: AsyncParsableCommand {
         let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))
         let session = try PruningSession.prepare(
             checkpoint: checkpoint, corpus: corpus, metric: regime.metric,
-            cache: CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration")))
+            cache: CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)))
         let tokens = checkpoint.tokens(of: try corpus.text(of: regime.split), limit: regime.tokenBudget)
         print("predictor \(stored.record.id.uuidString.lowercased()): \(predictor.members.count) members; "
               + "true measurements: \(regime.metric.rawValue) plans, \(regime.split.rawValue) split, "

@@ -61,7 +61,7 @@ struct Prune: ParsableCommand {
         let session = try PruningSession.prepare(
             checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
             metric: metric, calibration: CalibrationSpec(windows: calibrationWindows),
-            cache: CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration")),
+            cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
             calibrate: source.needsCalibration)
         let chosen = try session.policy(source, targetRatio: ratio)
         let plan = try session.plan(chosen, targetRatio: ratio)

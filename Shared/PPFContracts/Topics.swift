@@ -8,7 +8,7 @@ public enum Topic {
     public static let prunedPolicies = "ppf.pruned-policies"
     /// Ratio-change events the agent could not answer, with the reason. Key: model id.
     public static let ratioRejections = "ppf.ratio-rejections"
-    /// Plans produced by the pruner. Key: model id.
+    /// Plans produced by the pruner (``PlanPublished``). Key: model id.
     public static let plans = "ppf.plans"
     /// Evaluation requests for evaluators. Key: policy id (spreads over partitions).
     public static let evaluationRequests = "ppf.evaluation-requests"
@@ -26,6 +26,9 @@ public enum Topic {
     /// Inference requests and replies for model-host. Key: request id.
     public static let inferenceRequests = "ppf.inference-requests"
     public static let inferenceReplies = "ppf.inference-replies"
+    /// The model version each model-host instance serves, after start and every swap
+    /// (``ModelHostStatus``; ``status`` carries heartbeats only). Key: service instance.
+    public static let modelHostStatus = "ppf.model-host-status"
     /// Service heartbeats and status. Key: service instance.
     public static let status = "ppf.status"
     /// Messages no consumer could process, with the reason. Key: original key.
@@ -38,7 +41,7 @@ public enum Topic {
         (ratioEvents, 3), (prunedPolicies, 3), (ratioRejections, 1), (plans, 3),
         (evaluationRequests, 12), (measurements, 3),
         (predictorVersions, 1), (predictorCommands, 1), (predictionRequests, 3), (predictionReplies, 3),
-        (agentVersions, 1), (inferenceRequests, 3), (inferenceReplies, 3),
+        (agentVersions, 1), (inferenceRequests, 3), (inferenceReplies, 3), (modelHostStatus, 1),
         (status, 1), (deadLetters, 1),
     ]
 }

@@ -43,6 +43,17 @@ public struct Settings: Sendable, Equatable {
     /// The base model's GGUF file, inside ``modelDirectory``. `PPF_MODEL_FILE`,
     /// default `SmolLM2-135M-Instruct.Q4_1.gguf` (the provisioned model).
     public var modelFile: String
+    /// Where calibration statistics are cached, one JSON file per (model, corpus, windows).
+    /// `PPF_CALIBRATION_CACHE_DIR`, default `<repo>/.deps/cache/calibration`.
+    public var calibrationCacheDirectory: String
+    /// When not empty, the pruner also exports every plan's pruned model as GGUF into this
+    /// folder (`<model id>-<plan id>.gguf`) and records the path with the plan.
+    /// `PPF_PRUNER_EXPORT_DIR`, default empty (no export).
+    public var prunerExportDirectory: String
+    /// The importance metric the pruner uses for a policy whose announcement is lost (a
+    /// policy row reconciled without its PolicyPublished, which names the metric).
+    /// `PPF_PRUNER_DEFAULT_METRIC`, default `wanda-sp`.
+    public var prunerDefaultMetric: String
 
     /// The documented defaults for `serviceName`.
     public static func defaults(serviceName: String) -> Settings {
@@ -63,7 +74,10 @@ public struct Settings: Sendable, Equatable {
             consumerGroupPrefix: "",
             predictorRetrainAfter: 32,
             modelId: "smollm2-135m",
-            modelFile: "SmolLM2-135M-Instruct.Q4_1.gguf"
+            modelFile: "SmolLM2-135M-Instruct.Q4_1.gguf",
+            calibrationCacheDirectory: root + "/.deps/cache/calibration",
+            prunerExportDirectory: "",
+            prunerDefaultMetric: "wanda-sp"
         )
     }
 
@@ -122,6 +136,9 @@ public struct Settings: Sendable, Equatable {
         case predictorRetrainAfter = "predictor-retrain-after"
         case modelId = "model-id"
         case modelFile = "model-file"
+        case calibrationCacheDirectory = "calibration-cache-dir"
+        case prunerExportDirectory = "pruner-export-dir"
+        case prunerDefaultMetric = "pruner-default-metric"
 
         init?(flag: String) {
             let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
@@ -180,6 +197,17 @@ public struct Settings: Sendable, Equatable {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected a non-empty name")
             }
             if key == .modelId { modelId = value } else { modelFile = value }
+        case .calibrationCacheDirectory:
+            guard !value.isEmpty else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected a folder")
+            }
+            calibrationCacheDirectory = value
+        case .prunerExportDirectory: prunerExportDirectory = value
+        case .prunerDefaultMetric:
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected a metric name")
+            }
+            prunerDefaultMetric = value
         }
     }
 }

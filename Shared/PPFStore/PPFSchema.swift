@@ -174,6 +174,69 @@ public enum PPFSchema {
             );
             CREATE INDEX predictor_versions_model_time ON predictor_versions (model_id, created_at DESC);
             """),
+        // Version 4 is reserved for the agent service's branch (merged separately).
+        Migration(version: 5, name: "run time: plans, model versions served, inference log", sql: """
+            -- Plans: a published policy turned into what each block keeps. The pruner
+            -- owns these rows: it inserts one with its PlanPublished (outbox) in one
+            -- transaction. UNIQUE (ratio_event_id) makes it one plan per ratio-change
+            -- event, however often the policy is delivered or re-published.
+            CREATE TABLE plans (
+                id               uuid PRIMARY KEY,
+                ratio_event_id   uuid NOT NULL UNIQUE,
+                policy_id        uuid NOT NULL REFERENCES policies (id),
+                model_id         text NOT NULL,
+                metric           text NOT NULL,
+                -- The PruningPlan exactly as PPFPruning encodes it: per block the kept KV
+                -- groups (keptGroups), query heads (keptHeads) and MLP channels
+                -- (keptChannels), the dense shapes, bias compensation and calibration.
+                plan             jsonb NOT NULL,
+                kept_parameters  bigint NOT NULL CHECK (kept_parameters >= 0),
+                total_parameters bigint NOT NULL CHECK (total_parameters > 0 AND kept_parameters <= total_parameters),
+                achieved_ratio   double precision NOT NULL CHECK (achieved_ratio >= 0 AND achieved_ratio < 1),
+                target_ratio     double precision CHECK (target_ratio >= 0 AND target_ratio < 1),
+                export_path      text,
+                pruner_id        text NOT NULL,
+                seconds          double precision NOT NULL CHECK (seconds >= 0),
+                created_at       timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX plans_model_time ON plans (model_id, created_at DESC);
+            CREATE INDEX plans_policy ON plans (policy_id);
+
+            -- Which model version each model-host instance served, from when until when
+            -- (served_until is NULL for the version serving now). version is 'dense'
+            -- or the plan id, as inference replies name it.
+            CREATE TABLE model_versions (
+                id            bigserial PRIMARY KEY,
+                model_id      text NOT NULL,
+                instance_id   text NOT NULL,
+                version       text NOT NULL,
+                plan_id       uuid REFERENCES plans (id),
+                swap_number   integer NOT NULL CHECK (swap_number >= 0),
+                build_seconds double precision NOT NULL CHECK (build_seconds >= 0),
+                served_from   timestamptz NOT NULL DEFAULT clock_timestamp(),
+                served_until  timestamptz
+            );
+            CREATE INDEX model_versions_instance ON model_versions (model_id, instance_id, served_from DESC);
+
+            -- One row per answered inference request: which version answered, what it
+            -- cost. Written after the reply was acknowledged, so a request found here
+            -- was answered (a redelivery is skipped).
+            CREATE TABLE inference_log (
+                request_id     uuid PRIMARY KEY,
+                correlation_id uuid NOT NULL,
+                model_id       text NOT NULL,
+                instance_id    text NOT NULL,
+                model_version  text NOT NULL,
+                kind           text NOT NULL CHECK (kind IN ('perplexity', 'generate')),
+                input_tokens   integer NOT NULL CHECK (input_tokens >= 0),
+                output_tokens  integer NOT NULL CHECK (output_tokens >= 0),
+                perplexity     double precision,
+                error          text,
+                seconds        double precision NOT NULL CHECK (seconds >= 0),
+                created_at     timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX inference_log_version ON inference_log (model_id, model_version, created_at);
+            """),
         Migration(version: 6, name: "importance profiles for the predictor's plan-derived features", sql: """
             -- Retained-importance curves per (model, metric), written by the
             -- evaluator from the plan builder its measurements use; the

@@ -54,6 +54,22 @@ import Testing
         }
     }
 
+    @Test func thePrunerExportFolderDefaultMetricAndCalibrationCacheAreSettings() throws {
+        let defaults = try Settings.load(serviceName: "pruner", environment: [:], arguments: []).settings
+        #expect(defaults.prunerExportDirectory.isEmpty, "no export unless asked")
+        #expect(defaults.prunerDefaultMetric == "wanda-sp")
+        #expect(defaults.calibrationCacheDirectory.hasSuffix("/.deps/cache/calibration"))
+        let set = try Settings.load(serviceName: "pruner",
+                                    environment: ["PPF_PRUNER_EXPORT_DIR": "/tmp/exports", "PPF_PRUNER_DEFAULT_METRIC": "flap"],
+                                    arguments: ["--calibration-cache-dir", "/tmp/calibration"]).settings
+        #expect(set.prunerExportDirectory == "/tmp/exports")
+        #expect(set.prunerDefaultMetric == "flap")
+        #expect(set.calibrationCacheDirectory == "/tmp/calibration")
+        #expect(throws: SettingsError.self) {
+            try Settings.load(serviceName: "pruner", environment: ["PPF_PRUNER_DEFAULT_METRIC": " "], arguments: [])
+        }
+    }
+
     @Test func thePredictorRetrainThresholdAndGroupPrefixAreSettings() throws {
         let defaults = try Settings.load(serviceName: "predictor", environment: [:], arguments: []).settings
         #expect(defaults.predictorRetrainAfter == 32)

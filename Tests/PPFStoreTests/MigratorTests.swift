@@ -5,8 +5,9 @@ import Testing
 
 /// Integration: migrations apply once, in order, safely in parallel.
 @Suite(.timeLimit(.minutes(1))) struct MigratorTests {
-    /// The version after the last shipped migration.
-    static let next = PPFSchema.migrations.count + 1
+    /// The version after the last shipped migration (versions are reserved per
+    /// branch, so the list may have gaps: not `count + 1`).
+    static let next = (PPFSchema.migrations.last?.version ?? 0) + 1
     static let shipped = PPFSchema.migrations.map(\.version)
     static let extra = Migration(version: next, name: "test_readings", sql: """
         CREATE TABLE test_readings (id bigserial PRIMARY KEY, perplexity double precision NOT NULL);

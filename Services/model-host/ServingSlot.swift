@@ -1,0 +1,66 @@
+import Foundation
+import PPFContracts
+import PPFModel
+import PPFStore
+
+// MARK: - ServedModel
+
+/// One model version ready to answer: the weights in memory and where they came from.
+/// Immutable, so a request holding one keeps a consistent model whatever is swapped in meanwhile.
+struct ServedModel: Sendable {
+    /// ``ModelVersion/dense`` or the plan id; every reply names it.
+    let version: String
+    /// The model requests run on.
+    let model: LlamaModel
+    /// The plan it was built from; nil for the dense model.
+    let plan: PlanRecord?
+    /// Seconds spent building it (0 for the dense model, which is the base itself).
+    let buildSeconds: Double
+
+    /// The plan's id, if pruned.
+    var planId: UUID? { plan?.id }
+
+    /// The base model, unpruned.
+    static func dense(_ model: LlamaModel) -> ServedModel {
+        ServedModel(version: ModelVersion.dense, model: model, plan: nil, buildSeconds: 0)
+    }
+}
+
+// MARK: - ServingSlot
+
+/// The model version new requests get: a reference swapped atomically.
+///
+/// The hot swap in one sentence: a request takes ``current`` once, when it
+/// starts, and runs to the end on that ``ServedModel`` (an immutable value
+/// holding its own reference to the weights), while ``swap(to:)`` only
+/// replaces the reference. So a request in flight finishes on the old model,
+/// every request that starts after the swap uses the new one, none waits
+/// for a build, and the old weights are freed when the last request holding
+/// them finishes.
+final class ServingSlot: @unchecked Sendable {
+    // @unchecked: `served` and `swaps` are guarded by `lock`.
+    private let lock = NSLock()
+    private var served: ServedModel
+    private var swaps = 0
+
+    /// A slot serving `initial` (the version the instance starts with; swap 0).
+    init(serving initial: ServedModel) {
+        served = initial
+    }
+
+    /// The version serving now.
+    var current: ServedModel { lock.withLock { served } }
+
+    /// Swaps made since start.
+    var swapCount: Int { lock.withLock { swaps } }
+
+    /// Makes `next` the version new requests get.
+    /// - Returns: the swap's number (1 for the first swap after start).
+    func swap(to next: ServedModel) -> Int {
+        lock.withLock {
+            served = next
+            swaps += 1
+            return swaps
+        }
+    }
+}

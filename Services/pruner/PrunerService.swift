@@ -1,0 +1,44 @@
+import Foundation
+import PPFContracts
+import PPFModel
+import PPFPruning
+import PPFRuntime
+
+// MARK: - PrunerService
+
+/// Loads the base model, reconciles from PostgreSQL (every published policy
+/// without a plan gets one), then consumes ``PolicyPublished`` in the group
+/// `<prefix>pruner`: pruners scaled out share the topic's partitions, and
+/// the unique ratio event of a plan keeps their work from overlapping.
+struct PrunerService: PPFService {
+    let name = "policies"
+    let context: ServiceContext
+    let status: PrunerStatus
+
+    func run() async throws {
+        let settings = context.settings
+        // A typo in the default metric should stop the start, not each reconciliation later.
+        _ = try MetricKind(named: settings.prunerDefaultMetric)
+        let url = URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile)
+        status.serve(modelId: settings.modelId)
+        status.set(activity: "loading model")
+        context.logger.info("loading model '\(settings.modelId)' from \(url.path)")
+        let started = Date()
+        let engine = try await PlanningEngine.load(
+            url: url, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
+            cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
+            queue: BlockingQueue(label: "ppf.pruner.engine"))
+        context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(engine.blockCount) blocks")
+        status.set(activity: "reconciling")
+
+        let planner = PolicyPlanner(context: context, engine: engine, status: status)
+        try await planner.reconcile()
+        status.set(activity: "idle")
+        let consumer = EnvelopeConsumerService<PolicyPublished>(
+            context: context, groupId: settings.consumerGroupPrefix + "pruner", topic: Topic.prunedPolicies
+        ) { envelope, _ in
+            try await planner.handle(envelope)
+        }
+        try await consumer.run()
+    }
+}
