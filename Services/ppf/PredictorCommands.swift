@@ -180,7 +180,7 @@ struct PredictorGroup: AsyncParsableCommand {
                       yLabel: "percent", series: [
                           Series(name: "MAPE of perplexity (%)",
                                  points: points.map { (x: Double($0.sampleCount), y: 100 * $0.metrics.perplexityMAPE) }),
-                          Series(name: "100 × (1 − Kendall τ)",
+                          Series(name: "100 x (1 - Kendall tau)",
                                  points: points.map { (x: Double($0.sampleCount), y: 100 * (1 - $0.metrics.kendallTau)) }),
                       ])
         }
