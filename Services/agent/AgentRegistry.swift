@@ -126,7 +126,7 @@ actor AgentRegistry {
         guard let record else {
             return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' is not stored")
         }
-        let regime = storedRegime ?? ServingAgent.fallbackRegime
+        let regime = storedRegime ?? MeasurementRegime.bootstrapDefault
         if storedRegime == nil {
             logger.warning("predictor \(predictorId) lists no stored measurement; assuming metric \(regime.metric), \(regime.split) split, \(regime.tokenBudget) tokens in windows of \(regime.window)")
         }

@@ -25,12 +25,6 @@ struct ServingAgent: Sendable {
 
     /// The ratios it answers.
     var ratioRange: ClosedRange<Double> { agent.ratioRange }
-
-    /// The regime assumed for a predictor whose measurements are not stored
-    /// (an artifact made elsewhere): the bootstrap's choices, FLAP on
-    /// validation with 4096 tokens in windows of 512.
-    static let fallbackRegime = MeasurementRegime(metric: "flap", split: "validation", tokenBudget: 4096, window: 512,
-                                                  measurements: 0, includesBlockDrops: false)
 }
 
 /// What a ratio event gets from the registry: an agent to answer with, or why not.

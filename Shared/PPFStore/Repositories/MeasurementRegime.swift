@@ -22,6 +22,12 @@ public struct MeasurementRegime: Sendable, Equatable {
     /// predictor knows nothing about drops and the agent should not use them).
     public var includesBlockDrops: Bool
 
+    /// The regime assumed for a predictor whose measurements are not stored
+    /// (an artifact made elsewhere): the bootstrap's choices, FLAP on the
+    /// validation split with 4096 tokens in windows of 512.
+    public static let bootstrapDefault = MeasurementRegime(metric: "flap", split: "validation", tokenBudget: 4096,
+                                                           window: 512, measurements: 0, includesBlockDrops: false)
+
     /// Creates a regime.
     public init(metric: String, split: String, tokenBudget: Int, window: Int, measurements: Int, includesBlockDrops: Bool) {
         self.metric = metric
