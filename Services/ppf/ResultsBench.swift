@@ -209,6 +209,11 @@ struct ResultsJob: Sendable {
         if !measureBaselines, FileManager.default.fileExists(atPath: csvURL.path) {
             rows = try BaselinesChart.rows(csv: try String(contentsOf: csvURL, encoding: .utf8))
             source = "read from \(baselinesCSV) (`make bench-prune`: test split, 8192 tokens, window 512 unless run otherwise)"
+                + (tokens == 8192 && window == 512 ? ""
+                    : ". **Not comparable:** the PPF rows here were measured on \(tokens) tokens in windows of \(window); pass --measure-baselines")
+            if tokens != 8192 || window != 512 {
+                log("warning: the baselines CSV holds 8192-token / window-512 measurements, the PPF rows use \(tokens) / \(window); use --measure-baselines to compare like with like")
+            }
         } else {
             log("measuring the baselines (\(ratios.count) ratios × \(BaselinePolicy.allCases.count) policies × \(MetricKind.allCases.count) metrics)")
             let statistics = try Calibration.statistics(checkpoint: checkpoint, corpus: corpus, spec: calibration, cache: cache)

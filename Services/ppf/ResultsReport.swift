@@ -133,11 +133,13 @@ struct ResultsReport: Sendable {
             "|:---|---:|---:|---:|",
         ]
         let staticMeasurements = staticRows.map(\.measurements)
+        let low = staticMeasurements.min() ?? 0, high = staticMeasurements.max() ?? 0
+        let staticCount = low == high ? "\(low)" : "\(low)–\(high)"
         let staticCalls = staticRows.first.map { "\($0.predictorCalls) (\($0.policiesScored))" } ?? "–"
         let staticSeconds = staticRows.isEmpty ? 0 : staticRows.map(\.seconds).reduce(0, +) / Double(staticRows.count)
         lines += [
             "| PPF dynamic | 0 | 1 (1) | " + String(format: "%.3f ms median, %.3f ms p99 (agent); %.3f ms to score it", policyLatencyMedian, policyLatencyP99, predictionLatencyMedian) + " |",
-            "| PPF static | \(staticMeasurements.min() ?? 0)–\(staticMeasurements.max() ?? 0) (validation) | \(staticCalls) | " + String(format: "%.1f s on average (search + verification)", staticSeconds) + " |",
+            "| PPF static | \(staticCount) (validation) | \(staticCalls) | " + String(format: "%.1f s on average (search + verification)", staticSeconds) + " |",
             "| hand-made baselines | 0 | – | – |",
         ]
         return lines.joined(separator: "\n")
@@ -167,7 +169,7 @@ struct ResultsReport: Sendable {
             let mine = baselines.filter { $0.baseline == name }
             series.append(Series(name: "\(name) (\(mine.first?.metric ?? ""))", points: mine.map { (x: $0.ratio, y: $0.perplexity) }))
         }
-        return LineChart(title: "\(model): test perplexity, PPF against hand-made policies",
+        return LineChart(title: "Test perplexity: PPF vs hand-made policies",
                          xLabel: "target ratio (fraction of prunable parameters removed)",
                          yLabel: "perplexity (log scale)", yScale: .log10, series: series)
     }

@@ -338,4 +338,54 @@ import Testing
             await producer.shutdown()
         }
     }
+
+    @Test func aStaticEventWhoseVerificationsNeverArriveIsRejectedAsSearchFailed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ppf-agent-it-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let modelFile = try Self.writeModel(to: directory)
+
+        try await IsolatedDatabase.with { database in
+            try await database.pool.withConnection { try await Migrator(logger: Stack.logger).migrate(on: $0) }
+            let model = "it-tiny-\(UUID().uuidString.prefix(8).lowercased())"
+            _ = try await Self.storePredictor(model: model, database: database)
+            let rejections = try await TopicRecorder(topic: Topic.ratioRejections)
+            let progress = try await TopicRecorder(topic: Topic.searchProgress)
+            let producer = try KafkaProducer.make(configuration: Stack.kafka, logger: Stack.logger)
+            let agent = try ServiceProcess.start("agent", environment: [
+                "PPF_POSTGRES_URL": database.url, "PPF_KAFKA_BROKERS": Stack.kafkaBrokers,
+                "PPF_CONSUMER_GROUP_PREFIX": "it-\(UUID().uuidString.prefix(8))-", "PPF_HEARTBEAT_SECONDS": "1",
+                "PPF_MODEL_ID": model, "PPF_MODEL_DIR": directory.path, "PPF_MODEL_FILE": modelFile,
+                "PPF_AGENT_VERIFY_TIMEOUT_SECONDS": "3", "PPF_AGENT_ITERATIONS": "60",
+            ])
+            do {
+                let searched = try Self.ratioEvent(model, 0.3, .static)
+                try await Self.send(searched, producer)
+                let id = searched.messageId.uuidString.lowercased()
+                #expect(try await eventually(within: .seconds(90)) { !rejections.messages(containing: id).isEmpty },
+                        "with no evaluator the static event is rejected after the timeout: \(agent.output.suffix(3000))")
+                let rejection = try #require(try Self.answers(searched.messageId, in: rejections, as: RatioEventRejected.self).first)
+                #expect(rejection.payload.reason == .searchFailed)
+                #expect(rejection.payload.message.contains("none of the 3 verification measurements arrived"))
+                #expect(try await database.count("""
+                    SELECT count(*)::int FROM evaluation_requests WHERE correlation_id = \(searched.messageId)
+                    """) == 3, "the default top 3 were sent to the evaluators")
+                #expect(try await Self.outcome(searched.messageId, database)?.reason == "search-failed")
+                #expect(try await eventually(within: .seconds(10)) {
+                    try Self.answers(searched.messageId, in: progress, as: StaticSearchProgress.self).contains { $0.payload.phase == .failed }
+                })
+                agent.send(SIGTERM)
+                #expect(try await agent.waitForExit() == .exited(0), "\(agent.output.suffix(2000))")
+            } catch {
+                await agent.stop()
+                await rejections.stop()
+                await progress.stop()
+                await producer.shutdown()
+                throw error
+            }
+            await rejections.stop()
+            await progress.stop()
+            await producer.shutdown()
+        }
+    }
 }
