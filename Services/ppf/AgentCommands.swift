@@ -86,7 +86,8 @@ struct Agent: AsyncParsableCommand {
             configuration.uncertaintyPenalty = uncertaintyPenalty
             let key = AgentArtifact.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
             let predictorId = predictor.record.id.uuidString.lowercased()
-            print("model '\(modelId)': predictor \(predictorId) (\(predictor.record.sampleCount) measured policies, metric \(predictor.regime.metric)); \(budget.blockCount) blocks, block drops \(budget.allowsBlockDrop ? "on" : "off")")
+            // Written at once, ahead of the training progress on stderr (print() buffers when piped).
+            FileHandle.standardOutput.write(Data("model '\(modelId)': predictor \(predictorId) (\(predictor.record.sampleCount) measured policies, metric \(predictor.regime.metric)); \(budget.blockCount) blocks, block drops \(budget.allowsBlockDrop ? "on" : "off")\n".utf8))
 
             if let stored = try await context.pool.withConnection({
                 try await AgentVersionRepository.find(predictorVersionId: predictor.record.id, configurationKey: key, on: $0)
