@@ -6,7 +6,7 @@ SWIFT ?= swift
 # Evaluators started by `make up` (scale locally: make up EVALUATORS=3).
 EVALUATORS ?= 2
 
-.PHONY: help setup build build-release up down ps test demo bench-model bench-prune
+.PHONY: help setup build build-release up down ps test demo bench-model bench-prune bench-results
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,3 +46,6 @@ bench-model: build-release ## Model engine throughput vs sgemm peak and llama.cp
 
 bench-prune: build-release ## Baseline policies × metrics at r = 0.1…0.5 (writes docs/baselines.md and .csv)
 	.build/release/ppf bench prune --write docs/baselines.md
+
+bench-results: build-release ## PPF dynamic and static vs the baselines at r = 0.1…0.5 (writes docs/results.md, .csv, .png; needs a stored agent: ppf agent train)
+	.build/release/ppf bench results --write docs/results.md

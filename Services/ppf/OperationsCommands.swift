@@ -103,16 +103,17 @@ struct Watch: AsyncParsableCommand {
 
     /// The topic groups people ask for.
     enum Selection: String, ExpressibleByArgument, CaseIterable {
-        case policies, measurements, ratios = "ratio-events", predictors, agents, plans, status
+        case policies, measurements, ratios = "ratio-events", predictors, agents, search = "search-progress", plans, status
         case inference, modelHosts = "model-hosts", deadLetters = "dead-letters", all
 
         var topics: [String] {
             switch self {
-            case .policies: [Topic.prunedPolicies]
+            case .policies: [Topic.prunedPolicies, Topic.ratioRejections]
             case .measurements: [Topic.measurements]
             case .ratios: [Topic.ratioEvents]
             case .predictors: [Topic.predictorVersions]
             case .agents: [Topic.agentVersions]
+            case .search: [Topic.searchProgress]
             case .plans: [Topic.plans]
             case .status: [Topic.status]
             case .inference: [Topic.inferenceRequests, Topic.inferenceReplies]

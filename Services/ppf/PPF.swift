@@ -13,8 +13,8 @@ struct PPF: AsyncParsableCommand {
             --model-dir (PPF_MODEL_DIR), --corpus-dir (PPF_CORPUS_DIR). `make up` starts the local \
             stack they default to.
             """,
-        subcommands: [Inspect.self, Eval.self, Generate.self, Prune.self, Bench.self, Plot.self, Ratio.self, Infer.self,
-                      Watch.self, Status.self, Bootstrap.self, PredictorGroup.self, Predict.self]
+        subcommands: [Inspect.self, Eval.self, Generate.self, Prune.self, Agent.self, Bench.self, Plot.self, Ratio.self,
+                      Infer.self, Watch.self, Status.self, History.self, Bootstrap.self, PredictorGroup.self, Predict.self]
     )
 }
 

@@ -1,17 +1,22 @@
 import ArgumentParser
 import Foundation
+import PPFAgent
 import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
 
 /// `ppf prune`: one-shot offline pruning — policy → plan → smaller model → file.
-struct Prune: ParsableCommand {
+struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Prune a model with a policy and an importance metric, print what was kept, and export it.",
         discussion: """
             Policies: uniform, llm-pruner, owl, flap, shortgpt (hand-made baselines; docs/pruning.md \
-            cites each), or file:<policy.json> (the format --save-policy writes; edit it by hand). \
+            cites each), file:<policy.json> (the format --save-policy writes; edit it by hand), agent \
+            (the newest stored agent's policy for --ratio, model --model-id) or static (the predictor-guided \
+            search from the agent's policy, its top --verify-top-k candidates measured on the validation \
+            split here, the best measured one exported). agent and static default to the metric of the \
+            predictor's measurements. \
             Metrics: magnitude (data-free), wanda-sp, flap (with bias compensation). Calibration \
             statistics are cached in .deps/cache/calibration, so a second run is instant.
             Export: --out x.gguf writes a GGUF llama.cpp loads (architecture `deci` when blocks differ); \
@@ -23,11 +28,17 @@ struct Prune: ParsableCommand {
     @Option(help: "Target ratio: fraction of prunable parameters to remove, 0 ≤ r < 1 (not needed for file: policies).")
     var ratio: Double?
 
-    @Option(help: "uniform | llm-pruner | owl | flap | shortgpt | file:<policy.json>")
+    @Option(help: "uniform | llm-pruner | owl | flap | shortgpt | file:<policy.json> | agent | static")
     var policy: String = "uniform"
 
-    @Option(help: "magnitude | wanda-sp | flap")
-    var metric: MetricKind = .wandaSP
+    @Option(help: "magnitude | wanda-sp | flap (default: wanda-sp; for agent and static, the predictor's metric)")
+    var metric: MetricKind?
+
+    @Option(help: "static: candidates measured on the validation split.")
+    var verifyTopK: Int = 3
+
+    @Option(help: "static: validation tokens per measurement (default: the predictor's measurements').")
+    var verifyTokens: Int?
 
     @Option(help: "Where to write the pruned model (a .gguf file, or a folder with --format hf).")
     var out: String?
@@ -52,22 +63,130 @@ struct Prune: ParsableCommand {
         }
         guard ["f16", "f32", "bf16"].contains(precision) else { throw ValidationError("--precision must be f16, f32 or bf16") }
         guard calibrationWindows >= 1 else { throw ValidationError("--calibration-windows must be at least 1") }
+        guard verifyTopK >= 1 else { throw ValidationError("--verify-top-k must be at least 1") }
+        if let verifyTokens, verifyTokens < 2 { throw ValidationError("--verify-tokens must be at least 2") }
     }
 
+    func run() async throws {
+        let choice = try PruneChoice(parsing: policy)
+        var agent: LoadedAgent?
+        if choice.needsAgent {
+            guard let ratio else { throw UserFacingError("--policy \(policy) needs a target ratio (--ratio)") }
+            let connection = try await StoredAgents.connect()
+            let loaded = try await StoredAgents.newestAgent(modelId: CommandLineSettings.current.modelId, on: connection)
+            guard loaded.agent.ratioRange.contains(ratio) else {
+                throw UserFacingError("r = \(ratio) is outside \(loaded.agent.ratioRange.lowerBound)...\(loaded.agent.ratioRange.upperBound), the range the newest agent was trained for")
+            }
+            agent = loaded
+        }
+        let chosenMetric: MetricKind
+        if let metric {
+            chosenMetric = metric
+        } else if let agent {
+            guard let kind = MetricKind(rawValue: agent.regime.metric) else {
+                throw UserFacingError("the predictor's measurements used metric '\(agent.regime.metric)', which this build does not know; pass --metric")
+            }
+            chosenMetric = kind
+        } else {
+            chosenMetric = .wandaSP
+        }
+        let job = PruneJob(checkpointLoader: model, ratio: ratio, choice: choice, policyName: policy,
+                           metric: chosenMetric, out: out, format: format, precision: precision, savePolicy: savePolicy,
+                           calibrationWindows: calibrationWindows, verifyTopK: verifyTopK, verifyTokens: verifyTokens,
+                           agent: agent)
+        // Calibration, planning, measuring and export block on BLAS and I/O: not on the cooperative pool.
+        try await BlockingQueue(label: "ppf.prune").run { try job.run() }
+    }
+}
+
+// MARK: - PruneChoice
+
+/// Where `--policy` comes from: the pruning engine (a baseline or a file) or the agent.
+enum PruneChoice: Sendable {
+    /// A baseline or a policy file.
+    case source(PolicySource)
+    /// The newest stored agent's one-shot policy.
+    case agent
+    /// The predictor-guided search from the agent's policy, verified here.
+    case staticSearch
+
+    init(parsing text: String) throws {
+        switch text {
+        case "agent": self = .agent
+        case "static": self = .staticSearch
+        default: self = .source(try PolicySource(parsing: text))
+        }
+    }
+
+    /// Whether a stored agent is needed.
+    var needsAgent: Bool {
+        if case .source = self { return false }
+        return true
+    }
+
+    /// OWL and ShortGPT read calibration statistics even with a data-free metric.
+    var needsCalibration: Bool {
+        if case .source(let source) = self { return source.needsCalibration }
+        return false
+    }
+}
+
+// MARK: - PruneJob
+
+/// The blocking part of `ppf prune`: everything after the stored agent (if any) was read.
+struct PruneJob: Sendable {
+    let checkpointLoader: ModelOptions
+    let ratio: Double?
+    let choice: PruneChoice
+    let policyName: String
+    let metric: MetricKind
+    let out: String?
+    let format: Prune.ExportFormat
+    let precision: String
+    let savePolicy: String?
+    let calibrationWindows: Int
+    let verifyTopK: Int
+    let verifyTokens: Int?
+    let agent: LoadedAgent?
+
     func run() throws {
-        let source = try PolicySource(parsing: policy)
-        let checkpoint = try model.load()
+        let checkpoint = try checkpointLoader.load()
         let settings = CommandLineSettings.current
+        let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))
         let session = try PruningSession.prepare(
-            checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
+            checkpoint: checkpoint, corpus: corpus,
             metric: metric, calibration: CalibrationSpec(windows: calibrationWindows),
             cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
-            calibrate: source.needsCalibration)
-        let chosen = try session.policy(source, targetRatio: ratio)
+            calibrate: choice.needsCalibration)
+        let chosen: PruningPolicy
+        switch choice {
+        case .source(let source):
+            chosen = try session.policy(source, targetRatio: ratio)
+        case .agent:
+            guard let agent, let ratio else { throw UserFacingError("--policy agent needs a stored agent and --ratio") }
+            try StaticVerifier.requireSameShapes(agent, checkpoint: checkpoint)
+            chosen = try agent.agent.policy(forRatio: ratio)
+            let prediction = try agent.reward.prediction(for: chosen)
+            print(String(format: "agent %@: predicted perplexity %.3f (log std %.4f) under metric %@", agent.record.id.uuidString.lowercased(),
+                         exp(prediction.mean), prediction.std, metric.rawValue))
+        case .staticSearch:
+            guard let agent, let ratio else { throw UserFacingError("--policy static needs a stored agent and --ratio") }
+            try StaticVerifier.requireSameShapes(agent, checkpoint: checkpoint)
+            let budget = verifyTokens ?? agent.regime.tokenBudget
+            let window = min(agent.regime.window, budget)
+            let tokens = checkpoint.tokens(of: try corpus.text(of: .validation), limit: budget)
+            let outcome = try StaticVerifier.run(agent: agent, session: session, ratio: ratio, topK: verifyTopK,
+                                                 seed: settings.agentSeed, validationTokens: tokens, window: window) { line in
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+            chosen = outcome.best.candidate.policy
+            print(String(format: "static search: best of %d measured candidates, validation perplexity %.3f (predicted %.3f)",
+                         outcome.verified.count, outcome.best.measuredPerplexity, exp(outcome.best.candidate.prediction.mean)))
+        }
         let plan = try session.plan(chosen, targetRatio: ratio)
         print(PlanTable.markdown(plan))
         if let savePolicy {
-            try PolicyFile(policy: chosen, source: policy, targetRatio: ratio).write(to: URL(fileURLWithPath: savePolicy))
+            try PolicyFile(policy: chosen, source: policyName, targetRatio: ratio).write(to: URL(fileURLWithPath: savePolicy))
             print("policy written to \(savePolicy)")
         }
         guard let out else {

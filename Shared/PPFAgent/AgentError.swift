@@ -34,6 +34,8 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
         public static let projectionFailed = Code("projectionFailed")
         /// A stored agent artifact that cannot be used (schema, shapes).
         public static let invalidArtifact = Code("invalidArtifact")
+        /// A predictor the agent cannot use as its reward (features it cannot build, another block count).
+        public static let unsupportedPredictor = Code("unsupportedPredictor")
     }
 
     /// The kind of failure.

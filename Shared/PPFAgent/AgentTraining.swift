@@ -19,11 +19,13 @@ extension PruningAgent {
     /// Training blocks the calling thread (it is pure computation plus the
     /// reward calls); services run it on a dedicated thread.
     ///
+    /// - Parameter progress: told each step's statistics as it ends (on the training thread).
     /// - Returns: the trained agent and its report.
     /// - Throws: ``AgentError`` for invalid settings or reward answers; errors
     ///   thrown by `reward` pass through unchanged.
     public static func train(
-        budget: ParameterBudget, configuration: TrainingConfiguration, reward: @escaping RewardModel
+        budget: ParameterBudget, configuration: TrainingConfiguration,
+        progress onIteration: ((IterationRecord) -> Void)? = nil, reward: @escaping RewardModel
     ) throws -> (agent: PruningAgent, report: TrainingReport) {
         let start = DispatchTime.now().uptimeNanoseconds
         let initial = try PruningAgent.untrained(budget: budget, configuration: configuration)
@@ -138,6 +140,7 @@ extension PruningAgent {
                 meanPredictedLogPerplexity: predictions.reduce(0) { $0 + $1.mean } / Double(episodes),
                 meanUncertainty: predictions.reduce(0) { $0 + $1.std } / Double(episodes),
                 explorationStd: std[0..<continuousCount].reduce(0, +) / Double(continuousCount)))
+            if let onIteration, let record = curve.last { onIteration(record) }
         }
 
         let agent = try PruningAgent(network: network, budget: budget, configuration: configuration)

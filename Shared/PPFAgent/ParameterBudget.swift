@@ -224,7 +224,19 @@ extension ParameterBudget {
         blocks: Int, hiddenSize: Int, queryHeads: Int, kvHeads: Int, headDimension: Int,
         ffnChannels: Int, minimumKeptMLPFraction: Double = 0.1, allowsBlockDrop: Bool
     ) throws(AgentError) -> ParameterBudget {
-        guard blocks > 0, hiddenSize > 0, kvHeads > 0, headDimension > 0, ffnChannels > 0,
+        guard blocks > 0 else { throw AgentError(.invalidBudget, "a budget needs at least one block, got \(blocks)") }
+        let layer = try groupedQueryAttentionLayer(
+            hiddenSize: hiddenSize, queryHeads: queryHeads, kvHeads: kvHeads, headDimension: headDimension,
+            ffnChannels: ffnChannels, minimumKeptMLPFraction: minimumKeptMLPFraction)
+        return try ParameterBudget(layers: Array(repeating: layer, count: blocks), allowsBlockDrop: allowsBlockDrop)
+    }
+
+    /// One GQA + SwiGLU block's budget (see ``groupedQueryAttention(blocks:hiddenSize:queryHeads:kvHeads:headDimension:ffnChannels:minimumKeptMLPFraction:allowsBlockDrop:)``).
+    static func groupedQueryAttentionLayer(
+        hiddenSize: Int, queryHeads: Int, kvHeads: Int, headDimension: Int, ffnChannels: Int,
+        minimumKeptMLPFraction: Double
+    ) throws(AgentError) -> LayerBudget {
+        guard hiddenSize > 0, kvHeads > 0, headDimension > 0, ffnChannels > 0,
               queryHeads > 0, queryHeads % kvHeads == 0 else {
             throw AgentError(.invalidBudget,
                              "shapes must be positive and query heads (\(queryHeads)) a multiple of KV heads (\(kvHeads))")
@@ -240,12 +252,11 @@ extension ParameterBudget {
         }
         let levels = keptUnits.sorted(by: >).map { 1 - Double($0) / Double(fullUnits) }
         let keptChannels = max(1, Int((minimumKeptMLPFraction * Double(ffnChannels)).rounded(.up)))
-        let layer = LayerBudget(
+        return LayerBudget(
             attentionParameters: hiddenSize * headDimension * fullUnits,
             mlpParameters: 3 * hiddenSize * ffnChannels,
             attentionLevels: levels,
             mlpChannels: ffnChannels,
             maxRemovedMLPChannels: max(0, ffnChannels - keptChannels))
-        return try ParameterBudget(layers: Array(repeating: layer, count: blocks), allowsBlockDrop: allowsBlockDrop)
     }
 }

@@ -90,11 +90,14 @@ public struct StaticSearchResult: Codable, Sendable, Hashable {
 public enum StaticSearch {
     /// Searches from `startAction` for the best policies at `targetRatio`.
     ///
+    /// - Parameter progress: told after each generation how many are done and
+    ///   the best reward so far (on the searching thread).
     /// - Throws: ``AgentError`` for bad settings, ratio or action shape, or bad
     ///   reward answers; errors from `reward` pass through unchanged.
     public static func run(
         from startAction: [Double], targetRatio: Double, projection: BudgetProjection,
-        configuration: StaticSearchConfiguration, reward: @escaping RewardModel
+        configuration: StaticSearchConfiguration, progress: ((_ generation: Int, _ bestReward: Double) -> Void)? = nil,
+        reward: @escaping RewardModel
     ) throws -> StaticSearchResult {
         let clock = DispatchTime.now().uptimeNanoseconds
         try configuration.validate()
@@ -138,6 +141,7 @@ public enum StaticSearch {
                 bestAction = actions[top]
             }
             curve.append(bestReward)
+            progress?(curve.count, bestReward)
 
             // Refit the sampling distribution to the elites.
             let elites = ranked.prefix(configuration.eliteCount).map { actions[$0] }
@@ -169,10 +173,11 @@ extension PruningAgent {
     /// Static search at `ratio`, starting from this agent's mean action.
     ///
     /// - Throws: ``AgentError/Code/ratioOutOfRange`` outside the agent's range,
-    ///   plus everything ``StaticSearch/run(from:targetRatio:projection:configuration:reward:)`` throws.
+    ///   plus everything ``StaticSearch/run(from:targetRatio:projection:configuration:progress:reward:)`` throws.
     public func search(ratio: Double, configuration: StaticSearchConfiguration = StaticSearchConfiguration(),
+                       progress: ((_ generation: Int, _ bestReward: Double) -> Void)? = nil,
                        reward: @escaping RewardModel) throws -> StaticSearchResult {
         try StaticSearch.run(from: meanAction(forRatio: ratio), targetRatio: ratio, projection: projection,
-                             configuration: configuration, reward: reward)
+                             configuration: configuration, progress: progress, reward: reward)
     }
 }

@@ -23,6 +23,8 @@ public enum Topic {
     public static let predictionReplies = "ppf.prediction-replies"
     /// New agent versions. Key: model id.
     public static let agentVersions = "ppf.agent-versions"
+    /// Progress of static-pruning searches and their verification (ephemeral). Key: model id.
+    public static let searchProgress = "ppf.search-progress"
     /// Inference requests and replies for model-host. Key: request id.
     public static let inferenceRequests = "ppf.inference-requests"
     public static let inferenceReplies = "ppf.inference-replies"
@@ -41,7 +43,7 @@ public enum Topic {
         (ratioEvents, 3), (prunedPolicies, 3), (ratioRejections, 1), (plans, 3),
         (evaluationRequests, 12), (measurements, 3),
         (predictorVersions, 1), (predictorCommands, 1), (predictionRequests, 3), (predictionReplies, 3),
-        (agentVersions, 1), (inferenceRequests, 3), (inferenceReplies, 3), (modelHostStatus, 1),
+        (agentVersions, 1), (searchProgress, 1), (inferenceRequests, 3), (inferenceReplies, 3), (modelHostStatus, 1),
         (status, 1), (deadLetters, 1),
     ]
 }

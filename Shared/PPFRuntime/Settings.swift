@@ -54,6 +54,21 @@ public struct Settings: Sendable, Equatable {
     /// policy row reconciled without its PolicyPublished, which names the metric).
     /// `PPF_PRUNER_DEFAULT_METRIC`, default `wanda-sp`.
     public var prunerDefaultMetric: String
+    /// The target ratios the agent is trained for and answers: `PPF_AGENT_RATIOS` as
+    /// `low..high`, default `0.05..0.6` (the range the agent was measured on, docs/agent.md).
+    public var agentRatioRange: ClosedRange<Double>
+    /// Gradient steps per agent training. `PPF_AGENT_ITERATIONS`, default 300 (docs/agent.md:
+    /// gaps stop improving after about 250).
+    public var agentIterations: Int
+    /// Seed of agent training and static search, so a version is reproducible. `PPF_AGENT_SEED`, default 1.
+    public var agentSeed: UInt64
+    /// Static mode verifies this many of the search's best candidates with true measurements.
+    /// `PPF_AGENT_VERIFY_TOP_K`, default 3.
+    public var agentVerifyTopK: Int
+    /// How long static mode waits for its verification measurements before answering with
+    /// those that arrived (or rejecting when none did). `PPF_AGENT_VERIFY_TIMEOUT_SECONDS`,
+    /// default 3600: on 2 cores a real measurement takes about a minute, behind any bootstrap backlog.
+    public var agentVerifyTimeoutSeconds: Double
 
     /// The documented defaults for `serviceName`.
     public static func defaults(serviceName: String) -> Settings {
@@ -77,7 +92,12 @@ public struct Settings: Sendable, Equatable {
             modelFile: "SmolLM2-135M-Instruct.Q4_1.gguf",
             calibrationCacheDirectory: root + "/.deps/cache/calibration",
             prunerExportDirectory: "",
-            prunerDefaultMetric: "wanda-sp"
+            prunerDefaultMetric: "wanda-sp",
+            agentRatioRange: 0.05...0.6,
+            agentIterations: 300,
+            agentSeed: 1,
+            agentVerifyTopK: 3,
+            agentVerifyTimeoutSeconds: 3600
         )
     }
 
@@ -139,6 +159,11 @@ public struct Settings: Sendable, Equatable {
         case calibrationCacheDirectory = "calibration-cache-dir"
         case prunerExportDirectory = "pruner-export-dir"
         case prunerDefaultMetric = "pruner-default-metric"
+        case agentRatios = "agent-ratios"
+        case agentIterations = "agent-iterations"
+        case agentSeed = "agent-seed"
+        case agentVerifyTopK = "agent-verify-top-k"
+        case agentVerifyTimeout = "agent-verify-timeout-seconds"
 
         init?(flag: String) {
             let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
@@ -149,6 +174,17 @@ public struct Settings: Sendable, Equatable {
         var environmentName: String {
             "PPF_" + rawValue.uppercased().replacingOccurrences(of: "-", with: "_")
         }
+    }
+
+    /// Parses `low..high` (or `low...high`) into a ratio range inside [0, 1), or nil.
+    public static func ratioRange(_ text: String) -> ClosedRange<Double>? {
+        let separator = text.contains("...") ? "..." : ".."
+        let parts = text.components(separatedBy: separator)
+        guard parts.count == 2,
+              let low = Double(parts[0].trimmingCharacters(in: .whitespaces)),
+              let high = Double(parts[1].trimmingCharacters(in: .whitespaces)),
+              low.isFinite, high.isFinite, low >= 0, low < high, high < 1 else { return nil }
+        return low...high
     }
 
     mutating func apply(_ key: Key, _ value: String) throws {
@@ -208,6 +244,24 @@ public struct Settings: Sendable, Equatable {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected a metric name")
             }
             prunerDefaultMetric = value
+        case .agentRatios:
+            guard let range = Self.ratioRange(value) else {
+                throw SettingsError(setting: key.environmentName, value: value,
+                                    reason: "expected low..high with 0 ≤ low < high < 1, e.g. 0.05..0.6")
+            }
+            agentRatioRange = range
+        case .agentIterations: agentIterations = try integer(in: 1...100_000)
+        case .agentSeed:
+            guard let seed = UInt64(value) else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected a non-negative integer")
+            }
+            agentSeed = seed
+        case .agentVerifyTopK: agentVerifyTopK = try integer(in: 1...32)
+        case .agentVerifyTimeout:
+            guard let seconds = Double(value), seconds > 0, seconds <= 7 * 86_400 else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in (0, 604800]")
+            }
+            agentVerifyTimeoutSeconds = seconds
         }
     }
 }

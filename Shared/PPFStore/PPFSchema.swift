@@ -174,7 +174,55 @@ public enum PPFSchema {
             );
             CREATE INDEX predictor_versions_model_time ON predictor_versions (model_id, created_at DESC);
             """),
-        // Version 4 is reserved for the agent service's branch (merged separately).
+        Migration(version: 4, name: "run time: agent versions, one outcome per ratio event", sql: """
+            -- Agent versions: the AgentArtifact JSON (network, budget, configuration,
+            -- training report), the predictor version it was trained against, and
+            -- a summary as columns and jsonb for reports. One version per predictor
+            -- version and training configuration: a redelivered predictor event
+            -- or a concurrent start trains (or at least stores) it once.
+            CREATE TABLE agent_versions (
+                id                   uuid PRIMARY KEY,
+                model_id             text NOT NULL,
+                predictor_version_id uuid NOT NULL REFERENCES predictor_versions (id),
+                artifact             bytea NOT NULL,
+                minimum_ratio        double precision NOT NULL CHECK (minimum_ratio >= 0),
+                maximum_ratio        double precision NOT NULL CHECK (maximum_ratio < 1 AND minimum_ratio < maximum_ratio),
+                allows_block_drop    boolean NOT NULL,
+                configuration_key    text NOT NULL,
+                summary              jsonb NOT NULL,
+                training_seconds     double precision NOT NULL CHECK (training_seconds >= 0),
+                correlation_id       uuid,
+                created_at           timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (predictor_version_id, configuration_key)
+            );
+            CREATE INDEX agent_versions_model_time ON agent_versions (model_id, created_at DESC);
+
+            -- How each ratio event was answered: exactly one row per event (the
+            -- primary key), written in the transaction that publishes the answer
+            -- (PolicyPublished or RatioEventRejected) through the outbox. A ratio
+            -- event without a row here is still pending; the agent answers it on start.
+            CREATE TABLE ratio_event_outcomes (
+                ratio_event_id               uuid PRIMARY KEY REFERENCES ratio_events (id),
+                model_id                     text NOT NULL,
+                status                       text NOT NULL CHECK (status IN ('answered', 'rejected')),
+                reason                       text,
+                message                      text,
+                policy_id                    uuid REFERENCES policies (id),
+                source                       text,
+                metric                       text,
+                agent_version_id             uuid REFERENCES agent_versions (id),
+                predictor_version_id         uuid REFERENCES predictor_versions (id),
+                achieved_ratio               double precision CHECK (achieved_ratio >= 0 AND achieved_ratio < 1),
+                predicted_perplexity         double precision CHECK (predicted_perplexity > 0),
+                predicted_log_perplexity_std double precision CHECK (predicted_log_perplexity_std >= 0),
+                measured_perplexity          double precision CHECK (measured_perplexity > 0),
+                verification_measurements    integer NOT NULL DEFAULT 0 CHECK (verification_measurements >= 0),
+                answered_at                  timestamptz NOT NULL DEFAULT now(),
+                CHECK ((status = 'answered') = (policy_id IS NOT NULL)),
+                CHECK (status = 'answered' OR reason IS NOT NULL)
+            );
+            CREATE INDEX ratio_event_outcomes_model_time ON ratio_event_outcomes (model_id, answered_at);
+            """),
         Migration(version: 5, name: "run time: plans, model versions served, inference log", sql: """
             -- Plans: a published policy turned into what each block keeps. The pruner
             -- owns these rows: it inserts one with its PlanPublished (outbox) in one

@@ -97,4 +97,24 @@ import Testing
             try Settings.load(serviceName: "evaluator", environment: ["PPF_MODEL_ID": " "], arguments: [])
         }
     }
+
+    @Test func theAgentsRatioRangeTrainingAndVerificationAreSettings() throws {
+        let defaults = try Settings.load(serviceName: "agent", environment: [:], arguments: []).settings
+        #expect(defaults.agentRatioRange == 0.05...0.6)
+        #expect(defaults.agentIterations == 300 && defaults.agentSeed == 1)
+        #expect(defaults.agentVerifyTopK == 3 && defaults.agentVerifyTimeoutSeconds == 3600)
+        let set = try Settings.load(serviceName: "agent",
+                                    environment: ["PPF_AGENT_RATIOS": "0.1..0.5", "PPF_AGENT_ITERATIONS": "40"],
+                                    arguments: ["--agent-verify-top-k", "2", "--agent-seed=9",
+                                                "--agent-verify-timeout-seconds", "30"]).settings
+        #expect(set.agentRatioRange == 0.1...0.5)
+        #expect(set.agentIterations == 40 && set.agentSeed == 9)
+        #expect(set.agentVerifyTopK == 2 && set.agentVerifyTimeoutSeconds == 30)
+        for bad in ["0.6..0.1", "0.1", "0.2..1", "-0.1..0.3", "a..b"] {
+            #expect(throws: SettingsError.self, "\(bad)") {
+                try Settings.load(serviceName: "agent", environment: ["PPF_AGENT_RATIOS": bad], arguments: [])
+            }
+        }
+        #expect(Settings.ratioRange("0.05...0.6") == 0.05...0.6)
+    }
 }

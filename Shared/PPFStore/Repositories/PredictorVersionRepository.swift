@@ -114,4 +114,9 @@ public enum PredictorVersionRepository {
         try await connection.query("SELECT count(*) FROM predictor_versions WHERE model_id = \(modelId)")
             .first?.decode(Int.self, column: 0) ?? 0
     }
+
+    /// Every model with at least one version.
+    public static func modelIds(on connection: PGConnection) async throws -> [String] {
+        try await connection.query("SELECT DISTINCT model_id FROM predictor_versions ORDER BY model_id").decode(String.self)
+    }
 }

@@ -1,0 +1,51 @@
+import PPFBus
+import PPFContracts
+import PPFRuntime
+
+// MARK: - Wiring
+
+/// The agent's long-running pieces: the static-search worker, the
+/// predictor-version consumer (retrains), and the ratio-event consumer, which
+/// first reconciles from PostgreSQL. Each consumer has its own group,
+/// prefixed with `PPF_CONSUMER_GROUP_PREFIX`; bad messages (malformed,
+/// unknown schema, a ratio outside [0, 1)) are dead-lettered by ``EnvelopeConsumerService``.
+enum AgentServices {
+    static func make(context: ServiceContext, status: AgentStatus) -> [any PPFService] {
+        let registry = AgentRegistry(context: context, status: status)
+        let answers = AnswerStore(context: context, status: status)
+        let searches = StaticPruningService(context: context, answers: answers, status: status)
+        let handler = RatioEventHandler(context: context, registry: registry, answers: answers, searches: searches)
+        let predictorVersions = EnvelopeConsumerService<PredictorVersionPublished>(
+            context: context, groupId: context.settings.consumerGroupPrefix + "agent.predictor-versions",
+            topic: Topic.predictorVersions
+        ) { envelope, _ in
+            try await registry.predictorVersionPublished(envelope)
+        }
+        let ratioEvents = EnvelopeConsumerService<RatioChange>(
+            context: context, groupId: answers.groupId, topic: Topic.ratioEvents
+        ) { envelope, message in
+            try await handler.handle(envelope, message)
+        }
+        return [searches, predictorVersions,
+                ReconcileThenAnswer(registry: registry, handler: handler, consumer: ratioEvents, status: status)]
+    }
+}
+
+/// Reconciles from PostgreSQL before consuming ratio events (design.md: the
+/// local broker forgets its topics on restart): every model's newest
+/// predictor version gets its agent, then every recorded event without an
+/// outcome is answered.
+struct ReconcileThenAnswer: PPFService {
+    let name = "ratio-events"
+    let registry: AgentRegistry
+    let handler: RatioEventHandler
+    let consumer: EnvelopeConsumerService<RatioChange>
+    let status: AgentStatus
+
+    func run() async throws {
+        try await registry.reconcile()
+        try await handler.reconcile()
+        status.set(activity: "idle")
+        try await consumer.run()
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import PPFAgent
+import PPFContracts
+import PPFModel
+import PPFPredictor
+import PPFRuntime
+import PPFStore
+
+// MARK: - AgentRegistry
+
+/// Keeps the agent that serves each model in memory, and trains (or loads)
+/// one whenever a model's newest predictor version has none.
+///
+/// Training is deterministic from `PPF_AGENT_SEED`, so an agent version is
+/// identified by its predictor version and configuration
+/// (``AgentArtifact/configurationKey``): one stored row per pair, with its
+/// ``AgentVersionPublished`` in the same transaction. A redelivered predictor
+/// event, a restart or a second instance loads that row instead of training again.
+///
+/// Trainings run one at a time (a gate: actor methods are re-entrant across
+/// `await`) on their own queue, off the cooperative pool and apart from the
+/// queue that answers dynamic events, so answers are never stuck behind a training.
+actor AgentRegistry {
+    private let context: ServiceContext
+    private let shapes: ModelShapes
+    private let status: AgentStatus
+    private let logger: Logger
+    private let queue = BlockingQueue(label: "ppf.agent.training")
+    private var serving: [String: ServingAgent] = [:]
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(context: ServiceContext, status: AgentStatus) {
+        self.context = context
+        self.shapes = ModelShapes(settings: context.settings)
+        self.status = status
+        self.logger = context.logger
+    }
+
+    // MARK: - Answering
+
+    /// The agent that answers `modelId`'s events: the one in memory, else one
+    /// trained (or loaded) against the newest predictor version; or why none can.
+    ///
+    /// A model is known when it is the configured `PPF_MODEL_ID` or has
+    /// measurements or predictor versions. While a newer predictor version's
+    /// agent trains, the one in memory keeps answering.
+    func resolve(modelId: String) async throws -> Resolution {
+        if let agent = serving[modelId] { return .ready(agent) }
+        let configured = context.settings.modelId
+        let (measured, newest) = try await context.pool.withConnection { connection in
+            (try await MeasurementRepository.exists(modelId: modelId, on: connection),
+             try await PredictorVersionRepository.latestSummary(modelId: modelId, on: connection)?.id)
+        }
+        guard modelId == configured || measured || newest != nil else {
+            return .rejected(reason: .unknownModel, message:
+                "model '\(modelId)' is unknown: it has no measurements or predictor versions, and this agent serves '\(configured)' (PPF_MODEL_ID)")
+        }
+        guard let newest else {
+            return .rejected(reason: .noPredictor, message:
+                "model '\(modelId)' has no predictor version yet, so no agent can be trained; bootstrap its predictor first (ppf bootstrap)")
+        }
+        return try await ensure(modelId: modelId, predictorVersionId: newest, correlationId: nil)
+    }
+
+    // MARK: - Triggers
+
+    /// A new predictor version: train its agent, unless a newer version exists already.
+    func predictorVersionPublished(_ envelope: Envelope<PredictorVersionPublished>) async throws {
+        let event = envelope.payload
+        let newest = try await context.pool.withConnection {
+            try await PredictorVersionRepository.latestSummary(modelId: event.modelId, on: $0)?.id
+        }
+        guard let newest, newest == event.versionId else {
+            logger.info("skipping predictor version \(event.versionId.uuidString.lowercased()) of '\(event.modelId)': it is not the newest stored version")
+            return
+        }
+        let resolution = try await ensure(modelId: event.modelId, predictorVersionId: newest,
+                                          correlationId: envelope.correlationId)
+        if case .rejected(_, let message) = resolution {
+            logger.warning("no agent for predictor version \(newest.uuidString.lowercased()) of '\(event.modelId)': \(message)")
+        }
+    }
+
+    /// On start: every model whose newest predictor version has no agent in
+    /// memory gets one (loaded when stored, trained otherwise).
+    func reconcile() async throws {
+        let models = try await context.pool.withConnection { try await PredictorVersionRepository.modelIds(on: $0) }
+        for model in models {
+            guard let newest = try await context.pool.withConnection({
+                try await PredictorVersionRepository.latestSummary(modelId: model, on: $0)?.id
+            }) else { continue }
+            if case .rejected(_, let message) = try await ensure(modelId: model, predictorVersionId: newest, correlationId: nil) {
+                logger.warning("no agent for '\(model)' on start: \(message)")
+            }
+        }
+        if models.isEmpty { logger.info("no predictor version is stored yet; ratio events will be rejected until one is") }
+    }
+
+    // MARK: - Preparing an agent
+
+    /// The agent of `predictorVersionId`, made current for `modelId`.
+    private func ensure(modelId: String, predictorVersionId: UUID, correlationId: UUID?) async throws -> Resolution {
+        try await exclusively {
+            if let agent = serving[modelId], agent.predictorVersionId == predictorVersionId { return .ready(agent) }
+            status.set(activity: "preparing the agent of '\(modelId)'")
+            defer { status.set(activity: "idle") }
+            let resolution = try await prepare(modelId: modelId, predictorVersionId: predictorVersionId,
+                                               correlationId: correlationId)
+            if case .ready(let agent) = resolution {
+                serving[modelId] = agent
+                status.serve(modelId: modelId, agentVersion: agent.versionId, predictorVersion: predictorVersionId)
+            }
+            return resolution
+        }
+    }
+
+    /// Loads the stored agent of this predictor version and configuration, or trains and stores it.
+    private func prepare(modelId: String, predictorVersionId: UUID, correlationId: UUID?) async throws -> Resolution {
+        let predictorId = predictorVersionId.uuidString.lowercased()
+        let (record, storedRegime) = try await context.pool.withConnection { connection in
+            (try await PredictorVersionRepository.find(id: predictorVersionId, on: connection),
+             try await PredictorVersionRepository.regime(versionId: predictorVersionId, on: connection))
+        }
+        guard let record else {
+            return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' is not stored")
+        }
+        let regime = storedRegime ?? MeasurementRegime.bootstrapDefault
+        if storedRegime == nil {
+            logger.warning("predictor \(predictorId) lists no stored measurement; assuming metric \(regime.metric), \(regime.split) split, \(regime.tokenBudget) tokens in windows of \(regime.window)")
+        }
+        let bytes = record.artifact
+        let predictor: PerformancePredictor
+        do {
+            predictor = try await queue.run { try PredictorArtifact.decode(jsonData: Data(bytes)).predictor }
+        } catch let error as PredictorError {
+            return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' cannot be read: \(error.message)")
+        }
+
+        let budget: ParameterBudget
+        switch try await lookUpBudget(modelId: modelId, allowsBlockDrop: regime.includesBlockDrops) {
+        case .success(let found): budget = found
+        case .failure(let message): return .rejected(reason: .unknownModel, message: message)
+        }
+        let reward: PredictorReward
+        do {
+            reward = try PredictorReward(predictor: predictor, blockCount: budget.blockCount)
+        } catch {
+            return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' cannot score this agent's policies: \(error.message)")
+        }
+        let settings = context.settings
+        var configuration = TrainingConfiguration()
+        configuration.seed = settings.agentSeed
+        configuration.minimumRatio = settings.agentRatioRange.lowerBound
+        configuration.maximumRatio = settings.agentRatioRange.upperBound
+        configuration.iterations = settings.agentIterations
+        let key = AgentArtifact.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
+
+        if let stored = try await context.pool.withConnection({
+            try await AgentVersionRepository.find(predictorVersionId: predictorVersionId, configurationKey: key, on: $0)
+        }) {
+            let agent = try await restore(stored)
+            logger.info("loaded agent version \(stored.id.uuidString.lowercased()) of '\(modelId)' (predictor \(predictorId), ratios \(agent.ratioRange))")
+            return .ready(ServingAgent(versionId: stored.id, modelId: modelId, predictorVersionId: predictorVersionId,
+                                       agent: agent, reward: reward, regime: regime))
+        }
+
+        logger.info("training an agent for '\(modelId)' against predictor \(predictorId): \(budget.blockCount) blocks, ratios \(configuration.ratioRange), \(configuration.iterations) steps, block drops \(budget.allowsBlockDrop ? "on" : "off"), metric \(regime.metric)")
+        let logger = logger
+        let steps = configuration.iterations
+        let settled = configuration
+        let trained: (agent: PruningAgent, report: TrainingReport)
+        do {
+            trained = try await queue.run {
+                try PruningAgent.train(budget: budget, configuration: settled, progress: { record in
+                    if (record.iteration + 1) % 50 == 0 || record.iteration + 1 == steps {
+                        logger.info("agent training step \(record.iteration + 1)/\(steps): mean reward \(String(format: "%.4f", record.meanReward)), predicted log-ppl \(String(format: "%.4f", record.meanPredictedLogPerplexity)) ± \(String(format: "%.4f", record.meanUncertainty))")
+                    }
+                }, reward: reward.model)
+            }
+        } catch let error as AgentError {
+            return .rejected(reason: error.code == .ratioOutOfRange ? .ratioOutOfRange : .noPredictor,
+                             message: "an agent for '\(modelId)' cannot be trained against predictor \(predictorId): \(error.message)")
+        } catch let error as PredictorError {
+            return .rejected(reason: .noPredictor, message: "predictor \(predictorId) fails on the agent's policies: \(error.message)")
+        }
+        let artifact = AgentArtifact(agent: trained.agent, report: trained.report, predictorVersion: predictorId)
+        let version = AgentVersionRecord(modelId: modelId, predictorVersionId: predictorVersionId,
+                                         artifact: Array(try artifact.jsonData()), configurationKey: key,
+                                         summary: artifact.summary, correlationId: correlationId)
+        let stored = try await store(version)
+        let summary = artifact.summary
+        if stored.inserted {
+            logger.info("trained agent version \(version.id.uuidString.lowercased()) of '\(modelId)' in \(String(format: "%.1f", summary.trainingSeconds)) s: \(summary.rewardCalls) predictor calls (\(summary.policiesScored) policies), final mean reward \(String(format: "%.4f", summary.finalMeanReward))")
+            return .ready(ServingAgent(versionId: version.id, modelId: modelId, predictorVersionId: predictorVersionId,
+                                       agent: trained.agent, reward: reward, regime: regime))
+        }
+        // Another instance stored this version first: serve exactly what it stored.
+        logger.info("agent version \(stored.record.id.uuidString.lowercased()) of '\(modelId)' was stored meanwhile; serving it")
+        return .ready(ServingAgent(versionId: stored.record.id, modelId: modelId, predictorVersionId: predictorVersionId,
+                                   agent: try await restore(stored.record), reward: reward, regime: regime))
+    }
+
+    /// The model's budget: from the configured checkpoint's header, else from
+    /// its newest stored agent version. With drops requested, a budget that
+    /// cannot plan drops falls back to none.
+    private func lookUpBudget(modelId: String, allowsBlockDrop: Bool) async throws -> BudgetLookup {
+        let shapes = shapes
+        let layers: [LayerBudget]
+        do {
+            if let configuration = try await queue.run({ try shapes.configuration(modelId: modelId) }) {
+                layers = try ParameterBudget(configuration: configuration, allowsBlockDrop: false).layers
+            } else if let stored = try await context.pool.withConnection({
+                try await AgentVersionRepository.latest(modelId: modelId, on: $0)
+            }) {
+                layers = try await restore(stored).budget.layers
+            } else {
+                return .failure("no shapes are known for model '\(modelId)': this agent reads the checkpoint of '\(context.settings.modelId)' (PPF_MODEL_ID, PPF_MODEL_FILE) and '\(modelId)' has no stored agent version")
+            }
+        } catch let error as ModelError {
+            return .failure("the checkpoint of '\(modelId)' cannot be read: \(error.message)")
+        } catch let error as AgentError {
+            return .failure("the shapes of '\(modelId)' do not make an agent budget: \(error.message)")
+        }
+        if allowsBlockDrop {
+            do {
+                return .success(try ParameterBudget(layers: layers, allowsBlockDrop: true))
+            } catch {
+                logger.warning("block drops cannot be planned for '\(modelId)' (\(error.message)); training without them")
+            }
+        }
+        return .success(try ParameterBudget(layers: layers, allowsBlockDrop: false))
+    }
+
+    /// A model's budget, or why there is none.
+    private enum BudgetLookup {
+        case success(ParameterBudget)
+        case failure(String)
+    }
+
+    /// Decodes a stored agent off the pool.
+    private func restore(_ record: AgentVersionRecord) async throws -> PruningAgent {
+        let bytes = record.artifact
+        return try await queue.run { try AgentArtifact.decode(jsonData: Data(bytes)).makeAgent() }
+    }
+
+    /// Stores a version with its event and an audit entry in one transaction.
+    private func store(_ version: AgentVersionRecord) async throws -> (record: AgentVersionRecord, inserted: Bool) {
+        let event = try AgentVersionPublished(modelId: version.modelId, versionId: version.id,
+                                              predictorVersionId: version.predictorVersionId, summary: version.summary)
+        let envelope = Envelope(correlationId: version.correlationId ?? version.predictorVersionId,
+                                producer: context.producerName, payload: event)
+        let context = context
+        return try await context.pool.withTransaction { connection in
+            let result = try await AgentVersionRepository.insert(version, on: connection)
+            guard result.inserted else { return result }
+            try await context.enqueue(envelope, topic: Topic.agentVersions, key: version.modelId, on: connection)
+            try await AuditLog.record(actor: context.producerName, action: "agent.trained",
+                                      correlationId: envelope.correlationId, details: event, on: connection)
+            return result
+        }
+    }
+
+    // MARK: - One at a time
+
+    /// Runs `body` when no other preparation is in progress.
+    private func exclusively<Value: Sendable>(_ body: () async throws -> Value) async throws -> Value {
+        while busy {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        busy = true
+        defer {
+            busy = false
+            if !waiting.isEmpty { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import PPFAgent
+import PPFBus
+import PPFContracts
+import PPFPredictor
+import PPFRuntime
+import PPFStore
+
+// MARK: - RatioEventHandler
+
+/// Answers ratio-change events.
+///
+/// - **Dynamic**: the agent in memory proposes the policy (one forward pass
+///   and a projection, well under 10 ms), its predictor scores it, and the
+///   answer commits in one transaction (``AnswerStore``). No search.
+/// - **Static**: handed to ``StaticPruningService``, which searches and
+///   verifies in the background, so dynamic events never wait for it.
+/// - **Cannot be answered** (unknown model, no predictor yet, a ratio outside
+///   the agent's range): rejected with the reason and dead-lettered; the
+///   service keeps going. A malformed event or payload never reaches here:
+///   the consumer dead-letters it.
+struct RatioEventHandler: Sendable {
+    let context: ServiceContext
+    let registry: AgentRegistry
+    let answers: AnswerStore
+    let searches: StaticPruningService
+    /// Dynamic answers call BLAS: off the cooperative pool, and apart from trainings and searches.
+    let inference = BlockingQueue(label: "ppf.agent.inference")
+
+    private var logger: Logger { context.logger }
+
+    /// An event from the broker.
+    /// - Throws: ``EnvelopeRejection`` for a payload out of range (the consumer dead-letters it).
+    func handle(_ envelope: Envelope<RatioChange>, _ message: ConsumedMessage) async throws {
+        try envelope.payload.validate()
+        try await answer(RatioEvent(envelope: envelope, message: message))
+    }
+
+    /// On start: answers every recorded event that has no outcome (the local
+    /// broker keeps topics in memory only, so their messages may be gone).
+    func reconcile() async throws {
+        let pending = try await context.pool.withConnection { try await RatioEventRepository.unanswered(on: $0) }
+        guard !pending.isEmpty else { return }
+        logger.info("answering \(pending.count) ratio event(s) recorded without an answer")
+        for record in pending {
+            let event: RatioEvent
+            do {
+                event = try RatioEvent(record: record, producer: context.producerName)
+            } catch {
+                logger.error("ratio event \(record.id.uuidString.lowercased()) cannot be read back: \(error)")
+                continue
+            }
+            try await answer(event)
+        }
+    }
+
+    /// Answers one event, once.
+    func answer(_ event: RatioEvent) async throws {
+        if try await answers.isAnswered(event.id) {
+            logger.info("skipping ratio event \(event.label): it is answered already")
+            return
+        }
+        let change = event.change
+        switch try await registry.resolve(modelId: change.modelId) {
+        case .rejected(let reason, let message):
+            try await answers.reject(event, reason: reason, message: message)
+        case .ready(let serving):
+            guard serving.ratioRange.contains(change.targetRatio) else {
+                try await answers.reject(event, reason: .ratioOutOfRange, message:
+                    "target ratio \(change.targetRatio) is outside \(serving.ratioRange.lowerBound)...\(serving.ratioRange.upperBound), the range agent version \(serving.versionId.uuidString.lowercased()) of '\(change.modelId)' was trained for; ask for a ratio inside it, or retrain with PPF_AGENT_RATIOS")
+                return
+            }
+            switch change.mode {
+            case .dynamic: try await answerDynamic(event, serving: serving)
+            case .static: searches.submit(StaticJob(event: event, serving: serving))
+            }
+        }
+    }
+
+    /// The agent's one-shot policy, scored and published.
+    private func answerDynamic(_ event: RatioEvent, serving: ServingAgent) async throws {
+        let ratio = event.change.targetRatio
+        let started = ContinuousClock.now
+        let proposal: (policy: PruningPolicy, achieved: Double, prediction: PPFAgent.Prediction)
+        do {
+            proposal = try await inference.run {
+                let policy = try serving.agent.policy(forRatio: ratio)
+                return (policy, try serving.agent.budget.achievedRatio(policy), try serving.reward.prediction(for: policy))
+            }
+        } catch let error as AgentError {
+            try await answers.reject(event, reason: .searchFailed, message: "the agent cannot answer r=\(ratio): \(error.message)")
+            return
+        } catch let error as PredictorError {
+            try await answers.reject(event, reason: .searchFailed, message: "the predictor cannot score the agent's policy: \(error.message)")
+            return
+        }
+        let proposed = ContinuousClock.now
+        guard let answer = try await answers.publish(event, policy: proposal.policy, achievedRatio: proposal.achieved,
+                                                     source: .agent, serving: serving, prediction: proposal.prediction) else {
+            logger.info("ratio event \(event.label) was answered meanwhile; this answer is discarded")
+            return
+        }
+        let committed = ContinuousClock.now
+        let sinceCreated = Date().timeIntervalSince(event.createdAt)
+        logger.info("answered ratio event \(event.label) ('\(answer.modelId)', r=\(ratio), dynamic): policy \(answer.policyId.uuidString.lowercased()) achieves \(String(format: "%.4f", answer.achievedRatio)), predicted ppl \(answer.predictedPerplexity.map { String(format: "%.3f", $0) } ?? "?") (log std \(String(format: "%.4f", proposal.prediction.std))), agent \(serving.versionId.uuidString.lowercased()); policy + prediction \(milliseconds(proposed - started)) ms, received → commit \(milliseconds(committed - event.receivedAt)) ms, event → commit \(String(format: "%.1f", sinceCreated * 1000)) ms")
+    }
+}
+
+/// A duration in milliseconds with one decimal, for logs.
+func milliseconds(_ duration: Duration) -> String {
+    let (seconds, attoseconds) = duration.components
+    return String(format: "%.1f", Double(seconds) * 1000 + Double(attoseconds) / 1e15)
+}

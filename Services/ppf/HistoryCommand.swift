@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import PPFStore
+
+// MARK: - ppf history
+
+/// `ppf history`: the audit trail of ratio events from Postgres (the
+/// `ratio_event_history` view), as a table, JSON or CSV.
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The audit trail: each ratio event with its policy, plan, predicted and measured perplexity, and the versions that produced them.",
+        discussion: """
+            Reads the ratio_event_history view (docs/operations.md lists it and the other views, \
+            for psql). --since takes an ISO-8601 time (2026-11-29T06:00:00Z) or a duration back \
+            from now (90s, 15m, 2h, 1d).
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
+
+    @Option(help: "Only events newer than this (ISO-8601, or 15m / 2h / 1d ago).")
+    var since: String?
+
+    @Option(help: "Only events of this model.")
+    var model: String?
+
+    @Option(help: "Most events shown (newest last).")
+    var limit: Int = 50
+
+    @Option(help: "table, json or csv.")
+    var format: Format = .table
+
+    /// One row of the view, as shown.
+    struct Row: Encodable {
+        var ratioEventId: String
+        var modelId: String
+        var requestedAt: Date
+        var targetRatio: Double
+        var mode: String
+        var requestedBy: String
+        var status: String
+        var reason: String?
+        var source: String?
+        var policyId: String?
+        var achievedRatio: Double?
+        var predictedPerplexity: Double?
+        var predictedLogPerplexityStd: Double?
+        var verifiedPerplexity: Double?
+        var spotCheckPerplexity: Double?
+        var answerMilliseconds: Double?
+        var planId: String?
+        var keptParameters: Int?
+        var totalParameters: Int?
+        var agentVersionId: String?
+        var predictorVersionId: String?
+    }
+
+    func run() async throws {
+        let cutoff = try since.map(Self.parseSince) ?? Date(timeIntervalSince1970: 0)
+        let connection = try await StoredPredictor.connect()
+        let rows = try await connection.query("""
+            SELECT * FROM (
+              SELECT ratio_event_id, model_id, requested_at, target_ratio, mode, requested_by, status, reason, source,
+                     policy_id, achieved_ratio, predicted_perplexity, predicted_log_perplexity_std, verified_perplexity,
+                     spot_check_perplexity, answer_ms::float8, plan_id, kept_parameters, total_parameters,
+                     agent_version_id, predictor_version_id
+                FROM ratio_event_history
+               WHERE requested_at >= \(cutoff) AND (\(model)::text IS NULL OR model_id = \(model))
+               ORDER BY requested_at DESC LIMIT \(limit)) newest
+             ORDER BY requested_at
+            """).map { row in
+            Row(ratioEventId: try row.decode(UUID.self, column: 0).uuidString.lowercased(),
+                modelId: try row.decode(String.self, column: 1), requestedAt: try row.decode(Date.self, column: 2),
+                targetRatio: try row.decode(Double.self, column: 3), mode: try row.decode(String.self, column: 4),
+                requestedBy: try row.decode(String.self, column: 5), status: try row.decode(String.self, column: 6),
+                reason: try row.decode(String?.self, column: 7), source: try row.decode(String?.self, column: 8),
+                policyId: try row.decode(UUID?.self, column: 9)?.uuidString.lowercased(),
+                achievedRatio: try row.decode(Double?.self, column: 10),
+                predictedPerplexity: try row.decode(Double?.self, column: 11),
+                predictedLogPerplexityStd: try row.decode(Double?.self, column: 12),
+                verifiedPerplexity: try row.decode(Double?.self, column: 13),
+                spotCheckPerplexity: try row.decode(Double?.self, column: 14),
+                answerMilliseconds: try row.decode(Double?.self, column: 15),
+                planId: try row.decode(UUID?.self, column: 16)?.uuidString.lowercased(),
+                keptParameters: try row.decode(Int?.self, column: 17),
+                totalParameters: try row.decode(Int?.self, column: 18),
+                agentVersionId: try row.decode(UUID?.self, column: 19)?.uuidString.lowercased(),
+                predictorVersionId: try row.decode(UUID?.self, column: 20)?.uuidString.lowercased())
+        }
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+        case .csv:
+            print(Self.csv(rows))
+        case .table:
+            if rows.isEmpty {
+                print("no ratio events\(since.map { " since \($0)" } ?? ""); emit one with `ppf ratio set 0.3`")
+                return
+            }
+            print(Self.table(rows))
+        }
+    }
+
+    // MARK: - Output
+
+    static func number(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "–" }
+    static func short(_ id: String?) -> String { id.map { String($0.prefix(8)) } ?? "–" }
+
+    static func table(_ rows: [Row]) -> String {
+        let time = ISO8601DateFormatter()
+        var lines = ["| requested (UTC) | event | model | r | mode | status | achieved | predicted ppl (±σ log) | verified ppl | spot-check ppl | answer | plan | agent / predictor |",
+                     "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---|---|"]
+        for row in rows {
+            let status = row.status == "rejected" ? "rejected (\(row.reason ?? "?"))" : row.status
+            let predicted = row.predictedPerplexity.map {
+                String(format: "%.2f", $0) + (row.predictedLogPerplexityStd.map { String(format: " ±%.3f", $0) } ?? "")
+            } ?? "–"
+            lines.append("| \(time.string(from: row.requestedAt)) | \(short(row.ratioEventId)) | \(row.modelId) | "
+                         + String(format: "%.3f", row.targetRatio) + " | \(row.mode) | \(status) | "
+                         + "\(number(row.achievedRatio, "%.4f")) | \(predicted) | \(number(row.verifiedPerplexity, "%.2f")) | "
+                         + "\(number(row.spotCheckPerplexity, "%.2f")) | \(number(row.answerMilliseconds, "%.0f ms")) | "
+                         + "\(short(row.planId)) | \(short(row.agentVersionId)) / \(short(row.predictorVersionId)) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func csv(_ rows: [Row]) -> String {
+        let time = ISO8601DateFormatter()
+        var lines = ["ratio_event_id,model_id,requested_at,target_ratio,mode,requested_by,status,reason,source,policy_id,"
+                     + "achieved_ratio,predicted_perplexity,predicted_log_perplexity_std,verified_perplexity,"
+                     + "spot_check_perplexity,answer_ms,plan_id,kept_parameters,total_parameters,agent_version_id,predictor_version_id"]
+        func field(_ text: String?) -> String {
+            guard let text else { return "" }
+            return text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        }
+        func value(_ number: Double?) -> String { number.map { "\($0)" } ?? "" }
+        for r in rows {
+            lines.append([r.ratioEventId, r.modelId, time.string(from: r.requestedAt), "\(r.targetRatio)", r.mode,
+                          field(r.requestedBy), r.status, field(r.reason), field(r.source), r.policyId ?? "",
+                          value(r.achievedRatio), value(r.predictedPerplexity), value(r.predictedLogPerplexityStd),
+                          value(r.verifiedPerplexity), value(r.spotCheckPerplexity), value(r.answerMilliseconds),
+                          r.planId ?? "", r.keptParameters.map(String.init) ?? "", r.totalParameters.map(String.init) ?? "",
+                          r.agentVersionId ?? "", r.predictorVersionId ?? ""].joined(separator: ","))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// An ISO-8601 time, or a duration back from now (`90s`, `15m`, `2h`, `1d`).
+    static func parseSince(_ text: String) throws -> Date {
+        if let date = ISO8601DateFormatter().date(from: text) { return date }
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let unit = text.last, let scale = units[unit], let amount = Double(text.dropLast()), amount >= 0 {
+            return Date().addingTimeInterval(-amount * scale)
+        }
+        throw ValidationError("--since must be an ISO-8601 time or a duration such as 15m, 2h, 1d; got '\(text)'")
+    }
+}

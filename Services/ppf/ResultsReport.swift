@@ -1,0 +1,176 @@
+import Foundation
+import PPFReport
+
+// MARK: - ResultsReport
+
+/// The results table (issue 6): test perplexity of PPF dynamic, PPF static
+/// and every hand-made baseline (its best metric) at each ratio, PPF's
+/// reduction against the best baseline and against uniform, the agent's
+/// latency and what each PPF row cost in true measurements.
+struct ResultsReport: Sendable {
+    /// One measured PPF policy at one ratio.
+    struct PPFRow: Sendable {
+        let ratio: Double
+        let achievedRatio: Double
+        let perplexity: Double
+        /// Predicted (validation-regime) perplexity of the chosen policy.
+        let predictedPerplexity: Double
+        /// Validation perplexity of the chosen candidate (static only).
+        let validationPerplexity: Double?
+        /// True measurements spent choosing it (static: the verified candidates; dynamic: 0).
+        let measurements: Int
+        /// Predictor calls and policies scored choosing it.
+        let predictorCalls: Int
+        let policiesScored: Int
+        /// Seconds spent choosing it (search and verification; dynamic: the policy's latency).
+        let seconds: Double
+    }
+
+    /// A baseline's perplexity at one ratio under its best metric.
+    struct BaselinePoint: Sendable {
+        let baseline: String
+        let metric: String
+        let ratio: Double
+        let perplexity: Double
+    }
+
+    let command: String
+    let measuredAt: Date
+    let blasThreads: Int
+    let model: String
+    let tokens: Int
+    let window: Int
+    let densePerplexity: Double
+    let agentVersion: String
+    let agentTrainedAt: Date
+    let agentTrainingSeconds: Double
+    let predictorVersion: String
+    let predictorSamples: Int
+    let predictorHeldOut: String
+    let metric: String
+    let verifyTopK: Int
+    let verifyTokens: Int
+    let verifyWindow: Int
+    let ratios: [Double]
+    let dynamic: [PPFRow]
+    let staticRows: [PPFRow]
+    let baselines: [BaselinePoint]
+    let baselineSource: String
+    /// `policy(forRatio:)` latency over random ratios, milliseconds.
+    let policyLatencyMedian: Double
+    let policyLatencyP99: Double
+    /// One policy scored by the predictor, milliseconds (median).
+    let predictionLatencyMedian: Double
+
+    /// Baselines in first-seen order.
+    var baselineNames: [String] {
+        var names: [String] = []
+        for point in baselines where !names.contains(point.baseline) { names.append(point.baseline) }
+        return names
+    }
+
+    func baseline(_ name: String, at ratio: Double) -> BaselinePoint? {
+        baselines.first { $0.baseline == name && abs($0.ratio - ratio) < 1e-9 }
+    }
+
+    /// The lowest baseline perplexity at `ratio`.
+    func bestBaseline(at ratio: Double) -> BaselinePoint? {
+        baselines.filter { abs($0.ratio - ratio) < 1e-9 }.min { $0.perplexity < $1.perplexity }
+    }
+
+    // MARK: - Markdown
+
+    func markdown() -> String {
+        let formatter = ISO8601DateFormatter()
+        func cell(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "–" }
+        func row(_ rows: [PPFRow], _ ratio: Double) -> PPFRow? { rows.first { abs($0.ratio - ratio) < 1e-9 } }
+        func reduction(_ ours: Double?, _ theirs: Double?) -> String {
+            guard let ours, let theirs, theirs > 0 else { return "–" }
+            return String(format: "%+.1f%%", 100 * (theirs - ours) / theirs)
+        }
+        let header = "| policy | " + ratios.map { String(format: "r = %.1f", $0) }.joined(separator: " | ") + " |"
+        let rule = "|:---|" + ratios.map { _ in "---:" }.joined(separator: "|") + "|"
+        var lines = [
+            "Measured \(formatter.string(from: measuredAt)) with `\(command)`, BLAS threads \(blasThreads).",
+            "",
+            "Model \(model) · test split, first \(tokens) tokens, window \(window) · dense perplexity **\(String(format: "%.3f", densePerplexity))**.",
+            "Agent \(agentVersion) (trained \(formatter.string(from: agentTrainedAt)) in \(String(format: "%.1f", agentTrainingSeconds)) s) against predictor \(predictorVersion) (\(predictorSamples) measured policies; held out: \(predictorHeldOut)); metric \(metric) for every PPF plan.",
+            "PPF static: CEM search from the agent's policy, its top \(verifyTopK) candidates measured on the validation split (\(verifyTokens) tokens, window \(verifyWindow)), the best measured one kept. The test split is used only for this table. Baselines: \(baselineSource).",
+            "",
+            "**Test perplexity** (lower is better)",
+            "",
+            header, rule,
+            "| **PPF dynamic** (agent, no search) | " + ratios.map { cell(row(dynamic, $0)?.perplexity) }.joined(separator: " | ") + " |",
+            "| **PPF static** (search + \(verifyTopK) verified) | " + ratios.map { cell(row(staticRows, $0)?.perplexity) }.joined(separator: " | ") + " |",
+        ]
+        for name in baselineNames {
+            let metricName = baselines.first { $0.baseline == name }?.metric ?? ""
+            lines.append("| \(name) (\(metricName)) | " + ratios.map { cell(baseline(name, at: $0)?.perplexity) }.joined(separator: " | ") + " |")
+        }
+        lines += [
+            "",
+            "**Perplexity reduction** (positive: PPF is lower; best baseline per ratio in the last row)",
+            "",
+            header.replacingOccurrences(of: "| policy |", with: "| PPF against |"), rule,
+            "| dynamic vs best baseline | " + ratios.map { reduction(row(dynamic, $0)?.perplexity, bestBaseline(at: $0)?.perplexity) }.joined(separator: " | ") + " |",
+            "| dynamic vs uniform | " + ratios.map { reduction(row(dynamic, $0)?.perplexity, baseline("uniform", at: $0)?.perplexity) }.joined(separator: " | ") + " |",
+            "| static vs best baseline | " + ratios.map { reduction(row(staticRows, $0)?.perplexity, bestBaseline(at: $0)?.perplexity) }.joined(separator: " | ") + " |",
+            "| static vs uniform | " + ratios.map { reduction(row(staticRows, $0)?.perplexity, baseline("uniform", at: $0)?.perplexity) }.joined(separator: " | ") + " |",
+            "| (best baseline) | " + ratios.map { bestBaseline(at: $0)?.baseline ?? "–" }.joined(separator: " | ") + " |",
+            "",
+            "**Achieved ratio, predicted and validation perplexity of the PPF policies**",
+            "",
+            header, rule,
+            "| dynamic: achieved | " + ratios.map { row(dynamic, $0).map { String(format: "%.4f", $0.achievedRatio) } ?? "–" }.joined(separator: " | ") + " |",
+            "| dynamic: predicted | " + ratios.map { cell(row(dynamic, $0)?.predictedPerplexity) }.joined(separator: " | ") + " |",
+            "| static: achieved | " + ratios.map { row(staticRows, $0).map { String(format: "%.4f", $0.achievedRatio) } ?? "–" }.joined(separator: " | ") + " |",
+            "| static: predicted | " + ratios.map { cell(row(staticRows, $0)?.predictedPerplexity) }.joined(separator: " | ") + " |",
+            "| static: validation (measured) | " + ratios.map { cell(row(staticRows, $0)?.validationPerplexity) }.joined(separator: " | ") + " |",
+            "",
+            "**Cost of a PPF row** (per ratio; the predictor's \(predictorSamples) bootstrap measurements are shared by every row and every ratio)",
+            "",
+            "| | true measurements | predictor calls (policies) | time to choose the policy |",
+            "|:---|---:|---:|---:|",
+        ]
+        let staticMeasurements = staticRows.map(\.measurements)
+        let low = staticMeasurements.min() ?? 0, high = staticMeasurements.max() ?? 0
+        let staticCount = low == high ? "\(low)" : "\(low)–\(high)"
+        let staticCalls = staticRows.first.map { "\($0.predictorCalls) (\($0.policiesScored))" } ?? "–"
+        let staticSeconds = staticRows.isEmpty ? 0 : staticRows.map(\.seconds).reduce(0, +) / Double(staticRows.count)
+        lines += [
+            "| PPF dynamic | 0 | 1 (1) | " + String(format: "%.3f ms median, %.3f ms p99 (agent); %.3f ms to score it", policyLatencyMedian, policyLatencyP99, predictionLatencyMedian) + " |",
+            "| PPF static | \(staticCount) (validation) | \(staticCalls) | " + String(format: "%.1f s on average (search + verification)", staticSeconds) + " |",
+            "| hand-made baselines | 0 | – | – |",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    // MARK: - CSV and chart
+
+    func csv() -> String {
+        var lines = ["policy,metric,target_ratio,achieved_ratio,perplexity,predicted_perplexity,validation_perplexity,measurements"]
+        for (name, rows) in [("ppf-dynamic", dynamic), ("ppf-static", staticRows)] {
+            for row in rows {
+                lines.append("\(name),\(metric),\(row.ratio),\(row.achievedRatio),\(row.perplexity),\(row.predictedPerplexity),\(row.validationPerplexity.map { "\($0)" } ?? ""),\(row.measurements)")
+            }
+        }
+        for point in baselines {
+            lines.append("\(point.baseline),\(point.metric),\(point.ratio),,\(point.perplexity),,,0")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func chart() -> LineChart {
+        var series = [
+            Series(name: "PPF dynamic", points: dynamic.map { (x: $0.ratio, y: $0.perplexity) }),
+            Series(name: "PPF static", points: staticRows.map { (x: $0.ratio, y: $0.perplexity) }),
+        ]
+        for name in baselineNames {
+            let mine = baselines.filter { $0.baseline == name }
+            series.append(Series(name: "\(name) (\(mine.first?.metric ?? ""))", points: mine.map { (x: $0.ratio, y: $0.perplexity) }))
+        }
+        return LineChart(title: "Test perplexity: PPF vs hand-made policies",
+                         xLabel: "target ratio (fraction of prunable parameters removed)",
+                         yLabel: "perplexity (log scale)", yScale: .log10, series: series)
+    }
+}

@@ -1,0 +1,77 @@
+import Dispatch
+import Foundation
+import PPFAgent
+import PPFContracts
+import PPFModel
+import PPFPruning
+
+// MARK: - StaticVerifier
+
+/// Static pruning in one process (design.md): the predictor-guided search
+/// from the agent's policy, then each of the top-k candidates planned,
+/// applied and measured on the validation split, and the best *measured*
+/// one chosen. The agent service does the same with evaluators; `ppf prune
+/// --policy static` and `ppf bench results` do it here. Blocks on BLAS.
+enum StaticVerifier {
+    /// One verified candidate.
+    struct Verified: Sendable {
+        /// The search's candidate (policy, achieved ratio, prediction).
+        let candidate: SearchCandidate
+        /// Its validation perplexity.
+        let measuredPerplexity: Double
+        /// Seconds to plan, apply and measure it.
+        let seconds: Double
+    }
+
+    /// The search and its verification.
+    struct Outcome: Sendable {
+        /// The search's result (start, candidates, curve, calls).
+        let search: StaticSearchResult
+        /// Every measured candidate, in the search's order.
+        let verified: [Verified]
+        /// The lowest measured perplexity.
+        let best: Verified
+    }
+
+    /// Searches at `ratio` and measures the top `topK` candidates on `validationTokens`.
+    ///
+    /// - Parameter log: told one line per phase and per measured candidate.
+    static func run(agent: LoadedAgent, session: PruningSession, ratio: Double, topK: Int, seed: UInt64,
+                    validationTokens: [Int], window: Int, log: (String) -> Void) throws -> Outcome {
+        var configuration = StaticSearchConfiguration()
+        configuration.topK = topK
+        configuration.seed = seed
+        let search = try agent.agent.search(ratio: ratio, configuration: configuration, reward: agent.reward.model)
+        log(String(format: "r %.2f: static search, %d predictor calls (%d policies) in %.2f s; predicted ppl %.3f (agent) → %.3f (best)",
+                   ratio, search.rewardCalls, search.policiesScored, search.wallSeconds, exp(search.start.prediction.mean),
+                   exp(search.candidates.first?.prediction.mean ?? search.start.prediction.mean)))
+        var verified: [Verified] = []
+        for (index, candidate) in search.candidates.enumerated() {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let perplexity = try measure(candidate.policy, ratio: ratio, session: session, tokens: validationTokens, window: window)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            verified.append(Verified(candidate: candidate, measuredPerplexity: perplexity, seconds: seconds))
+            log(String(format: "r %.2f: candidate %d/%d predicted %.3f, measured %.3f on validation (%.1f s)", ratio, index + 1,
+                       search.candidates.count, exp(candidate.prediction.mean), perplexity, seconds))
+        }
+        guard let best = verified.min(by: { $0.measuredPerplexity < $1.measuredPerplexity }) else {
+            throw UserFacingError("the static search at r = \(ratio) returned no candidate")
+        }
+        return Outcome(search: search, verified: verified, best: best)
+    }
+
+    /// Perplexity of `policy` planned and applied by `session`, on `tokens` in windows of `window`.
+    static func measure(_ policy: PruningPolicy, ratio: Double?, session: PruningSession, tokens: [Int], window: Int) throws -> Double {
+        let plan = try session.plan(policy, targetRatio: ratio)
+        let model = try session.apply(plan)
+        return try PerplexityEvaluator(model: model, windowLength: window).evaluate(tokens, tokenBudget: tokens.count).perplexity
+    }
+
+    /// Checks that `agent` was trained for `checkpoint`'s shapes.
+    static func requireSameShapes(_ agent: LoadedAgent, checkpoint: LlamaCheckpoint) throws {
+        let budget = try ParameterBudget(configuration: checkpoint.model.configuration, allowsBlockDrop: false)
+        guard budget.layers == agent.agent.budget.layers else {
+            throw UserFacingError("agent version \(agent.record.id.uuidString.lowercased()) was trained for other shapes than \(checkpoint.url.lastPathComponent) (\(agent.agent.budget.blockCount) blocks vs \(budget.blockCount)); pass the model it was trained for")
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import PPFContracts
+
+// MARK: - RatioEventOutcome
+
+/// A row of `ratio_event_outcomes`: how one ratio event was answered.
+/// Exactly one per event (the primary key), written in the transaction that
+/// publishes the answer.
+public struct RatioEventOutcome: Sendable, Equatable, PGRowDecodable {
+    /// Answered with a policy, or rejected with a reason.
+    public enum Status: String, Sendable, Equatable {
+        /// A policy was published.
+        case answered
+        /// A ``RatioEventRejected`` was published and the event dead-lettered.
+        case rejected
+    }
+
+    /// The event (`ratio_events.id`).
+    public var ratioEventId: UUID
+    /// The model the event named.
+    public var modelId: String
+    /// Answered or rejected.
+    public var status: Status
+    /// For a rejection: ``RatioEventRejected/Reason`` raw value.
+    public var reason: String?
+    /// For a rejection: the sentence a person can act on.
+    public var message: String?
+    /// The published policy (`policies.id`); set exactly when answered.
+    public var policyId: UUID?
+    /// ``PolicyPublished/Source`` raw value (`agent`, `static-search`).
+    public var source: String?
+    /// The importance metric the plan must use.
+    public var metric: String?
+    /// The agent version that proposed the policy.
+    public var agentVersionId: UUID?
+    /// The predictor version that scored it.
+    public var predictorVersionId: UUID?
+    /// The ratio the policy achieves.
+    public var achievedRatio: Double?
+    /// Predicted perplexity.
+    public var predictedPerplexity: Double?
+    /// The predictor ensemble's std of log-perplexity.
+    public var predictedLogPerplexityStd: Double?
+    /// Measured validation perplexity (static mode).
+    public var measuredPerplexity: Double?
+    /// True measurements the answer cost (static verification; 0 for dynamic).
+    public var verificationMeasurements: Int
+    /// When it was stored.
+    public var answeredAt: Date
+
+    /// An answer with a policy.
+    public static func answered(_ policy: PolicyPublished, verificationMeasurements: Int = 0) -> RatioEventOutcome {
+        RatioEventOutcome(
+            ratioEventId: policy.ratioEventId, modelId: policy.modelId, status: .answered, reason: nil, message: nil,
+            policyId: policy.policyId, source: policy.source.rawValue, metric: policy.metric,
+            agentVersionId: policy.agentVersionId, predictorVersionId: policy.predictorVersionId,
+            achievedRatio: policy.achievedRatio, predictedPerplexity: policy.predictedPerplexity,
+            predictedLogPerplexityStd: policy.predictedLogPerplexityStd, measuredPerplexity: policy.measuredPerplexity,
+            verificationMeasurements: verificationMeasurements, answeredAt: Date())
+    }
+
+    /// A rejection with its reason; `ratioEventId` must be known.
+    public static func rejected(_ rejection: RatioEventRejected, ratioEventId: UUID) -> RatioEventOutcome {
+        RatioEventOutcome(
+            ratioEventId: ratioEventId, modelId: rejection.modelId, status: .rejected,
+            reason: rejection.reason.rawValue, message: rejection.message, policyId: nil, source: nil, metric: nil,
+            agentVersionId: nil, predictorVersionId: nil, achievedRatio: nil, predictedPerplexity: nil,
+            predictedLogPerplexityStd: nil, measuredPerplexity: nil, verificationMeasurements: 0, answeredAt: Date())
+    }
+
+    private init(ratioEventId: UUID, modelId: String, status: Status, reason: String?, message: String?,
+                 policyId: UUID?, source: String?, metric: String?, agentVersionId: UUID?, predictorVersionId: UUID?,
+                 achievedRatio: Double?, predictedPerplexity: Double?, predictedLogPerplexityStd: Double?,
+                 measuredPerplexity: Double?, verificationMeasurements: Int, answeredAt: Date) {
+        self.ratioEventId = ratioEventId
+        self.modelId = modelId
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.policyId = policyId
+        self.source = source
+        self.metric = metric
+        self.agentVersionId = agentVersionId
+        self.predictorVersionId = predictorVersionId
+        self.achievedRatio = achievedRatio
+        self.predictedPerplexity = predictedPerplexity
+        self.predictedLogPerplexityStd = predictedLogPerplexityStd
+        self.measuredPerplexity = measuredPerplexity
+        self.verificationMeasurements = verificationMeasurements
+        self.answeredAt = answeredAt
+    }
+
+    /// Reads the columns of `ratio_event_outcomes`.
+    public init(row: PGRow) throws {
+        ratioEventId = try row.decode(column: "ratio_event_id")
+        modelId = try row.decode(column: "model_id")
+        let statusName: String = try row.decode(column: "status")
+        guard let status = Status(rawValue: statusName) else {
+            throw StoreError(.decodingFailed, "outcome of ratio event \(ratioEventId) has unknown status '\(statusName)'")
+        }
+        self.status = status
+        reason = try row.decode(column: "reason")
+        message = try row.decode(column: "message")
+        policyId = try row.decode(column: "policy_id")
+        source = try row.decode(column: "source")
+        metric = try row.decode(column: "metric")
+        agentVersionId = try row.decode(column: "agent_version_id")
+        predictorVersionId = try row.decode(column: "predictor_version_id")
+        achievedRatio = try row.decode(column: "achieved_ratio")
+        predictedPerplexity = try row.decode(column: "predicted_perplexity")
+        predictedLogPerplexityStd = try row.decode(column: "predicted_log_perplexity_std")
+        measuredPerplexity = try row.decode(column: "measured_perplexity")
+        verificationMeasurements = try row.decode(column: "verification_measurements")
+        answeredAt = try row.decode(column: "answered_at")
+    }
+}
+
+// MARK: - RatioEventOutcomeRepository
+
+/// Reads and writes `ratio_event_outcomes`.
+public enum RatioEventOutcomeRepository {
+    static let columns = """
+        ratio_event_id, model_id, status, reason, message, policy_id, source, metric, agent_version_id,
+        predictor_version_id, achieved_ratio, predicted_perplexity, predicted_log_perplexity_std,
+        measured_perplexity, verification_measurements, answered_at
+        """
+
+    /// Stores `outcome` unless its event already has one.
+    /// - Returns: whether this call stored it. `false` means the event was
+    ///   answered already (a redelivery, or another instance): the caller must
+    ///   then publish nothing, so roll the transaction back.
+    /// - Throws: ``StoreError`` `foreignKeyViolation` when the event, policy
+    ///   or versions are unknown.
+    public static func insert(_ outcome: RatioEventOutcome, on connection: PGConnection) async throws -> Bool {
+        try await connection.execute("""
+            INSERT INTO ratio_event_outcomes (ratio_event_id, model_id, status, reason, message, policy_id, source,
+                                              metric, agent_version_id, predictor_version_id, achieved_ratio,
+                                              predicted_perplexity, predicted_log_perplexity_std, measured_perplexity,
+                                              verification_measurements)
+            VALUES (\(outcome.ratioEventId), \(outcome.modelId), \(outcome.status.rawValue), \(outcome.reason),
+                    \(outcome.message), \(outcome.policyId), \(outcome.source), \(outcome.metric),
+                    \(outcome.agentVersionId), \(outcome.predictorVersionId), \(outcome.achievedRatio),
+                    \(outcome.predictedPerplexity), \(outcome.predictedLogPerplexityStd), \(outcome.measuredPerplexity),
+                    \(outcome.verificationMeasurements))
+            ON CONFLICT (ratio_event_id) DO NOTHING
+            """) == 1
+    }
+
+    /// The outcome of `ratioEventId`, or nil while it is pending.
+    public static func find(ratioEventId: UUID, on connection: PGConnection) async throws -> RatioEventOutcome? {
+        try await connection.query("""
+            SELECT \(unsafeRaw: columns) FROM ratio_event_outcomes WHERE ratio_event_id = \(ratioEventId)
+            """).decode(RatioEventOutcome.self).first
+    }
+
+    /// Every outcome of `modelId`, oldest first.
+    public static func all(modelId: String, on connection: PGConnection) async throws -> [RatioEventOutcome] {
+        try await connection.query("""
+            SELECT \(unsafeRaw: columns) FROM ratio_event_outcomes WHERE model_id = \(modelId)
+             ORDER BY answered_at, ratio_event_id
+            """).decode(RatioEventOutcome.self)
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import PPFAgent
+import PPFContracts
+import PPFModel
+import PPFPredictor
+import PPFTensor
+import Testing
+
+// MARK: - A small trained predictor
+
+/// A 4-block predictor trained on a known function: block 0 is the sensitive
+/// one, MLP costs more than attention.
+private func trainedPredictor(globals: [String] = [], blocks: Int = 4) throws -> PerformancePredictor {
+    let spec = try FeatureSpec(layerCount: blocks, globalChannels: globals)
+    var generator = SeededGenerator(seed: 5)
+    let samples = try (0..<120).map { index in
+        let policy = PruningPolicy(layers: (0..<blocks).map { _ in
+            LayerPolicy(attentionRatio: Double.random(in: 0...0.6, using: &generator),
+                        mlpRatio: Double.random(in: 0...0.6, using: &generator))
+        })
+        let log = 2.5 + policy.layers.enumerated().reduce(0.0) { sum, item in
+            sum + (item.offset == 0 ? 2.0 : 0.5) * (0.5 * item.element.attentionRatio + item.element.mlpRatio)
+        }
+        let values = Dictionary(uniqueKeysWithValues: globals.map { ($0, 0.3) })
+        return TrainingSample(id: "s\(index)", features: try PolicyFeatures(policy: policy, spec: spec, globals: values),
+                              perplexity: exp(log))
+    }
+    return try PerformancePredictor.train(
+        on: samples, hyperparameters: PredictorHyperparameters(ensembleSize: 2, seed: 7, maxEpochs: 120, patience: 30))
+}
+
+// MARK: - Reward
+
+@Test func thePredictorRewardAnswersWithTheEnsembleMeanAndSpreadOfEachPolicy() throws {
+    let predictor = try trainedPredictor()
+    let reward = try PredictorReward(predictor: predictor, blockCount: 4)
+    let policies = [0.1, 0.4].map { PruningPolicy.uniform(blocks: 4, attention: $0, mlp: $0) }
+    let answers = try reward.predictions(for: policies)
+    let direct = try predictor.predict(policies.map { try PolicyFeatures(policy: $0, spec: predictor.spec) })
+    #expect(answers.map(\.mean) == direct.map(\.logPerplexity))
+    #expect(answers.map(\.std) == direct.map(\.logPerplexityStd))
+    #expect(answers[0].mean < answers[1].mean, "more pruning predicts a higher perplexity")
+    #expect(try reward.model(policies, [0.1, 0.4]) == answers)
+    #expect(try reward.prediction(for: policies[1]) == answers[1])
+}
+
+@Test func aPredictorThatNeedsMoreThanThePolicyOrAnotherBlockCountIsRefused() throws {
+    let withGlobals = try trainedPredictor(globals: ["achievedRatio"])
+    #expect { _ = try PredictorReward(predictor: withGlobals, blockCount: 4) } throws: { error in
+        (error as? AgentError)?.code == .unsupportedPredictor
+    }
+    let plain = try trainedPredictor()
+    #expect { _ = try PredictorReward(predictor: plain, blockCount: 30) } throws: { error in
+        (error as? AgentError)?.code == .unsupportedPredictor && "\(error)".contains("30 blocks")
+    }
+}
+
+@Test func anAgentTrainedAgainstThePredictorSparesTheBlockThePredictorCallsSensitive() throws {
+    let reward = try PredictorReward(predictor: try trainedPredictor(), blockCount: 4)
+    let budget = try ParameterBudget.groupedQueryAttention(blocks: 4, hiddenSize: 64, queryHeads: 4, kvHeads: 2,
+                                                          headDimension: 16, ffnChannels: 128, allowsBlockDrop: false)
+    var configuration = TrainingConfiguration()
+    configuration.iterations = 60
+    configuration.maximumRatio = 0.5
+    var steps: [Int] = []
+    let (agent, report) = try PruningAgent.train(budget: budget, configuration: configuration,
+                                                 progress: { steps.append($0.iteration) }, reward: reward.model)
+    #expect(steps == Array(0..<60), "progress is told every step, in order")
+    #expect(report.curve.count == 60)
+    let policy = try agent.policy(forRatio: 0.3)
+    let removed = zip(policy.layers, budget.layers).map { layer, block in
+        (layer.attentionRatio * Double(block.attentionParameters) + layer.mlpRatio * Double(block.mlpParameters))
+            / Double(block.blockParameters)
+    }
+    #expect(removed[0] < removed.dropFirst().min() ?? 1, "block 0 loses the least: \(removed)")
+    let uniform = try agent.projection.project(action: [Double](repeating: 0, count: budget.actionCount), targetRatio: 0.3)
+    #expect(try reward.prediction(for: policy).mean < reward.prediction(for: uniform).mean,
+            "the agent beats the uniform policy under its own reward")
+
+    var generations: [Int] = []
+    let search = try agent.search(ratio: 0.3, progress: { generation, _ in generations.append(generation) },
+                                  reward: reward.model)
+    #expect(generations == Array(1...40), "search progress is told after every generation")
+    #expect((search.candidates.first?.reward ?? -.infinity) >= search.start.reward)
+}
+
+// MARK: - Budgets of real configurations
+
+@Test func theBudgetOfSmolLM2sConfigurationIsTheGroupedQueryAttentionBudget() throws {
+    let configuration = try LlamaConfiguration(
+        blockCount: 30, embeddingLength: 576, headCounts: [9], keyValueHeadCounts: [3], feedForwardLengths: [1536],
+        headDimension: 64, contextLength: 8192, vocabularySize: 49152)
+    for drops in [false, true] {
+        #expect(try ParameterBudget(configuration: configuration, allowsBlockDrop: drops)
+                == Budgets.smolLM2(allowsBlockDrop: drops))
+    }
+}
+
+@Test func blocksOfDifferentWidthsGetTheirOwnBudgetsAndABlockWithoutAttentionIsRefused() throws {
+    let uneven = try LlamaConfiguration(
+        blockCount: 3, embeddingLength: 64, headCounts: [4, 2, 4], keyValueHeadCounts: [2, 1, 2],
+        feedForwardLengths: [128, 96, 64], headDimension: 16, contextLength: 256, vocabularySize: 100)
+    let budget = try ParameterBudget(configuration: uneven, allowsBlockDrop: false)
+    #expect(budget.layers.map(\.mlpChannels) == [128, 96, 64])
+    #expect(budget.layers.map(\.attentionParameters) == [64 * 16 * 12, 64 * 16 * 6, 64 * 16 * 12])
+    let levels = budget.layers[1].attentionLevels
+    #expect(levels.count == 2 && levels[0] == 0 && abs(levels[1] - 1.0 / 3) < 1e-12, "2 heads in 1 group: keep 1 head or both")
+
+    let headless = try LlamaConfiguration(
+        blockCount: 2, embeddingLength: 64, headCounts: [4, 0], keyValueHeadCounts: [2, 0],
+        feedForwardLengths: [128], headDimension: 16, contextLength: 256, vocabularySize: 100)
+    #expect { _ = try ParameterBudget(configuration: headless, allowsBlockDrop: false) } throws: { error in
+        (error as? AgentError)?.code == .invalidBudget && "\(error)".contains("block 1")
+    }
+}
+
+// MARK: - Artifact summary
+
+@Test func anArtifactSummarisesItsTrainingAndItsKeyFollowsTheConfiguration() throws {
+    let budget = try Budgets.smolLM2()
+    let objective = try SeparableQuadraticObjective.random(budget: budget, seed: 4)
+    var configuration = TrainingConfiguration()
+    configuration.iterations = 3
+    let (agent, report) = try PruningAgent.train(budget: budget, configuration: configuration, reward: objective.rewardModel)
+    let artifact = AgentArtifact(agent: agent, report: report, predictorVersion: "p")
+    let summary = artifact.summary
+    #expect(summary.iterations == 3 && summary.rewardCalls == 3 && summary.policiesScored == 3 * 16 * 8)
+    #expect(summary.minimumRatio == 0.05 && summary.maximumRatio == 0.6 && summary.seed == 1)
+    #expect(summary.finalMeanReward == report.curve.last?.meanReward)
+    #expect(artifact.configurationKey == AgentArtifact.configurationKey(configuration, allowsBlockDrop: false))
+    var reseeded = configuration
+    reseeded.seed = 2
+    #expect(AgentArtifact.configurationKey(reseeded, allowsBlockDrop: false) != artifact.configurationKey)
+    #expect(AgentArtifact.configurationKey(configuration, allowsBlockDrop: true) != artifact.configurationKey)
+}

@@ -1,0 +1,193 @@
+import Foundation
+import PPFContracts
+import Testing
+@testable import PPFStore
+
+/// Integration: migration 4's tables (agent versions, ratio-event outcomes)
+/// and the queries the agent service runs, on a fresh schema.
+@Suite(.timeLimit(.minutes(1))) struct RunTimeRepositoryTests {
+    static let model = "tiny-4"
+
+    static func summary(seed: UInt64 = 1) -> AgentTrainingSummary {
+        AgentTrainingSummary(minimumRatio: 0.05, maximumRatio: 0.6, allowsBlockDrop: false, seed: seed,
+                             uncertaintyPenalty: 1, iterations: 300, rewardCalls: 300, policiesScored: 38400,
+                             trainingSeconds: 2.5, finalMeanReward: -3.25, finalMeanPredictedLogPerplexity: 3.2,
+                             finalMeanUncertainty: 0.05)
+    }
+
+    /// A stored predictor version trained on `measurementIds`.
+    static func predictorVersion(_ measurementIds: [Int64] = [], on connection: PGConnection) async throws -> PredictorVersionRecord {
+        let version = PredictorVersionRecord(modelId: model, artifact: Array("{}".utf8), sampleCount: max(1, measurementIds.count),
+                                             trainingMeasurementIds: measurementIds, heldOut: nil, trainingSeconds: 1,
+                                             correlationId: nil)
+        try await PredictorVersionRepository.insert(version, on: connection)
+        return version
+    }
+
+    /// A measured policy: policy, request and measurement rows; returns the measurement id.
+    static func measured(_ policy: PruningPolicy, metric: String, tokenBudget: Int = 512, correlationId: UUID = UUID(),
+                         reason: EvaluationReason = .bootstrap, on connection: PGConnection) async throws -> Int64 {
+        let stored = try await PolicyRepository.store(policy, modelId: model, source: "sampler", on: connection).record
+        let request = try EvaluationRequest(requestId: UUID(), modelId: model, policyId: stored.id, policy: policy,
+                                            metric: metric, split: "validation", tokenBudget: tokenBudget, window: 128,
+                                            reason: reason)
+        try await EvaluationRequestRepository.insert(request, correlationId: correlationId, on: connection)
+        let measurement = try PerplexityMeasurement(
+            requestId: request.requestId, policyId: stored.id, modelId: model, split: "validation",
+            tokenBudget: tokenBudget, window: 128, nll: 3, perplexity: exp(3), tokensCounted: 500, seconds: 1,
+            evaluatorId: "e", engineVersion: "t", achievedRatio: 0.2)
+        return try #require(try await MeasurementRepository.insert(measurement, on: connection))
+    }
+
+    @Test func anAgentVersionIsStoredOncePerPredictorVersionAndConfiguration() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let predictor = try await Self.predictorVersion(on: connection)
+                #expect(try await AgentVersionRepository.latest(modelId: Self.model, on: connection) == nil)
+                let first = AgentVersionRecord(modelId: Self.model, predictorVersionId: predictor.id, artifact: [1, 2, 3],
+                                               configurationKey: "seed=1", summary: Self.summary(), correlationId: predictor.id,
+                                               createdAt: Date(timeIntervalSinceNow: -5))
+                let stored = try await AgentVersionRepository.insert(first, on: connection)
+                #expect(stored.inserted && stored.record.id == first.id)
+                #expect(stored.record.summary == Self.summary())
+                #expect(stored.record.ratioRange == 0.05...0.6)
+
+                let again = AgentVersionRecord(modelId: Self.model, predictorVersionId: predictor.id, artifact: [9],
+                                               configurationKey: "seed=1", summary: Self.summary(), correlationId: nil)
+                let repeated = try await AgentVersionRepository.insert(again, on: connection)
+                #expect(!repeated.inserted, "the same configuration against the same predictor is one version")
+                #expect(repeated.record.id == first.id && repeated.record.artifact == [1, 2, 3])
+
+                let seeded = AgentVersionRecord(modelId: Self.model, predictorVersionId: predictor.id, artifact: [4],
+                                                configurationKey: "seed=2", summary: Self.summary(seed: 2), correlationId: nil)
+                #expect(try await AgentVersionRepository.insert(seeded, on: connection).inserted)
+                #expect(try await AgentVersionRepository.latest(modelId: Self.model, on: connection)?.id == seeded.id)
+                #expect(try await AgentVersionRepository.latest(predictorVersionId: predictor.id, on: connection)?.id == seeded.id)
+                #expect(try await AgentVersionRepository.find(id: first.id, on: connection)?.correlationId == predictor.id)
+                #expect(try await AgentVersionRepository.count(modelId: Self.model, on: connection) == 2)
+            }
+        }
+    }
+
+    @Test func anAgentVersionForAnUnknownPredictorVersionIsAForeignKeyViolation() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let orphan = AgentVersionRecord(modelId: Self.model, predictorVersionId: UUID(), artifact: [1],
+                                                configurationKey: "k", summary: Self.summary(), correlationId: nil)
+                await #expect { _ = try await AgentVersionRepository.insert(orphan, on: connection) } throws: { error in
+                    (error as? StoreError)?.code == .foreignKeyViolation
+                }
+            }
+        }
+    }
+
+    @Test func aRatioEventGetsExactlyOneOutcomeAndIsPendingUntilThen() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let id = UUID()
+                let change = try RatioChange(modelId: Self.model, targetRatio: 0.35, mode: .dynamic, requestedBy: "t")
+                #expect(try await RatioEventRepository.insert(id: id, change: change, on: connection))
+                #expect(try await !RatioEventRepository.insert(id: id, change: change, on: connection),
+                        "recording an event twice keeps one row")
+                let pending = try await RatioEventRepository.unanswered(on: connection)
+                #expect(pending.map(\.id) == [id])
+                #expect(try pending.first?.change() == change)
+
+                let policy = PruningPolicy.uniform(blocks: 4, attention: 0.25, mlp: 0.4)
+                let stored = try await PolicyRepository.store(policy, modelId: Self.model, source: "agent",
+                                                              targetRatio: 0.35, correlationId: id, on: connection).record
+                let published = try PolicyPublished(
+                    ratioEventId: id, modelId: Self.model, mode: .dynamic, targetRatio: 0.35, achievedRatio: 0.3498,
+                    policyId: stored.id, policy: policy, metric: "flap", source: .agent,
+                    predictedPerplexity: 41.5, predictedLogPerplexityStd: 0.03)
+                #expect(try await RatioEventOutcomeRepository.insert(.answered(published), on: connection))
+                let rejection = RatioEventRejected(ratioEventId: id, modelId: Self.model, targetRatio: 0.35,
+                                                   reason: .searchFailed, message: "late")
+                #expect(try await !RatioEventOutcomeRepository.insert(.rejected(rejection, ratioEventId: id), on: connection),
+                        "a second outcome for the same event is refused")
+
+                let outcome = try #require(try await RatioEventOutcomeRepository.find(ratioEventId: id, on: connection))
+                #expect(outcome.status == .answered && outcome.policyId == stored.id)
+                #expect(outcome.source == "agent" && outcome.metric == "flap")
+                #expect(outcome.predictedPerplexity == 41.5 && outcome.predictedLogPerplexityStd == 0.03)
+                #expect(outcome.measuredPerplexity == nil && outcome.verificationMeasurements == 0)
+                #expect(try await RatioEventRepository.unanswered(on: connection).isEmpty)
+                #expect(try await RatioEventOutcomeRepository.all(modelId: Self.model, on: connection).count == 1)
+            }
+        }
+    }
+
+    @Test func aRejectionIsStoredWithItsReasonAndNoPolicy() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let id = UUID()
+                let change = try RatioChange(modelId: "nobody", targetRatio: 0.9, mode: .static, requestedBy: "t")
+                try await RatioEventRepository.insert(id: id, change: change, on: connection)
+                let rejection = RatioEventRejected(ratioEventId: id, modelId: "nobody", targetRatio: 0.9,
+                                                   reason: .unknownModel, message: "no such model")
+                #expect(try await RatioEventOutcomeRepository.insert(.rejected(rejection, ratioEventId: id), on: connection))
+                let outcome = try #require(try await RatioEventOutcomeRepository.find(ratioEventId: id, on: connection))
+                #expect(outcome.status == .rejected && outcome.reason == "unknown-model" && outcome.policyId == nil)
+                #expect(outcome.message == "no such model")
+                #expect(try await RatioEventRepository.find(id: id, on: connection)?.mode == .static)
+            }
+        }
+    }
+
+    @Test func anOutcomeForAnUnrecordedEventIsAForeignKeyViolation() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let rejection = RatioEventRejected(ratioEventId: nil, modelId: "m", targetRatio: 0.2,
+                                                   reason: .invalidEvent, message: "x")
+                await #expect {
+                    _ = try await RatioEventOutcomeRepository.insert(.rejected(rejection, ratioEventId: UUID()), on: connection)
+                } throws: { error in
+                    (error as? StoreError)?.code == .foreignKeyViolation
+                }
+            }
+        }
+    }
+
+    @Test func theRegimeOfAPredictorVersionIsWhatMostOfItsMeasurementsShare() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                var dropping = PruningPolicy.uniform(blocks: 4, attention: 0.1, mlp: 0.1)
+                dropping.layers[2] = LayerPolicy(attentionRatio: 1, mlpRatio: 1, dropped: true)
+                let ids = [
+                    try await Self.measured(.uniform(blocks: 4, attention: 0.2, mlp: 0.2), metric: "flap", on: connection),
+                    try await Self.measured(dropping, metric: "flap", on: connection),
+                    try await Self.measured(.uniform(blocks: 4, attention: 0.3, mlp: 0.3), metric: "magnitude", on: connection),
+                ]
+                let version = try await Self.predictorVersion(ids, on: connection)
+                let regime = try #require(try await PredictorVersionRepository.regime(versionId: version.id, on: connection))
+                #expect(regime == MeasurementRegime(metric: "flap", split: "validation", tokenBudget: 512, window: 128,
+                                                    measurements: 2, includesBlockDrops: true))
+
+                let noDrops = try await Self.predictorVersion([ids[0]], on: connection)
+                #expect(try await PredictorVersionRepository.regime(versionId: noDrops.id, on: connection)?.includesBlockDrops == false)
+                let elsewhere = try await Self.predictorVersion([], on: connection)
+                #expect(try await PredictorVersionRepository.regime(versionId: elsewhere.id, on: connection) == nil,
+                        "an artifact made elsewhere lists no stored measurement")
+                #expect(try await MeasurementRepository.exists(modelId: Self.model, on: connection))
+                #expect(try await !MeasurementRepository.exists(modelId: "other", on: connection))
+            }
+        }
+    }
+
+    @Test func verificationRequestsAreFoundByTheirEventAndTheirMeasurementsByRequest() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let event = UUID()
+                _ = try await Self.measured(.uniform(blocks: 4, attention: 0.2, mlp: 0.2), metric: "flap",
+                                            correlationId: event, reason: .staticVerify, on: connection)
+                _ = try await Self.measured(.uniform(blocks: 4, attention: 0.3, mlp: 0.3), metric: "flap",
+                                            correlationId: event, reason: .bootstrap, on: connection)
+                let requests = try await EvaluationRequestRepository.all(correlationId: event, reason: "static-verify",
+                                                                         on: connection)
+                #expect(requests.count == 1)
+                let measured = try await MeasurementRepository.find(requestIds: requests.map(\.id) + [UUID()], on: connection)
+                #expect(measured.map(\.requestId) == requests.map(\.id))
+            }
+        }
+    }
+}
