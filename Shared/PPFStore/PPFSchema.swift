@@ -297,5 +297,47 @@ public enum PPFSchema {
                 PRIMARY KEY (model_id, metric)
             );
             """),
+        Migration(version: 7, name: "audit views: ratio event history, measurement history, served models", sql: """
+            -- One row per ratio event: what was asked, how the agent answered
+            -- (policy, versions, predicted and verified perplexity), the plan the
+            -- pruner made, and the first spot-check measurement of the policy.
+            -- `ppf history` reads it; so can anyone with psql.
+            CREATE VIEW ratio_event_history AS
+            SELECT e.id AS ratio_event_id, e.model_id, e.target_ratio, e.mode, e.requested_by,
+                   e.created_at AS requested_at,
+                   coalesce(o.status, 'pending') AS status, o.reason, o.message,
+                   o.policy_id, o.source, o.metric, o.achieved_ratio,
+                   o.agent_version_id, o.predictor_version_id,
+                   o.predicted_perplexity, o.predicted_log_perplexity_std,
+                   o.measured_perplexity AS verified_perplexity, o.verification_measurements,
+                   o.answered_at, 1000 * extract(epoch FROM o.answered_at - e.created_at) AS answer_ms,
+                   pl.id AS plan_id, pl.kept_parameters, pl.total_parameters, pl.created_at AS planned_at,
+                   sc.perplexity AS spot_check_perplexity, sc.split AS spot_check_split,
+                   sc.token_budget AS spot_check_tokens, sc.created_at AS spot_checked_at
+              FROM ratio_events e
+              LEFT JOIN ratio_event_outcomes o ON o.ratio_event_id = e.id
+              LEFT JOIN plans pl ON pl.ratio_event_id = e.id
+              LEFT JOIN LATERAL (
+                  SELECT m.perplexity, m.split, m.token_budget, m.created_at
+                    FROM evaluation_requests r JOIN measurements m ON m.request_id = r.id
+                   WHERE r.correlation_id = e.id AND r.reason = 'spot-check'
+                   ORDER BY m.id LIMIT 1) sc ON true;
+
+            -- Every measurement with why it was asked for and what it measured.
+            CREATE VIEW measurement_history AS
+            SELECT m.id AS measurement_id, m.request_id, r.correlation_id, r.reason, m.model_id,
+                   m.policy_id, p.source AS policy_source, r.metric, m.split, m.token_budget, m.window_size,
+                   m.achieved_ratio, m.perplexity, m.nll, m.tokens_counted, m.seconds,
+                   m.evaluator_id, m.engine_version, m.created_at AS measured_at
+              FROM measurements m
+              JOIN evaluation_requests r ON r.id = m.request_id
+              JOIN policies p ON p.id = m.policy_id;
+
+            -- Which model each model-host instance served, traced to its ratio event.
+            CREATE VIEW served_models AS
+            SELECT v.model_id, v.instance_id, v.version, v.swap_number, v.build_seconds,
+                   v.served_from, v.served_until, pl.ratio_event_id, pl.policy_id, pl.achieved_ratio
+              FROM model_versions v LEFT JOIN plans pl ON pl.id = v.plan_id;
+            """),
     ]
 }
