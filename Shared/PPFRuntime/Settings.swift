@@ -65,6 +65,11 @@ public struct Settings: Sendable, Equatable {
     /// Static mode verifies this many of the search's best candidates with true measurements.
     /// `PPF_AGENT_VERIFY_TOP_K`, default 3.
     public var agentVerifyTopK: Int
+    /// Whether the agent asks the evaluators for a spot-check measurement of
+    /// each dynamic policy it publishes (in the predictor's regime), so
+    /// measurements keep feeding the predictor where the agent goes.
+    /// `PPF_AGENT_SPOT_CHECKS` (`true`/`false`), default true.
+    public var agentSpotChecks: Bool
     /// How long static mode waits for its verification measurements before answering with
     /// those that arrived (or rejecting when none did). `PPF_AGENT_VERIFY_TIMEOUT_SECONDS`,
     /// default 3600: on 2 cores a real measurement takes about a minute, behind any bootstrap backlog.
@@ -97,6 +102,7 @@ public struct Settings: Sendable, Equatable {
             agentIterations: 300,
             agentSeed: 1,
             agentVerifyTopK: 3,
+            agentSpotChecks: true,
             agentVerifyTimeoutSeconds: 3600
         )
     }
@@ -163,6 +169,7 @@ public struct Settings: Sendable, Equatable {
         case agentIterations = "agent-iterations"
         case agentSeed = "agent-seed"
         case agentVerifyTopK = "agent-verify-top-k"
+        case agentSpotChecks = "agent-spot-checks"
         case agentVerifyTimeout = "agent-verify-timeout-seconds"
 
         init?(flag: String) {
@@ -257,6 +264,12 @@ public struct Settings: Sendable, Equatable {
             }
             agentSeed = seed
         case .agentVerifyTopK: agentVerifyTopK = try integer(in: 1...32)
+        case .agentSpotChecks:
+            switch value.lowercased() {
+            case "true", "1", "yes", "on": agentSpotChecks = true
+            case "false", "0", "no", "off": agentSpotChecks = false
+            default: throw SettingsError(setting: key.environmentName, value: value, reason: "expected true or false")
+            }
         case .agentVerifyTimeout:
             guard let seconds = Double(value), seconds > 0, seconds <= 7 * 86_400 else {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in (0, 604800]")
