@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", logging],
+                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFModel", "PPFTestSupport", logging],
                     path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
     ],
     swiftLanguageModes: [.v6]
