@@ -6,7 +6,7 @@ SWIFT ?= swift
 # Evaluators started by `make up` (scale locally: make up EVALUATORS=3).
 EVALUATORS ?= 2
 
-.PHONY: help setup build build-release up down ps test demo bench-model bench-prune
+.PHONY: help setup build build-release up down ps test demo bench-model bench-prune bench-evaluators
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,3 +46,6 @@ bench-model: build-release ## Model engine throughput vs sgemm peak and llama.cp
 
 bench-prune: build-release ## Baseline policies × metrics at r = 0.1…0.5 (writes docs/baselines.md and .csv)
 	.build/release/ppf bench prune --write docs/baselines.md
+
+bench-evaluators: build-release ## Measurements/min with 1, 2, 3 evaluators on the running stack (docs/evaluator-scaling.csv, docs/benchmarks.md)
+	@bash infra/bench/evaluator-scaling.sh
