@@ -128,7 +128,10 @@ struct BootstrapPlanner {
     }
 
     /// Asks the predictor service to train now (a command through the outbox).
-    func requestTraining(requestedBy: String) async throws {
+    /// - Returns: the command's correlation id, which the version it trains (or
+    ///   the audit entry saying why it did not) carries.
+    @discardableResult
+    func requestTraining(requestedBy: String) async throws -> UUID {
         let command = try PredictorCommand(modelId: regime.modelId, action: .train, requestedBy: requestedBy)
         let envelope = Envelope(correlationId: UUID(), producer: context.producerName, payload: command)
         try await context.pool.withTransaction { connection in
@@ -136,6 +139,7 @@ struct BootstrapPlanner {
         }
         _ = try await context.makeOutboxRelay().publishPending()
         print("asked the predictor service to train '\(regime.modelId)'")
+        return envelope.correlationId
     }
 }
 

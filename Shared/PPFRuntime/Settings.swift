@@ -1,4 +1,5 @@
 import Foundation
+import PPFBus
 
 /// Every setting a PPF service or the CLI reads, as one `Sendable` value.
 ///
@@ -16,6 +17,11 @@ public struct Settings: Sendable, Equatable {
     /// Consumer-group session timeout. `PPF_KAFKA_SESSION_TIMEOUT_MS`, default 6000:
     /// librdkafka's 45 s default makes group joins take ~23 s on the local broker (design.md).
     public var kafkaSessionTimeoutMilliseconds: Int
+    /// Where a consumer group with no committed offset starts reading: `earliest` or `latest`.
+    /// `PPF_KAFKA_AUTO_OFFSET_RESET`, default `earliest`, so a group that joins after messages were
+    /// produced still sees them. `latest` suits a throwaway group that must ignore the backlog
+    /// (the evaluator scaling benchmark), provided it joins before the messages it wants are produced.
+    public var kafkaAutoOffsetReset: KafkaConfiguration.AutoOffsetReset
     /// PostgreSQL URL. `PPF_POSTGRES_URL`, default `postgresql://ppf@127.0.0.1:55432/ppf` (make up).
     public var postgresURL: String
     /// OpenBLAS threads for this process. `PPF_BLAS_THREADS`, default 0 = one per core.
@@ -83,6 +89,7 @@ public struct Settings: Sendable, Equatable {
             instanceId: "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
             kafkaBrokers: "127.0.0.1:19092",
             kafkaSessionTimeoutMilliseconds: 6000,
+            kafkaAutoOffsetReset: .earliest,
             postgresURL: "postgresql://ppf@127.0.0.1:55432/ppf",
             blasThreads: 0,
             // People at a terminal want results, not start-up chatter.
@@ -151,6 +158,7 @@ public struct Settings: Sendable, Equatable {
         case instanceId = "instance-id"
         case kafkaBrokers = "kafka-brokers"
         case kafkaSessionTimeout = "kafka-session-timeout-ms"
+        case kafkaAutoOffsetReset = "kafka-auto-offset-reset"
         case postgresURL = "postgres-url"
         case blasThreads = "blas-threads"
         case logLevel = "log-level"
@@ -206,6 +214,11 @@ public struct Settings: Sendable, Equatable {
         case .instanceId: instanceId = value
         case .kafkaBrokers: kafkaBrokers = value
         case .kafkaSessionTimeout: kafkaSessionTimeoutMilliseconds = try integer(in: 1000...300_000)
+        case .kafkaAutoOffsetReset:
+            guard let reset = KafkaConfiguration.AutoOffsetReset(rawValue: value) else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected earliest or latest")
+            }
+            kafkaAutoOffsetReset = reset
         case .postgresURL:
             guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
                 throw SettingsError(setting: key.environmentName, value: "<hidden>",
