@@ -25,6 +25,8 @@ ppf="$root/.build/release/ppf"
 
 step "3/7 starting PostgreSQL, the broker and the services (${EVALUATORS:-2} evaluators)"
 bash infra/stack.sh up
+# Restart services left running by an earlier run, so they run this build.
+bash infra/services.sh stop
 bash infra/services.sh start "${EVALUATORS:-2}"
 eval "$(bash infra/stack.sh env)"
 export PPF_POSTGRES_URL PPF_KAFKA_BROKERS

@@ -167,8 +167,8 @@ struct ResultsJob: Sendable {
             staticRows.append(ResultsReport.PPFRow(
                 ratio: ratio, achievedRatio: chosen.achievedRatio, perplexity: staticPerplexity,
                 predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: outcome.best.measuredPerplexity,
-                measurements: outcome.verified.count, predictorCalls: outcome.search.rewardCalls,
-                policiesScored: outcome.search.policiesScored, seconds: searchSeconds))
+                measurements: outcome.verified.count, predictorCalls: outcome.rewardCalls,
+                policiesScored: outcome.policiesScored, seconds: searchSeconds))
             log(String(format: "r %.2f: PPF static test ppl %.3f (validation %.3f)", ratio, staticPerplexity, outcome.best.measuredPerplexity))
         }
 
@@ -179,6 +179,7 @@ struct ResultsJob: Sendable {
             agentTrainedAt: agent.record.createdAt, agentTrainingSeconds: agent.record.summary.trainingSeconds,
             predictorVersion: agent.predictorVersionId.uuidString.lowercased(), predictorSamples: predictorSamples,
             predictorHeldOut: predictorHeldOut, metric: metric.rawValue, verifyTopK: verifyTopK,
+            staticStarts: staticStarts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
             verifyTokens: validationTokens.count, verifyWindow: verifyWindow, ratios: ratios, dynamic: dynamic,
             staticRows: staticRows, baselines: points, baselineSource: source, policyLatencyMedian: policyMedian,
             policyLatencyP99: policyP99, predictionLatencyMedian: predictionMedian)

@@ -29,6 +29,9 @@ enum StaticVerifier {
         let search: StaticSearchResult
         /// Every measured candidate, in the search's order.
         let verified: [Verified]
+        /// Predictor calls and policies scored over every search (the agent's and each start's).
+        var rewardCalls = 0
+        var policiesScored = 0
         /// The lowest measured perplexity.
         let best: Verified
     }
@@ -55,6 +58,7 @@ enum StaticVerifier {
                    ratio, search.rewardCalls, search.policiesScored, search.wallSeconds, exp(search.start.prediction.mean),
                    exp(search.candidates.first?.prediction.mean ?? search.start.prediction.mean)))
         var pool: [(origin: String, candidate: SearchCandidate)] = search.candidates.map { ("agent", $0) }
+        var calls = search.rewardCalls, scored = search.policiesScored
         if !starts.isEmpty {
             let sampler = try PolicySampler(projection: agent.agent.projection)
             for start in starts {
@@ -62,6 +66,8 @@ enum StaticVerifier {
                 let seeded = try StaticSearch.run(from: action, targetRatio: ratio, projection: agent.agent.projection,
                                                   configuration: configuration, reward: agent.reward.model)
                 if let best = seeded.candidates.first { pool.append((start.name, best)) }
+                calls += seeded.rewardCalls
+                scored += seeded.policiesScored
                 log(String(format: "r %.2f: static search from %@: predicted ppl %.3f → %.3f", ratio, start.name,
                            exp(seeded.start.prediction.mean), exp(seeded.candidates.first?.prediction.mean ?? .nan)))
             }
@@ -78,7 +84,10 @@ enum StaticVerifier {
         guard let best = verified.min(by: { $0.measuredPerplexity < $1.measuredPerplexity }) else {
             throw UserFacingError("the static search at r = \(ratio) returned no candidate")
         }
-        return Outcome(search: search, verified: verified, best: best)
+        var outcome = Outcome(search: search, verified: verified, best: best)
+        outcome.rewardCalls = calls
+        outcome.policiesScored = scored
+        return outcome
     }
 
     /// The policies of the named baselines at `ratio` (comma-separated names; empty: none),
