@@ -49,6 +49,24 @@ struct Status: AsyncParsableCommand {
         print("  outbox entries not yet published  \(outbox)")
         print("  dead letters in the last hour     \(deadLetters)")
         print("  ratio events recorded             \(ratioEvents)")
+        // The backlog each service still owes, from the system of record (a lost
+        // message shows up here, and the owning service reconciles it).
+        let backlogMigrated = try await connection.query(
+            "SELECT to_regclass('ratio_event_outcomes') IS NOT NULL AND to_regclass('plans') IS NOT NULL")
+            .decode(Bool.self).first ?? false
+        if backlogMigrated {
+            let backlog = try await connection.query("""
+                SELECT (SELECT count(*) FROM ratio_events e
+                         WHERE NOT EXISTS (SELECT 1 FROM ratio_event_outcomes o WHERE o.ratio_event_id = e.id))::int,
+                       (SELECT count(*) FROM evaluation_requests r
+                         WHERE NOT EXISTS (SELECT 1 FROM measurements m WHERE m.request_id = r.id))::int,
+                       (SELECT count(*) FROM ratio_event_outcomes o
+                         WHERE o.status = 'answered' AND NOT EXISTS (SELECT 1 FROM plans p WHERE p.ratio_event_id = o.ratio_event_id))::int
+                """).decode((Int, Int, Int).self).first ?? (0, 0, 0)
+            print("  ratio events awaiting the agent   \(backlog.0)")
+            print("  evaluation requests unmeasured    \(backlog.1)")
+            print("  answered policies without a plan  \(backlog.2)")
+        }
 
         // The serving tables come with migration 5; a database no service of this build has started on lacks them.
         let migrated = try await connection.query("SELECT to_regclass('model_versions') IS NOT NULL").decode(Bool.self).first ?? false
