@@ -17,6 +17,14 @@ eval "$(bash infra/stack.sh env)"
 export PPF_KAFKA_BROKERS PPF_POSTGRES_URL
 
 swift build --build-tests ${SWIFT_BUILD_FLAGS:-}
-# Swift Testing runs tests in parallel; integration tests isolate themselves
-# with unique topics, groups and schemas.
-swift test --skip-build ${SWIFT_TEST_FLAGS:-} "$@"
+if [ $# -gt 0 ]; then
+  swift test --skip-build ${SWIFT_TEST_FLAGS:-} "$@"
+  exit
+fi
+# Unit and module tests run in parallel. The integration tests start real
+# service processes (several SmolLM2 copies, throwaway brokers and databases)
+# and wait for their outcomes with deadlines, so they run one at a time after
+# the rest: on 2 cores, all of them at once starve each other past those
+# deadlines. They isolate themselves with unique groups and schemas.
+swift test --skip-build ${SWIFT_TEST_FLAGS:-} --skip IntegrationTests
+swift test --skip-build ${SWIFT_TEST_FLAGS:-} --filter IntegrationTests --no-parallel
