@@ -86,6 +86,8 @@ actor EvaluationEngine {
             } catch {
                 throw EnvelopeRejection.invalidPayload("the policy cannot be planned or applied under \(metric.rawValue): \(error.message)")
             }
+            // A test can hold the process here and SIGKILL it mid-evaluation (nothing is written yet).
+            FaultInjection.holdIfRequested(at: FaultInjection.duringMeasurement)
             let result: PerplexityResult
             do throws(ModelError) {
                 let evaluator = try PerplexityEvaluator(model: model, windowLength: window)
