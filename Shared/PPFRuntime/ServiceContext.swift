@@ -20,7 +20,7 @@ public final class ServiceContext: Sendable {
     public let pool: PGPool
     /// Kafka settings, translated from ``settings``.
     public let kafka: KafkaConfiguration
-    /// The process's producer (idempotent, `acks=all`).
+    /// The process's producer (`acks=all`).
     public let producer: KafkaProducer
     /// When the process started.
     public let startedAt: Date
