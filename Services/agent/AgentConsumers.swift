@@ -8,7 +8,8 @@ import PPFRuntime
 /// predictor-version consumer (retrains), and the ratio-event consumer, which
 /// first reconciles from PostgreSQL. Each consumer has its own group,
 /// prefixed with `PPF_CONSUMER_GROUP_PREFIX`; bad messages (malformed,
-/// unknown schema, a ratio outside [0, 1)) are dead-lettered by ``EnvelopeConsumerService``.
+/// unknown schema, a ratio outside [0, 1), a predictor version without
+/// samples) are dead-lettered by ``EnvelopeConsumerService``.
 enum AgentServices {
     static func make(context: ServiceContext, status: AgentStatus) -> [any PPFService] {
         let registry = AgentRegistry(context: context, status: status)
@@ -19,6 +20,7 @@ enum AgentServices {
             context: context, groupId: context.settings.consumerGroupPrefix + "agent.predictor-versions",
             topic: Topic.predictorVersions
         ) { envelope, _ in
+            try envelope.payload.validate()
             try await registry.predictorVersionPublished(envelope)
         }
         let ratioEvents = EnvelopeConsumerService<RatioChange>(
