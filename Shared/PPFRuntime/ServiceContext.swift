@@ -129,9 +129,11 @@ public final class ServiceContext: Sendable {
         }
     }
 
-    /// The services every PPF process runs: the outbox relay and heartbeats.
+    /// The services every PPF process runs: the outbox relay, heartbeats, and
+    /// the topic keeper (which recreates topics a restarted broker lost).
     public func standardServices(details: @escaping @Sendable () -> [String: String] = { [:] }) -> [any PPFService] {
-        [OutboxRelayService(relay: makeOutboxRelay()), HeartbeatService(context: self, details: details)]
+        [OutboxRelayService(relay: makeOutboxRelay()), HeartbeatService(context: self, details: details),
+         TopicKeeperService(context: self)]
     }
 
     /// Flushes the producer and closes the pool; call once, at exit.

@@ -92,6 +92,8 @@ import Testing
                 let pending = try await RatioEventRepository.unanswered(on: connection)
                 #expect(pending.map(\.id) == [id])
                 #expect(try pending.first?.change() == change)
+                #expect(try await RatioEventRepository.unanswered(olderThan: 3600, on: connection).isEmpty,
+                        "an event recorded just now is left to the consumer")
 
                 let policy = PruningPolicy.uniform(blocks: 4, attention: 0.25, mlp: 0.4)
                 let stored = try await PolicyRepository.store(policy, modelId: Self.model, source: "agent",

@@ -66,11 +66,15 @@ public enum RatioEventRepository {
     }
 
     /// Events with no outcome yet, oldest first: what the agent answers on
-    /// start (the local broker forgets its topics, so their messages may be gone).
-    public static func unanswered(on connection: PGConnection) async throws -> [RatioEventRecord] {
+    /// start and periodically (the local broker forgets its topics, so their
+    /// messages may be gone).
+    /// - Parameter seconds: only events recorded at least this long ago
+    ///   (younger ones are still on their way through the broker). Default 0: all.
+    public static func unanswered(olderThan seconds: Double = 0, on connection: PGConnection) async throws -> [RatioEventRecord] {
         try await connection.query("""
             SELECT \(unsafeRaw: columns) FROM ratio_events e
              WHERE NOT EXISTS (SELECT 1 FROM ratio_event_outcomes o WHERE o.ratio_event_id = e.id)
+               AND e.created_at <= now() - make_interval(secs => \(seconds))
              ORDER BY e.created_at, e.id
             """).decode(RatioEventRecord.self)
     }
