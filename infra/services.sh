@@ -3,6 +3,7 @@
 # files in .run/services/ and logs in .run/logs/.
 #
 #   infra/services.sh start [EVALUATORS]   start model-host, pruner, agent, predictor and N evaluators (default 2)
+#   infra/services.sh evaluators N         scale the evaluators alone to N (0 stops them all)
 #   infra/services.sh stop                 SIGTERM each (they drain in-flight work), SIGKILL after 30 s
 #
 # Uses the release build in .build/release (make build-release). Each service
@@ -29,17 +30,24 @@ start_one() {  # NAME EXECUTABLE
   log "started $name (pid $!, log .run/logs/$name.log)"
 }
 
+scale_evaluators() {  # N: start evaluator-1..N, SIGTERM the ones beyond N
+  local evaluators=$1 f n
+  for i in $(seq 1 "$evaluators"); do start_one "evaluator-$i" evaluator; done
+  for f in "$run"/services/evaluator-*.pid; do
+    [ -e "$f" ] || continue
+    n=$(basename "$f" .pid); n=${n#evaluator-}
+    if [ "$n" -gt "$evaluators" ] && alive "$f"; then kill -TERM "$(cat "$f")"; log "stopping evaluator-$n (scaled down)"; fi
+  done
+}
+
 case "${1:-}" in
   start)
     evaluators="${2:-${EVALUATORS:-2}}"
     for s in predictor agent pruner model-host; do start_one "$s" "$s"; done
-    for i in $(seq 1 "$evaluators"); do start_one "evaluator-$i" evaluator; done
-    # Stop evaluators beyond the requested count (scaling down).
-    for f in "$run"/services/evaluator-*.pid; do
-      [ -e "$f" ] || continue
-      n=$(basename "$f" .pid); n=${n#evaluator-}
-      if [ "$n" -gt "$evaluators" ] && alive "$f"; then kill -TERM "$(cat "$f")"; log "stopping evaluator-$n (scaled down)"; fi
-    done ;;
+    scale_evaluators "$evaluators" ;;
+  evaluators)
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "usage: $0 evaluators N" >&2; exit 2; }
+    scale_evaluators "$2" ;;
   stop)
     pids=()
     for f in "$run"/services/*.pid; do
@@ -53,5 +61,5 @@ case "${1:-}" in
     done
     for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
     [ ${#pids[@]} -gt 0 ] && log "stopped ${#pids[@]} services" || true ;;
-  *) echo "usage: $0 start [EVALUATORS] | stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start [EVALUATORS] | evaluators N | stop" >&2; exit 2 ;;
 esac

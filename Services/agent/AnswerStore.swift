@@ -66,6 +66,9 @@ struct AnswerStore: Sendable {
                 .answered(answer, verificationMeasurements: verificationMeasurements), on: connection) else { return nil }
             let envelope = Envelope(correlationId: event.id, producer: context.producerName, payload: answer)
             try await context.enqueue(envelope, topic: Topic.prunedPolicies, key: change.modelId, on: connection)
+            if source == .agent, context.settings.agentSpotChecks {
+                try await requestSpotCheck(of: answer, regime: serving.regime, on: connection)
+            }
             try await AuditLog.record(actor: context.producerName, action: "policy.published", correlationId: event.id,
                                       details: answer, on: connection)
             return answer
@@ -75,6 +78,29 @@ struct AnswerStore: Sendable {
             status.countAnswer(rejected: false)
         }
         return answer
+    }
+
+    /// Asks the evaluators to measure a published policy in the predictor's
+    /// regime (reason `spot-check`, correlation id = the ratio event), unless
+    /// that policy already has a request in the regime. The measurement is the
+    /// truth `ppf history` shows next to the prediction, and feeds the next
+    /// predictor version where the agent actually goes.
+    private func requestSpotCheck(of answer: PolicyPublished, regime: MeasurementRegime,
+                                  on connection: PGConnection) async throws {
+        let existing = try await connection.query("""
+            SELECT 1 FROM evaluation_requests
+             WHERE policy_id = \(answer.policyId) AND metric = \(regime.metric) AND split = \(regime.split)
+               AND token_budget = \(regime.tokenBudget) AND window_size = \(regime.window) LIMIT 1
+            """)
+        guard existing.isEmpty else { return }
+        let request = try EvaluationRequest(
+            requestId: UUID(), modelId: answer.modelId, policyId: answer.policyId, policy: answer.policy,
+            metric: regime.metric, split: regime.split, tokenBudget: regime.tokenBudget, window: regime.window,
+            reason: .spotCheck)
+        try await EvaluationRequestRepository.insert(request, correlationId: answer.ratioEventId, on: connection)
+        try await context.enqueue(Envelope(correlationId: answer.ratioEventId, producer: context.producerName, payload: request),
+                                  topic: Topic.evaluationRequests, key: answer.policyId.uuidString.lowercased(),
+                                  on: connection)
     }
 
     // MARK: - Rejections

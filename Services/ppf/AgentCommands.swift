@@ -14,7 +14,7 @@ import PPFStore
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the agent against the newest predictor version, or ask it for a policy.",
-        subcommands: [Train.self, Policy.self])
+        subcommands: [Train.self, Policy.self, AgentRefine.self])
 
     // MARK: - ppf agent train
 

@@ -93,14 +93,12 @@ struct Bootstrap: AsyncParsableCommand {
                 await context.shutdown()
                 return
             }
-            let before = try await context.pool.withConnection {
-                try await PredictorVersionRepository.latestSummary(modelId: modelId, on: $0)?.id
-            }
             try await BootstrapProgress(context: context, requestIds: queued.requestIds)
                 .waitForAll(timeout: .seconds(timeoutMinutes * 60))
             if !noTrain {
-                try await planner.requestTraining(requestedBy: ProcessInfo.processInfo.environment["USER"] ?? "ppf")
-                try await BootstrapProgress.waitForPredictor(context: context, modelId: modelId, newerThan: before)
+                let command = try await planner.requestTraining(
+                    requestedBy: ProcessInfo.processInfo.environment["USER"] ?? "ppf")
+                try await BootstrapProgress.waitForPredictor(context: context, modelId: modelId, command: command)
             }
         } catch {
             await context.shutdown()

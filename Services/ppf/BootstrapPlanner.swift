@@ -128,14 +128,23 @@ struct BootstrapPlanner {
     }
 
     /// Asks the predictor service to train now (a command through the outbox).
-    func requestTraining(requestedBy: String) async throws {
-        let command = try PredictorCommand(modelId: regime.modelId, action: .train, requestedBy: requestedBy)
+    /// - Returns: the command's correlation id, which the version it trains (or
+    ///   the audit entry saying why it did not) carries.
+    @discardableResult
+    func requestTraining(requestedBy: String) async throws -> UUID {
+        try await Self.requestTraining(context: context, modelId: regime.modelId, requestedBy: requestedBy)
+    }
+
+    /// Asks the predictor service to train `modelId` now; returns the command's correlation id.
+    static func requestTraining(context: ServiceContext, modelId: String, requestedBy: String) async throws -> UUID {
+        let command = try PredictorCommand(modelId: modelId, action: .train, requestedBy: requestedBy)
         let envelope = Envelope(correlationId: UUID(), producer: context.producerName, payload: command)
         try await context.pool.withTransaction { connection in
-            try await context.enqueue(envelope, topic: Topic.predictorCommands, key: regime.modelId, on: connection)
+            try await context.enqueue(envelope, topic: Topic.predictorCommands, key: modelId, on: connection)
         }
         _ = try await context.makeOutboxRelay().publishPending()
-        print("asked the predictor service to train '\(regime.modelId)'")
+        print("asked the predictor service to train '\(modelId)'")
+        return envelope.correlationId
     }
 }
 

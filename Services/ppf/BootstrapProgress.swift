@@ -57,23 +57,31 @@ struct BootstrapProgress {
         }
     }
 
-    /// Waits for a predictor version other than `previous`, or for the
-    /// service to record why it skipped training, and prints the outcome.
-    static func waitForPredictor(context: ServiceContext, modelId: String, newerThan previous: UUID?,
+    /// Waits for the predictor version trained by the train command whose
+    /// correlation id is `command`, or for the service to record why it
+    /// skipped that training, and prints the outcome.
+    ///
+    /// Matching on the command, not on "any newer version", matters: while
+    /// the measurements arrive the service may retrain on its own
+    /// (`PPF_PREDICTOR_RETRAIN_AFTER`) on part of them, and that version is
+    /// not the one asked for.
+    static func waitForPredictor(context: ServiceContext, modelId: String, command: UUID,
                                  timeout: Duration = .seconds(600)) async throws {
         let started = ContinuousClock.now
-        let asked = Date()
         print("waiting for the predictor service to train…")
         while ContinuousClock.now - started < timeout {
             let outcome = try await context.pool.withConnection { connection -> String? in
-                if let latest = try await PredictorVersionRepository.latest(modelId: modelId, on: connection),
-                   latest.id != previous {
-                    return describe(latest)
+                let trained = try await connection.query("""
+                    SELECT id FROM predictor_versions WHERE model_id = \(modelId) AND correlation_id = \(command)
+                    """)
+                if let id = try trained.first?.decode(UUID.self, column: 0),
+                   let version = try await PredictorVersionRepository.find(id: id, on: connection) {
+                    return describe(version)
                 }
                 let skipped = try await connection.query("""
                     SELECT details->>'reason' FROM audit_log
-                     WHERE action = 'predictor.training-skipped' AND details->>'modelId' = \(modelId)
-                       AND at >= \(asked) ORDER BY id DESC LIMIT 1
+                     WHERE action = 'predictor.training-skipped' AND correlation_id = \(command)
+                     ORDER BY id DESC LIMIT 1
                     """)
                 if let reason = try skipped.first?.decode(String?.self, column: 0) {
                     throw UserFacingError("the predictor service did not train: \(reason)")

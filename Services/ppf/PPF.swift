@@ -14,7 +14,7 @@ struct PPF: AsyncParsableCommand {
             stack they default to.
             """,
         subcommands: [Inspect.self, Eval.self, Generate.self, Prune.self, Agent.self, Bench.self, Plot.self, Ratio.self,
-                      Infer.self, Watch.self, Status.self, History.self, Bootstrap.self, PredictorGroup.self, Predict.self]
+                      Infer.self, Watch.self, Status.self, History.self, Report.self, Bootstrap.self, PredictorGroup.self, Predict.self]
     )
 }
 

@@ -37,6 +37,9 @@ struct Prune: AsyncParsableCommand {
     @Option(help: "static: candidates measured on the validation split.")
     var verifyTopK: Int = 3
 
+    @Option(help: "Static mode: baselines whose policies also seed a search (comma-separated; empty: search only from the agent's policy, verifying its top --verify-top-k). The best candidate of each search is verified.")
+    var staticStarts: String = "llm-pruner,owl"
+
     @Option(help: "static: validation tokens per measurement (default: the predictor's measurements').")
     var verifyTokens: Int?
 
@@ -93,7 +96,7 @@ struct Prune: AsyncParsableCommand {
         let job = PruneJob(checkpointLoader: model, ratio: ratio, choice: choice, policyName: policy,
                            metric: chosenMetric, out: out, format: format, precision: precision, savePolicy: savePolicy,
                            calibrationWindows: calibrationWindows, verifyTopK: verifyTopK, verifyTokens: verifyTokens,
-                           agent: agent)
+                           staticStarts: staticStarts, agent: agent)
         // Calibration, planning, measuring and export block on BLAS and I/O: not on the cooperative pool.
         try await BlockingQueue(label: "ppf.prune").run { try job.run() }
     }
@@ -147,6 +150,7 @@ struct PruneJob: Sendable {
     let calibrationWindows: Int
     let verifyTopK: Int
     let verifyTokens: Int?
+    let staticStarts: String
     let agent: LoadedAgent?
 
     func run() throws {
@@ -175,8 +179,10 @@ struct PruneJob: Sendable {
             let budget = verifyTokens ?? agent.regime.tokenBudget
             let window = min(agent.regime.window, budget)
             let tokens = checkpoint.tokens(of: try corpus.text(of: .validation), limit: budget)
+            let starts = try StaticVerifier.baselineStarts(staticStarts, ratio: ratio, session: session)
             let outcome = try StaticVerifier.run(agent: agent, session: session, ratio: ratio, topK: verifyTopK,
-                                                 seed: settings.agentSeed, validationTokens: tokens, window: window) { line in
+                                                 seed: settings.agentSeed, validationTokens: tokens, window: window,
+                                                 starts: starts) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
             chosen = outcome.best.candidate.policy

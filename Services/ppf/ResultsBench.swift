@@ -40,6 +40,9 @@ struct ResultsBench: AsyncParsableCommand {
     @Option(help: "Static mode: candidates measured on the validation split per ratio.")
     var verifyTopK: Int = 3
 
+    @Option(help: "Static mode: baselines whose policies also seed a search (comma-separated; empty: search only from the agent's policy, verifying its top --verify-top-k). The best candidate of each search is verified.")
+    var staticStarts: String = "llm-pruner,owl"
+
     @Option(help: "Static mode: validation tokens per measurement (default: the predictor's measurements').")
     var verifyTokens: Int?
 
@@ -75,7 +78,8 @@ struct ResultsBench: AsyncParsableCommand {
         let command = (["ppf", "bench", "results"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
         let job = ResultsJob(checkpointLoader: model, agent: agent, predictorSamples: predictor.sampleCount,
                              predictorHeldOut: heldOut, ratios: ratios, tokens: tokens, window: window,
-                             verifyTopK: verifyTopK, verifyTokens: verifyTokens, baselinesCSV: baselines,
+                             verifyTopK: verifyTopK, verifyTokens: verifyTokens, staticStarts: staticStarts,
+                             baselinesCSV: baselines,
                              measureBaselines: measureBaselines, calibrationWindows: calibrationWindows, command: command)
         let report = try await BlockingQueue(label: "ppf.bench.results").run { try job.run() }
         let markdown = report.markdown()
@@ -104,6 +108,7 @@ struct ResultsJob: Sendable {
     let window: Int
     let verifyTopK: Int
     let verifyTokens: Int?
+    let staticStarts: String
     let baselinesCSV: String
     let measureBaselines: Bool
     let calibrationWindows: Int
@@ -151,9 +156,10 @@ struct ResultsJob: Sendable {
             log(String(format: "r %.2f: PPF dynamic test ppl %.3f (predicted %.3f)", ratio, perplexity, exp(prediction.mean)))
 
             let searchStart = DispatchTime.now().uptimeNanoseconds
+            let starts = try StaticVerifier.baselineStarts(staticStarts, ratio: ratio, session: session)
             let outcome = try StaticVerifier.run(agent: agent, session: session, ratio: ratio, topK: verifyTopK,
                                                  seed: settings.agentSeed, validationTokens: validationTokens,
-                                                 window: verifyWindow, log: log)
+                                                 window: verifyWindow, starts: starts, log: log)
             let searchSeconds = Double(DispatchTime.now().uptimeNanoseconds - searchStart) / 1e9
             let chosen = outcome.best.candidate
             let staticPerplexity = try StaticVerifier.measure(chosen.policy, ratio: ratio, session: session,
@@ -161,8 +167,8 @@ struct ResultsJob: Sendable {
             staticRows.append(ResultsReport.PPFRow(
                 ratio: ratio, achievedRatio: chosen.achievedRatio, perplexity: staticPerplexity,
                 predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: outcome.best.measuredPerplexity,
-                measurements: outcome.verified.count, predictorCalls: outcome.search.rewardCalls,
-                policiesScored: outcome.search.policiesScored, seconds: searchSeconds))
+                measurements: outcome.verified.count, predictorCalls: outcome.rewardCalls,
+                policiesScored: outcome.policiesScored, seconds: searchSeconds))
             log(String(format: "r %.2f: PPF static test ppl %.3f (validation %.3f)", ratio, staticPerplexity, outcome.best.measuredPerplexity))
         }
 
@@ -173,6 +179,7 @@ struct ResultsJob: Sendable {
             agentTrainedAt: agent.record.createdAt, agentTrainingSeconds: agent.record.summary.trainingSeconds,
             predictorVersion: agent.predictorVersionId.uuidString.lowercased(), predictorSamples: predictorSamples,
             predictorHeldOut: predictorHeldOut, metric: metric.rawValue, verifyTopK: verifyTopK,
+            staticStarts: staticStarts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
             verifyTokens: validationTokens.count, verifyWindow: verifyWindow, ratios: ratios, dynamic: dynamic,
             staticRows: staticRows, baselines: points, baselineSource: source, policyLatencyMedian: policyMedian,
             policyLatencyP99: policyP99, predictionLatencyMedian: predictionMedian)

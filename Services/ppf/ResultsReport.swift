@@ -49,6 +49,8 @@ struct ResultsReport: Sendable {
     let predictorHeldOut: String
     let metric: String
     let verifyTopK: Int
+    /// Baselines whose policies seeded extra static searches (empty: the agent's search only).
+    let staticStarts: [String]
     let verifyTokens: Int
     let verifyWindow: Int
     let ratios: [Double]
@@ -95,13 +97,16 @@ struct ResultsReport: Sendable {
             "",
             "Model \(model) · test split, first \(tokens) tokens, window \(window) · dense perplexity **\(String(format: "%.3f", densePerplexity))**.",
             "Agent \(agentVersion) (trained \(formatter.string(from: agentTrainedAt)) in \(String(format: "%.1f", agentTrainingSeconds)) s) against predictor \(predictorVersion) (\(predictorSamples) measured policies; held out: \(predictorHeldOut)); metric \(metric) for every PPF plan.",
-            "PPF static: CEM search from the agent's policy, its top \(verifyTopK) candidates measured on the validation split (\(verifyTokens) tokens, window \(verifyWindow)), the best measured one kept. The test split is used only for this table. Baselines: \(baselineSource).",
+            (staticStarts.isEmpty
+                ? "PPF static: CEM search from the agent's policy, its top \(verifyTopK) candidates measured"
+                : "PPF static: CEM searches from the agent's policy and from the \(staticStarts.joined(separator: " and ")) policies, the best candidate of each measured")
+                + " on the validation split (\(verifyTokens) tokens, window \(verifyWindow)), the best measured one kept. The test split is used only for this table. Baselines: \(baselineSource).",
             "",
             "**Test perplexity** (lower is better)",
             "",
             header, rule,
             "| **PPF dynamic** (agent, no search) | " + ratios.map { cell(row(dynamic, $0)?.perplexity) }.joined(separator: " | ") + " |",
-            "| **PPF static** (search + \(verifyTopK) verified) | " + ratios.map { cell(row(staticRows, $0)?.perplexity) }.joined(separator: " | ") + " |",
+            "| **PPF static** (search + \(staticStarts.isEmpty ? verifyTopK : staticStarts.count + 1) verified) | " + ratios.map { cell(row(staticRows, $0)?.perplexity) }.joined(separator: " | ") + " |",
         ]
         for name in baselineNames {
             let metricName = baselines.first { $0.baseline == name }?.metric ?? ""

@@ -244,7 +244,7 @@ public struct PolicySampler: Sendable {
     /// policy's own ratio, since the projection adds `logit(r / top)`) and of
     /// its MLP share of the removable channels. Dropped blocks get a
     /// saturated drop logit (or, without drops, maximal pruning).
-    func action(imitating policy: PruningPolicy) throws(AgentError) -> [Double] {
+    public func action(imitating policy: PruningPolicy) throws(AgentError) -> [Double] {
         let budget = projection.budget
         let blocks = budget.blockCount
         guard policy.layers.count == blocks else {

@@ -7,7 +7,8 @@ import PPFPredictor
 /// §3.3: the agent is trained against the predictor only).
 ///
 /// Each policy becomes the predictor's features (its per-block keeps, drops
-/// and depth), the ensemble answers with the mean and std of log-perplexity,
+/// and depth, plus the retained importance from the predictor's own
+/// importance profile when it reads it), the ensemble answers with the mean and std of log-perplexity,
 /// and training maximises `−mean − κ·std`. Prediction calls BLAS and runs on
 /// the calling thread: services call it from a dedicated queue.
 public struct PredictorReward: Sendable {
@@ -17,11 +18,15 @@ public struct PredictorReward: Sendable {
     /// Wraps `predictor` for a model with `blockCount` blocks.
     ///
     /// - Throws: ``AgentError/Code/unsupportedPredictor`` when the predictor
-    ///   reads features the agent cannot build from a policy alone (extra
-    ///   per-layer channels or globals) or was trained for another block count.
+    ///   reads features the agent cannot build from a policy and the predictor's
+    ///   importance profile (other extra channels, globals) or was trained for
+    ///   another block count.
     public init(predictor: PerformancePredictor, blockCount: Int) throws(AgentError) {
         let spec = predictor.spec
-        guard spec.extraLayerChannels.isEmpty, spec.globalChannels.isEmpty else {
+        let importanceOnly = spec.extraLayerChannels.isEmpty
+            || (spec.usesImportance && spec.extraLayerChannels.count == FeatureSpec.importanceChannels.count
+                && predictor.importanceProfile != nil)
+        guard importanceOnly, spec.globalChannels.isEmpty else {
             throw AgentError(.unsupportedPredictor,
                              "the predictor reads channels \(spec.extraLayerChannels) and globals \(spec.globalChannels), which a policy alone does not give; retrain it on policy features only")
         }

@@ -79,6 +79,7 @@ public final class ServiceContext: Sendable {
             })
         kafka.clientId = "ppf-\(settings.serviceName)"
         kafka.sessionTimeout = .milliseconds(settings.kafkaSessionTimeoutMilliseconds)
+        kafka.autoOffsetReset = settings.kafkaAutoOffsetReset
         return kafka
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PPFBus
 
 /// Every setting a PPF service or the CLI reads, as one `Sendable` value.
 ///
@@ -16,6 +17,11 @@ public struct Settings: Sendable, Equatable {
     /// Consumer-group session timeout. `PPF_KAFKA_SESSION_TIMEOUT_MS`, default 6000:
     /// librdkafka's 45 s default makes group joins take ~23 s on the local broker (design.md).
     public var kafkaSessionTimeoutMilliseconds: Int
+    /// Where a consumer group with no committed offset starts reading: `earliest` or `latest`.
+    /// `PPF_KAFKA_AUTO_OFFSET_RESET`, default `earliest`, so a group that joins after messages were
+    /// produced still sees them. `latest` suits a throwaway group that must ignore the backlog
+    /// (the evaluator scaling benchmark), provided it joins before the messages it wants are produced.
+    public var kafkaAutoOffsetReset: KafkaConfiguration.AutoOffsetReset
     /// PostgreSQL URL. `PPF_POSTGRES_URL`, default `postgresql://ppf@127.0.0.1:55432/ppf` (make up).
     public var postgresURL: String
     /// OpenBLAS threads for this process. `PPF_BLAS_THREADS`, default 0 = one per core.
@@ -65,6 +71,11 @@ public struct Settings: Sendable, Equatable {
     /// Static mode verifies this many of the search's best candidates with true measurements.
     /// `PPF_AGENT_VERIFY_TOP_K`, default 3.
     public var agentVerifyTopK: Int
+    /// Whether the agent asks the evaluators for a spot-check measurement of
+    /// each dynamic policy it publishes (in the predictor's regime), so
+    /// measurements keep feeding the predictor where the agent goes.
+    /// `PPF_AGENT_SPOT_CHECKS` (`true`/`false`), default true.
+    public var agentSpotChecks: Bool
     /// How long static mode waits for its verification measurements before answering with
     /// those that arrived (or rejecting when none did). `PPF_AGENT_VERIFY_TIMEOUT_SECONDS`,
     /// default 3600: on 2 cores a real measurement takes about a minute, behind any bootstrap backlog.
@@ -83,6 +94,7 @@ public struct Settings: Sendable, Equatable {
             instanceId: "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
             kafkaBrokers: "127.0.0.1:19092",
             kafkaSessionTimeoutMilliseconds: 6000,
+            kafkaAutoOffsetReset: .earliest,
             postgresURL: "postgresql://ppf@127.0.0.1:55432/ppf",
             blasThreads: 0,
             // People at a terminal want results, not start-up chatter.
@@ -102,6 +114,7 @@ public struct Settings: Sendable, Equatable {
             agentIterations: 300,
             agentSeed: 1,
             agentVerifyTopK: 3,
+            agentSpotChecks: true,
             agentVerifyTimeoutSeconds: 3600,
             reconcileSeconds: 30
         )
@@ -151,6 +164,7 @@ public struct Settings: Sendable, Equatable {
         case instanceId = "instance-id"
         case kafkaBrokers = "kafka-brokers"
         case kafkaSessionTimeout = "kafka-session-timeout-ms"
+        case kafkaAutoOffsetReset = "kafka-auto-offset-reset"
         case postgresURL = "postgres-url"
         case blasThreads = "blas-threads"
         case logLevel = "log-level"
@@ -169,6 +183,7 @@ public struct Settings: Sendable, Equatable {
         case agentIterations = "agent-iterations"
         case agentSeed = "agent-seed"
         case agentVerifyTopK = "agent-verify-top-k"
+        case agentSpotChecks = "agent-spot-checks"
         case agentVerifyTimeout = "agent-verify-timeout-seconds"
         case reconcileSeconds = "reconcile-seconds"
 
@@ -206,6 +221,11 @@ public struct Settings: Sendable, Equatable {
         case .instanceId: instanceId = value
         case .kafkaBrokers: kafkaBrokers = value
         case .kafkaSessionTimeout: kafkaSessionTimeoutMilliseconds = try integer(in: 1000...300_000)
+        case .kafkaAutoOffsetReset:
+            guard let reset = KafkaConfiguration.AutoOffsetReset(rawValue: value) else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected earliest or latest")
+            }
+            kafkaAutoOffsetReset = reset
         case .postgresURL:
             guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
                 throw SettingsError(setting: key.environmentName, value: "<hidden>",
@@ -264,6 +284,12 @@ public struct Settings: Sendable, Equatable {
             }
             agentSeed = seed
         case .agentVerifyTopK: agentVerifyTopK = try integer(in: 1...32)
+        case .agentSpotChecks:
+            switch value.lowercased() {
+            case "true", "1", "yes", "on": agentSpotChecks = true
+            case "false", "0", "no", "off": agentSpotChecks = false
+            default: throw SettingsError(setting: key.environmentName, value: value, reason: "expected true or false")
+            }
         case .agentVerifyTimeout:
             guard let seconds = Double(value), seconds > 0, seconds <= 7 * 86_400 else {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in (0, 604800]")

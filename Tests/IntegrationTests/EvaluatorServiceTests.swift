@@ -8,8 +8,9 @@ import Testing
 
 /// The real `evaluator` executable on the real SmolLM2-135M against the real
 /// broker and database, in an isolated schema: one request delivered twice is
-/// measured once, bad requests are dead-lettered with their reason, and the
-/// service keeps running.
+/// measured once, bad requests (garbage, another model, an unknown split, a
+/// policy of the wrong length, an unknown schema version) are dead-lettered
+/// with their reason, and the service keeps serving the request behind them.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct EvaluatorServiceTests {
     static let modelId = "smollm2-135m"
     static let modelFile = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -70,15 +71,13 @@ import Testing
             do {
                 try await evaluator.waitForOutput("model '\(Self.modelId)' loaded", within: .seconds(60))
 
-                // The dense policy's envelope twice, a pruned one, garbage, a request for another
-                // model and a policy of the wrong length.
+                // The dense policy's envelope twice; then, on one key (so one partition, in this order),
+                // garbage, a request for another model, a policy of the wrong length, an unknown split,
+                // an unknown schema version, and last a pruned policy the evaluator must still serve.
                 let good = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0, mlp: 0), database: database)
                 let key = good.payload.policyId.uuidString.lowercased()
                 try await producer.send(good, to: Topic.evaluationRequests, key: key)
                 try await producer.send(good, to: Topic.evaluationRequests, key: key)
-                let pruned = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0, mlp: 0.1),
-                                                         database: database)
-                try await producer.send(pruned, to: Topic.evaluationRequests, key: pruned.payload.policyId.uuidString.lowercased())
                 let marker = "garbage-\(UUID().uuidString.prefix(8))"
                 try await producer.send(topic: Topic.evaluationRequests, key: marker, value: Array("not json \(marker)".utf8))
                 var otherModel = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0.3, mlp: 0.3),
@@ -89,6 +88,19 @@ import Testing
                                                               database: database)
                 wrongLength.payload.policy = .uniform(blocks: 8, attention: 0.4, mlp: 0.4)
                 try await producer.send(wrongLength, to: Topic.evaluationRequests, key: marker)
+                var unknownSplit = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0.2, mlp: 0.2),
+                                                               database: database)
+                unknownSplit.payload.split = "wiki.train"
+                try await producer.send(unknownSplit, to: Topic.evaluationRequests, key: marker)
+                let future = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0.1, mlp: 0.2),
+                                                         database: database)
+                let futureBytes = String(decoding: try future.encoded(), as: UTF8.self)
+                    .replacingOccurrences(of: "\"schemaVersion\":\(EvaluationRequest.schemaVersion)", with: "\"schemaVersion\":99")
+                #expect(futureBytes.contains("\"schemaVersion\":99"))
+                try await producer.send(topic: Topic.evaluationRequests, key: marker, value: Array(futureBytes.utf8))
+                let pruned = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0, mlp: 0.1),
+                                                         database: database)
+                try await producer.send(pruned, to: Topic.evaluationRequests, key: marker)
 
                 let requestId = good.payload.requestId
                 let prunedId = pruned.payload.requestId
@@ -97,12 +109,18 @@ import Testing
                 }, "both requests should be measured: \(evaluator.output.suffix(3000))")
                 let otherId = otherModel.messageId.uuidString.lowercased()
                 let wrongId = wrongLength.messageId.uuidString.lowercased()
+                let splitId = unknownSplit.messageId.uuidString.lowercased()
+                let futureId = future.messageId.uuidString.lowercased()
                 #expect(try await eventually(within: .seconds(20)) {
                     let garbage = try await Self.deadLetters(containing: marker, reason: "", in: database)
                     let other = try await Self.deadLetters(containing: otherId, reason: "not 'no-such-model'", in: database)
                     let wrong = try await Self.deadLetters(containing: wrongId, reason: "has 8 layers", in: database)
-                    return garbage >= 1 && other == 1 && wrong == 1
-                }, "garbage, another model and a wrong-length policy are dead-lettered with reasons: \(evaluator.output.suffix(3000))")
+                    let split = try await Self.deadLetters(containing: splitId, reason: "unknown split 'wiki.train'", in: database)
+                    let schema = try await Self.deadLetters(containing: futureId, reason: "schema version 99", in: database)
+                    return garbage >= 1 && other == 1 && wrong == 1 && split == 1 && schema == 1
+                }, "garbage, another model, a wrong-length policy, an unknown split and an unknown schema version are dead-lettered with reasons: \(evaluator.output.suffix(3000))")
+                #expect(try await database.count(
+                    "SELECT count(*)::int FROM measurements WHERE request_id = ANY(\([unknownSplit.payload.requestId, future.payload.requestId]))") == 0)
 
                 let (row, prunedRow) = try await database.pool.withConnection { connection in
                     (try #require(try await MeasurementRepository.find(requestId: requestId, on: connection)),

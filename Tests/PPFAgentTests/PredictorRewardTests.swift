@@ -133,3 +133,34 @@ private func trainedPredictor(globals: [String] = [], blocks: Int = 4) throws ->
     #expect(AgentArtifact.configurationKey(reseeded, allowsBlockDrop: false) != artifact.configurationKey)
     #expect(AgentArtifact.configurationKey(configuration, allowsBlockDrop: true) != artifact.configurationKey)
 }
+
+@Test func aPredictorReadingRetainedImportanceIsUsedWithItsOwnProfile() throws {
+    let blocks = 4
+    let profile = ImportanceProfile(modelId: "m", metric: "flap", layers: (0..<blocks).map { _ in
+        ImportanceProfile.Layer(attentionRemoval: [0, 0.5], attentionKept: [1, 0.7],
+                                mlpKept: (0...10).map { sqrt(Double($0) / 10) })
+    })
+    let spec = try FeatureSpec(layerCount: blocks, extraLayerChannels: FeatureSpec.importanceChannels)
+    var generator = SeededGenerator(seed: 9)
+    let samples = try (0..<80).map { index in
+        let policy = PruningPolicy(layers: (0..<blocks).map { _ in
+            LayerPolicy(attentionRatio: Double.random(in: 0...0.6, using: &generator),
+                        mlpRatio: Double.random(in: 0...0.6, using: &generator))
+        })
+        let kept = try profile.retained(by: policy).mlp
+        return TrainingSample(id: "i\(index)", features: try PolicyFeatures(policy: policy, spec: spec, profile: profile),
+                              perplexity: exp(3 + kept.map { 1 - $0 }.reduce(0, +)))
+    }
+    var hyperparameters = PredictorHyperparameters(seed: 2)
+    hyperparameters.ensembleSize = 2
+    hyperparameters.maxEpochs = 60
+    let bare = try PerformancePredictor.train(on: samples, hyperparameters: hyperparameters)
+    // Without its profile the importance channels cannot be built from a policy.
+    #expect { _ = try PredictorReward(predictor: bare, blockCount: blocks) } throws: { error in
+        (error as? AgentError)?.code == .unsupportedPredictor
+    }
+    let reward = try PredictorReward(predictor: bare.attaching(profile), blockCount: blocks)
+    let policy = PruningPolicy.uniform(blocks: blocks, attention: 0.5, mlp: 0.3)
+    let direct = try bare.predict(try PolicyFeatures(policy: policy, spec: spec, profile: profile))
+    #expect(try reward.prediction(for: policy).mean == direct.logPerplexity)
+}

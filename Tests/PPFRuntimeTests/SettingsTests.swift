@@ -7,6 +7,7 @@ import Testing
         #expect(settings.kafkaBrokers == "127.0.0.1:19092")
         #expect(settings.postgresURL == "postgresql://ppf@127.0.0.1:55432/ppf")
         #expect(settings.kafkaSessionTimeoutMilliseconds == 6000)
+        #expect(settings.kafkaAutoOffsetReset == .earliest)
         #expect(rest.isEmpty)
     }
 
@@ -116,5 +117,18 @@ import Testing
             }
         }
         #expect(Settings.ratioRange("0.05...0.6") == 0.05...0.6)
+    }
+
+    @Test func whereANewConsumerGroupStartsIsASettingThatReachesTheKafkaConfiguration() throws {
+        let set = try Settings.load(serviceName: "evaluator", environment: ["PPF_KAFKA_AUTO_OFFSET_RESET": "latest"],
+                                    arguments: []).settings
+        #expect(set.kafkaAutoOffsetReset == .latest)
+        #expect(ServiceContext.kafkaConfiguration(set).librdkafkaProperties(for: .consumer(groupId: "g"))["auto.offset.reset"] == "latest")
+        do {
+            _ = try Settings.load(serviceName: "evaluator", environment: ["PPF_KAFKA_AUTO_OFFSET_RESET": "newest"], arguments: [])
+            Issue.record("expected an error")
+        } catch let error as SettingsError {
+            #expect(error.description.contains("PPF_KAFKA_AUTO_OFFSET_RESET"))
+        }
     }
 }

@@ -1,0 +1,168 @@
+import Foundation
+import PPFContracts
+import PPFModel
+import PPFPruning
+import PPFRuntime
+import PPFStore
+
+/// Follows one ratio event through the system in Postgres (the system of
+/// record) and prints what each service did: the agent's policy, the
+/// pruner's plan, the spot-check measurement, and optionally a baseline
+/// measured the same way for comparison.
+struct RatioWait {
+    let context: ServiceContext
+    let eventId: UUID
+    let answerTimeout: Duration
+    let measureTimeout: Duration
+    static let poll: Duration = .milliseconds(200)
+
+    /// The answer as `ratio_event_history` shows it.
+    struct Answer {
+        let status: String
+        let reason: String?
+        let message: String?
+        let policyId: UUID?
+        let achievedRatio: Double?
+        let predicted: Double?
+        let predictedStd: Double?
+        let verified: Double?
+        let agentVersion: UUID?
+        let predictorVersion: UUID?
+        let answerMilliseconds: Double?
+    }
+
+    /// Waits for the agent's answer and prints it (the policy block by block).
+    /// - Throws: ``UserFacingError`` when the event was rejected or on timeout.
+    func answer() async throws -> Answer {
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < answerTimeout {
+            if let answer = try await read(), answer.status != "pending" {
+                guard answer.status == "answered", let policyId = answer.policyId else {
+                    throw UserFacingError("the agent rejected the event (\(answer.reason ?? "?")): \(answer.message ?? "no message")")
+                }
+                try await printPolicy(policyId, answer: answer)
+                return answer
+            }
+            try await Task.sleep(for: Self.poll)
+        }
+        throw UserFacingError("no answer within \(answerTimeout); is the agent running? (`ppf status`; the event stays pending and is answered when it starts)")
+    }
+
+    private func read() async throws -> Answer? {
+        let id = eventId
+        return try await context.pool.withConnection { connection in
+            guard let row = try await connection.query("""
+                SELECT status, reason, message, policy_id, achieved_ratio, predicted_perplexity,
+                       predicted_log_perplexity_std, verified_perplexity, agent_version_id, predictor_version_id,
+                       answer_ms::float8
+                  FROM ratio_event_history WHERE ratio_event_id = \(id)
+                """).first else { return nil }
+            return Answer(status: try row.decode(String.self, column: 0), reason: try row.decode(String?.self, column: 1),
+                          message: try row.decode(String?.self, column: 2), policyId: try row.decode(UUID?.self, column: 3),
+                          achievedRatio: try row.decode(Double?.self, column: 4),
+                          predicted: try row.decode(Double?.self, column: 5),
+                          predictedStd: try row.decode(Double?.self, column: 6),
+                          verified: try row.decode(Double?.self, column: 7),
+                          agentVersion: try row.decode(UUID?.self, column: 8),
+                          predictorVersion: try row.decode(UUID?.self, column: 9),
+                          answerMilliseconds: try row.decode(Double?.self, column: 10))
+        }
+    }
+
+    private func printPolicy(_ policyId: UUID, answer: Answer) async throws {
+        guard let record = try await context.pool.withConnection({ try await PolicyRepository.find(id: policyId, on: $0) }) else {
+            return
+        }
+        let short = { (id: UUID?) in id.map { String($0.uuidString.lowercased().prefix(8)) } ?? "–" }
+        print(String(format: "policy %@ (agent %@, predictor %@): achieved ratio %.4f, answered in %.0f ms",
+                     short(policyId), short(answer.agentVersion), short(answer.predictorVersion),
+                     answer.achievedRatio ?? .nan, answer.answerMilliseconds ?? .nan))
+        if let predicted = answer.predicted {
+            print(String(format: "  predicted perplexity %.2f (σ of log-ppl %.3f)", predicted, answer.predictedStd ?? .nan))
+        }
+        if let verified = answer.verified {
+            print(String(format: "  verified on validation: perplexity %.2f", verified))
+        }
+        // Compact: blocks on one line each for attention and MLP removal, in percent.
+        let layers = record.policy.layers
+        let attention = layers.map { $0.dropped ? "  D" : String(format: "%3.0f", 100 * $0.attentionRatio) }
+        let mlp = layers.map { $0.dropped ? "  D" : String(format: "%3.0f", 100 * $0.mlpRatio) }
+        print("  removed %, block 0 → \(layers.count - 1) (D = block dropped):")
+        print("    attention " + attention.joined(separator: ""))
+        print("    MLP       " + mlp.joined(separator: ""))
+    }
+
+    /// Waits a little for the pruner's plan and prints its size.
+    func plan(timeout: Duration = .seconds(30)) async throws {
+        let id = eventId
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < timeout {
+            let row = try await context.pool.withConnection { connection in
+                try await connection.query("""
+                    SELECT plan_id, kept_parameters, total_parameters FROM ratio_event_history
+                     WHERE ratio_event_id = \(id) AND plan_id IS NOT NULL
+                    """).first
+            }
+            if let row {
+                let kept = try row.decode(Int.self, column: 1), total = try row.decode(Int.self, column: 2)
+                print("plan \(String(try row.decode(UUID.self, column: 0).uuidString.lowercased().prefix(8))) by the pruner: keeps "
+                      + "\(kept) of \(total) prunable parameters (model-host swaps to it)")
+                return
+            }
+            try await Task.sleep(for: Self.poll)
+        }
+        print("no plan within \(timeout) (is the pruner running? `ppf status`)")
+    }
+
+    /// Waits for the first spot-check measurement of the event's policy and returns its perplexity.
+    func spotCheck(policyId: UUID) async throws -> (perplexity: Double, regime: String)? {
+        try await measurement { connection in
+            try await connection.query("""
+                SELECT m.perplexity, m.split || ' ' || m.token_budget || ' tokens' FROM measurements m
+                  JOIN evaluation_requests r ON r.id = m.request_id
+                 WHERE r.correlation_id = \(eventId) AND m.policy_id = \(policyId) ORDER BY m.id LIMIT 1
+                """).first.map { (try $0.decode(Double.self, column: 0), try $0.decode(String.self, column: 1)) }
+        }
+    }
+
+    /// Asks the evaluators to measure `policy` (a baseline) in `regime`,
+    /// reusing a stored measurement of the same policy there, and returns its perplexity.
+    func measureBaseline(_ policy: PruningPolicy, named name: String, targetRatio: Double,
+                         regime: MeasurementRegime, modelId: String) async throws -> Double? {
+        let context = context, eventId = eventId
+        let requestId: UUID = try await context.pool.withTransaction { connection in
+            let stored = try await PolicyRepository.store(policy, modelId: modelId, source: "baseline:\(name)",
+                                                          targetRatio: targetRatio, correlationId: eventId,
+                                                          on: connection).record
+            if let existing = try await connection.query("""
+                SELECT id FROM evaluation_requests WHERE policy_id = \(stored.id) AND metric = \(regime.metric)
+                   AND split = \(regime.split) AND token_budget = \(regime.tokenBudget) AND window_size = \(regime.window)
+                 ORDER BY created_at LIMIT 1
+                """).first {
+                return try existing.decode(UUID.self, column: 0)
+            }
+            let request = try EvaluationRequest(
+                requestId: UUID(), modelId: modelId, policyId: stored.id, policy: policy, metric: regime.metric,
+                split: regime.split, tokenBudget: regime.tokenBudget, window: regime.window, reason: .spotCheck)
+            try await EvaluationRequestRepository.insert(request, correlationId: eventId, on: connection)
+            try await context.enqueue(Envelope(correlationId: eventId, producer: context.producerName, payload: request),
+                                      topic: Topic.evaluationRequests, key: stored.id.uuidString.lowercased(),
+                                      on: connection)
+            return request.requestId
+        }
+        _ = try? await context.makeOutboxRelay().publishPending()
+        return try await measurement { connection in
+            try await connection.query("SELECT perplexity FROM measurements WHERE request_id = \(requestId)")
+                .first.map { try $0.decode(Double.self, column: 0) }
+        }
+    }
+
+    private func measurement<Value: Sendable>(_ query: @escaping @Sendable (PGConnection) async throws -> Value?) async throws -> Value? {
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < measureTimeout {
+            if let value = try await context.pool.withConnection(query) { return value }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        return nil
+    }
+}
