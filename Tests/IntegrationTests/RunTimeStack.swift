@@ -128,8 +128,8 @@ final class RunTimeStack: @unchecked Sendable {
     // MARK: - Ratio events
 
     /// Records dynamic ratio events of the tiny model as `ppf ratio set` does
-    /// — the row, the audit entry and the outbox entry in one transaction —
-    /// and leaves publishing to the running services' outbox relays.
+    /// (``RatioEventRepository/emit(_:id:producer:on:)``), all in one
+    /// transaction, and leaves publishing to the running services' outbox relays.
     /// - Returns: the event ids, in the order of `ratios`.
     func emit(_ ratios: [Double]) async throws -> [UUID] {
         let model = model.modelId
@@ -137,12 +137,7 @@ final class RunTimeStack: @unchecked Sendable {
             var ids: [UUID] = []
             for ratio in ratios {
                 let change = try RatioChange(modelId: model, targetRatio: ratio, mode: .dynamic, requestedBy: "it")
-                let id = UUID()
-                try await RatioEventRepository.insert(id: id, change: change, on: connection)
-                try await AuditLog.record(actor: "it", action: "ratio-change", correlationId: id, details: change, on: connection)
-                let envelope = Envelope(correlationId: id, producer: "it/cli", payload: change, messageId: id)
-                _ = try await Outbox.enqueue(envelope, topic: Topic.ratioEvents, key: model, on: connection)
-                ids.append(id)
+                ids.append(try await RatioEventRepository.emit(change, producer: "it/cli", on: connection).messageId)
             }
             return ids
         }
@@ -207,6 +202,15 @@ final class RunTimeStack: @unchecked Sendable {
             byEvent[$0] ?? EventAccount(event: $0, outcomes: 0, answered: 0, policyEntries: 0, policyEntriesPublished: 0,
                                         plans: 0, planEntries: 0, planEntriesPublished: 0)
         }
+    }
+
+    /// The accounts of `accounts` that are not exactly once (see ``EventAccount/isExactlyOnce(planned:)``).
+    static func violations(_ accounts: [EventAccount], planned: Bool) -> [EventAccount] {
+        var violations: [EventAccount] = []
+        for account in accounts where !account.isExactlyOnce(planned: planned) {
+            violations.append(account)
+        }
+        return violations
     }
 
     /// Waits until every one of `events` is answered (and planned, when `planned`) exactly once;
