@@ -6,7 +6,7 @@ SWIFT ?= swift
 # Evaluators started by `make up` (scale locally: make up EVALUATORS=3).
 EVALUATORS ?= 2
 
-.PHONY: help setup build build-release up down ps test demo bench-model bench-prune bench-results bench-evaluators
+.PHONY: help setup build build-release up down ps test demo bench-model bench-prune bench-results bench-evaluators bench-load
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,3 +52,6 @@ bench-results: build-release ## PPF dynamic and static vs the baselines at r = 0
 
 bench-evaluators: build-release ## Measurements/min with 1, 2, 3 evaluators on the running stack (docs/evaluator-scaling.csv, docs/benchmarks.md)
 	@bash infra/bench/evaluator-scaling.sh
+
+bench-load: build-release ## A burst of 200 ratio events on the agent: p50/p99 latency, RSS before/after (docs/benchmarks.md; EVENTS=200)
+	@bash infra/bench/agent-load.sh

@@ -8,7 +8,8 @@ import PPFRuntime
 /// predictor-version consumer (retrains), and the ratio-event consumer, which
 /// first reconciles from PostgreSQL. Each consumer has its own group,
 /// prefixed with `PPF_CONSUMER_GROUP_PREFIX`; bad messages (malformed,
-/// unknown schema, a ratio outside [0, 1)) are dead-lettered by ``EnvelopeConsumerService``.
+/// unknown schema, a ratio outside [0, 1), a predictor version without
+/// samples) are dead-lettered by ``EnvelopeConsumerService``.
 enum AgentServices {
     static func make(context: ServiceContext, status: AgentStatus) -> [any PPFService] {
         let registry = AgentRegistry(context: context, status: status)
@@ -19,6 +20,7 @@ enum AgentServices {
             context: context, groupId: context.settings.consumerGroupPrefix + "agent.predictor-versions",
             topic: Topic.predictorVersions
         ) { envelope, _ in
+            try envelope.payload.validate()
             try await registry.predictorVersionPublished(envelope)
         }
         let ratioEvents = EnvelopeConsumerService<RatioChange>(
@@ -27,16 +29,20 @@ enum AgentServices {
             try await handler.handle(envelope, message)
         }
         return [searches, predictorVersions,
-                ReconcileThenAnswer(registry: registry, handler: handler, consumer: ratioEvents, status: status)]
+                ReconcileThenAnswer(context: context, registry: registry, handler: handler, consumer: ratioEvents,
+                                    status: status)]
     }
 }
 
 /// Reconciles from PostgreSQL before consuming ratio events (design.md: the
 /// local broker forgets its topics on restart): every model's newest
 /// predictor version gets its agent, then every recorded event without an
-/// outcome is answered.
+/// outcome is answered. While consuming, events still without an outcome
+/// after ``Settings/reconcileSeconds`` are answered too: their messages died
+/// with a restarted broker.
 struct ReconcileThenAnswer: PPFService {
     let name = "ratio-events"
+    let context: ServiceContext
     let registry: AgentRegistry
     let handler: RatioEventHandler
     let consumer: EnvelopeConsumerService<RatioChange>
@@ -46,6 +52,17 @@ struct ReconcileThenAnswer: PPFService {
         try await registry.reconcile()
         try await handler.reconcile()
         status.set(activity: "idle")
-        try await consumer.run()
+        let handler = handler
+        let age = context.settings.reconcileSeconds
+        let periodic = PeriodicReconciliation(name: "ratio-event reconciliation", context: context) {
+            try await handler.reconcile(olderThan: age)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await consumer.run() }
+            tasks.addTask { try await periodic.run() }
+            // Either one ending (cancelled at shutdown, or failing) ends the other.
+            try await tasks.next()
+            tasks.cancelAll()
+        }
     }
 }

@@ -73,7 +73,10 @@ struct AnswerStore: Sendable {
                                       details: answer, on: connection)
             return answer
         }
-        if answer != nil { status.countAnswer(rejected: false) }
+        if answer != nil {
+            FaultInjection.crashIfRequested(at: FaultInjection.agentAfterAnswerCommit)
+            status.countAnswer(rejected: false)
+        }
         return answer
     }
 

@@ -37,10 +37,14 @@ struct RatioEventHandler: Sendable {
         try await answer(RatioEvent(envelope: envelope, message: message))
     }
 
-    /// On start: answers every recorded event that has no outcome (the local
-    /// broker keeps topics in memory only, so their messages may be gone).
-    func reconcile() async throws {
-        let pending = try await context.pool.withConnection { try await RatioEventRepository.unanswered(on: $0) }
+    /// On start, and then periodically: answers every recorded event that has
+    /// no outcome (the local broker keeps topics in memory only, so their
+    /// messages may be gone).
+    /// - Parameter seconds: only events at least this old (younger ones are left to the consumer).
+    func reconcile(olderThan seconds: Double = 0) async throws {
+        let pending = try await context.pool.withConnection {
+            try await RatioEventRepository.unanswered(olderThan: seconds, on: $0)
+        }
         guard !pending.isEmpty else { return }
         logger.info("answering \(pending.count) ratio event(s) recorded without an answer")
         for record in pending {

@@ -121,12 +121,20 @@ actor EvaluationEngine {
 
     // MARK: - Reused state
 
+    /// The calibration the pruner plans this model with (the default 32 windows
+    /// of 512 tokens, or of the context length when the model's is shorter),
+    /// so a measured policy is pruned exactly as the pruner would prune it.
+    nonisolated var calibration: CalibrationSpec {
+        CalibrationSpec(windowLength: min(CalibrationSpec().windowLength, contextLength))
+    }
+
     /// The metric's session, prepared on first use (calibrating, or reading the cache, when the metric needs it).
     private func session(for metric: MetricKind) async throws -> PruningSession {
         if let session = sessions[metric] { return session }
-        let checkpoint = checkpoint, corpus = corpus, cache = cache
+        let checkpoint = checkpoint, corpus = corpus, cache = cache, calibration = calibration
         let session = try await queue.run {
-            try PruningSession.prepare(checkpoint: checkpoint, corpus: corpus, metric: metric, cache: cache)
+            try PruningSession.prepare(checkpoint: checkpoint, corpus: corpus, metric: metric, calibration: calibration,
+                                       cache: cache)
         }
         sessions[metric] = session
         return session

@@ -81,6 +81,8 @@ actor ModelBuilder {
         if compensates { needed = try await statistics(for: plan, id: id) }
         let weights = base.checkpoint.model.weights, statistics = needed
         let model = try await queue.run { () throws -> LlamaModel in
+            // A test can hold the process here and SIGKILL it mid-swap (requests keep being answered meanwhile).
+            FaultInjection.holdIfRequested(at: FaultInjection.duringPlanBuild)
             do {
                 return try LlamaModel(weights: try PlanApplication.apply(plan, to: weights, statistics: statistics))
             } catch let error as PruningError {

@@ -16,6 +16,8 @@ import PPFStore
 ///   every host must see every plan to swap.
 /// The model is ready before either group is joined, so a host never holds
 /// requests it cannot answer yet; heartbeats say "loading model" meanwhile.
+/// Every ``Settings/reconcileSeconds`` it also catches up with a newer stored
+/// plan whose announcement a restarted broker lost.
 struct ModelHostService: PPFService {
     let name = "model-host"
     let context: ServiceContext
@@ -54,10 +56,15 @@ struct ModelHostService: PPFService {
         ) { envelope, _ in
             try await swapper.handle(envelope)
         }
+        let age = settings.reconcileSeconds
+        let catchUp = PeriodicReconciliation(name: "plan catch-up", context: context) {
+            try await swapper.catchUp(olderThan: age)
+        }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await requests.run() }
             tasks.addTask { try await plans.run() }
-            // The first failure ends the other consumer too (leaving the scope cancels it).
+            tasks.addTask { try await catchUp.run() }
+            // The first failure ends the others too (leaving the scope cancels them).
             for try await _ in tasks {}
         }
     }

@@ -53,6 +53,32 @@ struct PlanSwapper: Sendable {
         guard row.modelId == modelId else {
             throw EnvelopeRejection.invalidPayload("plan \(id) is stored for '\(row.modelId)', not '\(modelId)'")
         }
+        try await swap(to: row)
+    }
+
+    /// A periodic pass: swaps to the deployment's newest stored plan when it
+    /// is at least `seconds` old and not serving — its announcement never
+    /// arrived (a restarted broker forgets the messages in flight).
+    func catchUp(olderThan seconds: Double) async throws {
+        guard let newest = try await context.pool.withConnection({
+            try await PlanRepository.latest(modelId: modelId, on: $0)
+        }) else { return }
+        let current = slot.current
+        guard newest.id != current.planId, Date().timeIntervalSince(newest.createdAt) >= seconds else { return }
+        if let serving = current.plan, newest.createdAt < serving.createdAt { return }
+        logger.info("plan \(newest.id.uuidString.lowercased()) is the newest stored plan of '\(modelId)' but no announcement of it arrived; swapping to it")
+        do {
+            try await swap(to: newest)
+        } catch let rejection as EnvelopeRejection {
+            logger.error("cannot serve plan \(newest.id.uuidString.lowercased()); \(current.version) keeps serving: \(rejection)")
+        }
+    }
+
+    /// Builds `row` off the serving path and swaps it in, unless it is older
+    /// than the plan serving (or was swapped in meanwhile by another pass).
+    private func swap(to row: PlanRecord) async throws {
+        let id = row.id.uuidString.lowercased()
+        let current = slot.current
         if let serving = current.plan, row.createdAt < serving.createdAt {
             logger.info("skipping plan \(id): it is older than plan \(ModelVersion.plan(serving.id)), which is serving")
             return
@@ -60,7 +86,10 @@ struct PlanSwapper: Sendable {
         board.set(activity: "building plan \(id)")
         defer { board.set(activity: "serving") }
         let built = try await builder.build(row)
-        let number = slot.swap(to: built)
+        guard let number = slot.swapIfNewer(to: built) else {
+            logger.info("plan \(id) was built, but it or a newer plan was swapped in meanwhile; discarding this build")
+            return
+        }
         logger.info("swapped to plan \(id) (swap \(number), achieved ratio \(String(format: "%.4f", row.achievedRatio)), built in \(String(format: "%.3f", built.buildSeconds)) s off the serving path); requests in flight finish on \(current.version)")
         try await record(built, swapNumber: number, onlyIfMissing: false)
     }

@@ -63,4 +63,18 @@ final class ServingSlot: @unchecked Sendable {
             return swaps
         }
     }
+
+    /// Makes `next` the version new requests get, unless its plan is serving
+    /// already or a newer plan is (checked and swapped under one lock, so two
+    /// builders of the same plan swap it in once).
+    /// - Returns: the swap's number, or nil when nothing was swapped.
+    func swapIfNewer(to next: ServedModel) -> Int? {
+        lock.withLock {
+            if served.planId == next.planId { return nil }
+            if let serving = served.plan, let candidate = next.plan, candidate.createdAt < serving.createdAt { return nil }
+            served = next
+            swaps += 1
+            return swaps
+        }
+    }
 }

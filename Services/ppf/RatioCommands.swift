@@ -55,15 +55,8 @@ struct Ratio: AsyncParsableCommand {
             let change = try RatioChange(modelId: model, targetRatio: ratio, mode: mode, requestedBy: by)
             let context = try await ServiceContext.start(serviceName: "ppf", settings: CommandLineSettings.current)
             let id = UUID()
-            let envelope = Envelope(correlationId: id, producer: context.producerName, payload: change, messageId: id)
             try await context.pool.withTransaction { connection in
-                _ = try await connection.execute("""
-                    INSERT INTO ratio_events (id, model_id, target_ratio, mode, requested_by)
-                    VALUES (\(id), \(change.modelId), \(change.targetRatio), \(change.mode.rawValue), \(change.requestedBy))
-                    """)
-                try await AuditLog.record(actor: change.requestedBy, action: "ratio-change", correlationId: id,
-                                          details: change, on: connection)
-                try await context.enqueue(envelope, topic: Topic.ratioEvents, key: change.modelId, on: connection)
+                try await RatioEventRepository.emit(change, id: id, producer: context.producerName, on: connection)
             }
             FaultInjection.crashIfRequested(at: FaultInjection.afterOutboxCommit)
             var published = true

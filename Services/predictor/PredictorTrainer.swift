@@ -127,6 +127,8 @@ actor PredictorTrainer {
         let artifact: PredictorArtifact
         do {
             artifact = try await queue.run { () throws -> PredictorArtifact in
+                // A test can hold the process here and SIGKILL it mid-training (no version is stored yet).
+                FaultInjection.holdIfRequested(at: FaultInjection.duringPredictorTraining)
                 let (training, heldOut) = try Self.split(samples)
                 return try PredictorArtifact.train(
                     training: training, heldOut: heldOut,

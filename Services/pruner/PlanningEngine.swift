@@ -60,6 +60,8 @@ actor PlanningEngine {
     func plan(_ policy: PruningPolicy, metric: MetricKind) async throws -> PruningPlan {
         let session = try await session(for: metric)
         return try await queue.run { () throws -> PruningPlan in
+            // A test can hold the process here and SIGKILL it mid-planning (nothing is stored yet).
+            FaultInjection.holdIfRequested(at: FaultInjection.duringPlanning)
             do throws(PruningError) {
                 // No target check here: the policy's author computed its achieved ratio;
                 // the handler compares the two and logs a disagreement.

@@ -63,12 +63,17 @@ struct PolicyPlanner: Sendable {
     /// PostgreSQL, not the topic, says what is owed). A policy that cannot be
     /// planned is logged and left (it has been, or will be, dead-lettered when
     /// its message arrives); one that fails for the environment's sake (a
-    /// missing corpus, say) is logged too and tried again at the next start,
+    /// missing corpus, say) is logged too and tried again at the next pass,
     /// so one bad row never keeps the pruner from consuming.
-    func reconcile() async throws {
-        let owed = try await context.pool.withConnection { try await PlanRepository.unplanned(modelId: modelId, on: $0) }
+    /// - Parameter seconds: nil at start (everything owed, and say so when
+    ///   nothing is); in the periodic passes, only policies at least this old
+    ///   (younger ones are left to the consumer), silently when nothing is owed.
+    func reconcile(olderThan seconds: Double? = nil) async throws {
+        let owed = try await context.pool.withConnection {
+            try await PlanRepository.unplanned(modelId: modelId, olderThan: seconds ?? 0, on: $0)
+        }
         guard !owed.isEmpty else {
-            logger.info("reconciled: every published policy of '\(modelId)' has a plan")
+            if seconds == nil { logger.info("reconciled: every published policy of '\(modelId)' has a plan") }
             return
         }
         logger.info("reconciling \(owed.count) published polic\(owed.count == 1 ? "y" : "ies") of '\(modelId)' without a plan")

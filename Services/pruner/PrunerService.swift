@@ -10,6 +10,8 @@ import PPFRuntime
 /// without a plan gets one), then consumes ``PolicyPublished`` in the group
 /// `<prefix>pruner`: pruners scaled out share the topic's partitions, and
 /// the unique ratio event of a plan keeps their work from overlapping.
+/// Meanwhile it reconciles every ``Settings/reconcileSeconds``, for
+/// announcements a restarted broker lost.
 struct PrunerService: PPFService {
     let name = "policies"
     let context: ServiceContext
@@ -39,6 +41,16 @@ struct PrunerService: PPFService {
         ) { envelope, _ in
             try await planner.handle(envelope)
         }
-        try await consumer.run()
+        let age = settings.reconcileSeconds
+        let periodic = PeriodicReconciliation(name: "plan reconciliation", context: context) {
+            try await planner.reconcile(olderThan: age)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await consumer.run() }
+            tasks.addTask { try await periodic.run() }
+            // Either one ending (cancelled at shutdown, or failing) ends the other.
+            try await tasks.next()
+            tasks.cancelAll()
+        }
     }
 }

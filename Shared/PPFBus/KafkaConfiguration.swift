@@ -31,6 +31,21 @@ public struct KafkaConfiguration: Sendable, Equatable {
     /// How long the producer waits to batch messages. Default: 5 ms
     /// (librdkafka's default): PPF's messages are few and latency matters.
     public var linger: Duration = .milliseconds(5)
+    /// Whether the producer is idempotent (`enable.idempotence`). Default:
+    /// off. An idempotent producer's id lives in the broker, and the local
+    /// broker forgets it when it restarts: from then on it refuses every
+    /// message of that producer (UNKNOWN_PRODUCER_ID) and librdkafka retries
+    /// until each message times out, so the process never publishes again.
+    /// PPF does not need it: the outbox relay sends one message at a time,
+    /// and every consumer deduplicates on the message id, so a duplicate from
+    /// a retry changes nothing. Turn it on only against brokers that keep
+    /// producer state across restarts.
+    public var idempotentProducer: Bool = false
+    /// How often clients refresh topic metadata. Default: 5 s (librdkafka:
+    /// 5 min). A consumer subscribed to a topic that is missing (the local
+    /// broker forgets its topics on restart, and services recreate them)
+    /// joins its partitions at the first refresh after the topic is back.
+    public var metadataRefreshInterval: Duration = .seconds(5)
     /// Interval of librdkafka's statistics JSON; `nil` turns statistics off.
     /// Default: off.
     public var statisticsInterval: Duration? = nil
@@ -70,7 +85,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
 
     /// Which kind of client the properties are for.
     public enum ClientRole: Sendable, Equatable {
-        /// A producer: acknowledged by all replicas, idempotent.
+        /// A producer: acknowledged by all replicas, never creating topics.
         case producer
         /// A consumer in `groupId`: manual commits, manual offset store.
         case consumer(groupId: String)
@@ -88,13 +103,17 @@ public struct KafkaConfiguration: Sendable, Equatable {
             "client.id": clientId,
             "statistics.interval.ms": statisticsInterval.map { String(Self.milliseconds($0)) } ?? "0",
             "log_level": String(logLevel.rawValue),
+            "topic.metadata.refresh.interval.ms": String(Self.milliseconds(metadataRefreshInterval)),
         ]
         switch role {
         case .producer:
-            // Every message is acknowledged by all in-sync replicas and
-            // retried without duplicates: the outbox relies on it.
+            // Every message is acknowledged by all in-sync replicas; retries
+            // may duplicate it (see idempotentProducer), consumers dedupe.
             properties["acks"] = "all"
-            properties["enable.idempotence"] = "true"
+            properties["enable.idempotence"] = idempotentProducer ? "true" : "false"
+            // Topics are created by the services with their partition counts
+            // (Topic.all); a send must never create one with the broker's default.
+            properties["allow.auto.create.topics"] = "false"
             properties["message.timeout.ms"] = String(Self.milliseconds(messageTimeout))
             properties["linger.ms"] = String(Self.milliseconds(linger))
         case .consumer(let groupId):

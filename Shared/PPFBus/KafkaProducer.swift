@@ -7,7 +7,8 @@ import PPFContracts
 
 /// Sends messages and awaits the broker's acknowledgement of each.
 ///
-/// Every message is produced with `acks=all` and idempotence on. A dedicated
+/// Every message is produced with `acks=all` (idempotence is a setting,
+/// off by default: ``KafkaConfiguration/idempotentProducer``). A dedicated
 /// poll thread serves delivery reports and resumes each
 /// ``send(topic:key:value:headers:)`` with its ``DeliveryReport``. Keys are
 /// strings (the id ordering follows) or raw bytes

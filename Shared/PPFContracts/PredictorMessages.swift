@@ -27,6 +27,24 @@ public struct PredictorVersionPublished: MessagePayload, Equatable {
         self.heldOut = heldOut
         self.trainingSeconds = trainingSeconds
     }
+
+    /// Checks what decoding cannot: a named model, at least one sample, a
+    /// finite training time, and held-out metrics that are counts and finite numbers.
+    /// - Throws: ``EnvelopeRejection/invalidPayload(_:)`` naming the bad value.
+    public func validate() throws(EnvelopeRejection) {
+        guard !modelId.isEmpty else { throw .invalidPayload("model id is empty") }
+        guard sampleCount > 0 else { throw .invalidPayload("sample count \(sampleCount) must be positive") }
+        guard trainingSeconds.isFinite, trainingSeconds >= 0 else {
+            throw .invalidPayload("training seconds \(trainingSeconds) must be finite and ≥ 0")
+        }
+        if let heldOut {
+            guard heldOut.count > 0, heldOut.count <= sampleCount else {
+                throw .invalidPayload("held-out count \(heldOut.count) must lie in 1...\(sampleCount)")
+            }
+            let metrics = [heldOut.kendallTau, heldOut.spearman, heldOut.mae, heldOut.mape, heldOut.rmseLog]
+            guard metrics.allSatisfy(\.isFinite) else { throw .invalidPayload("held-out metrics must be finite") }
+        }
+    }
 }
 
 /// A predictor's accuracy on policies it never saw, in a form every service

@@ -20,7 +20,7 @@ public final class ServiceContext: Sendable {
     public let pool: PGPool
     /// Kafka settings, translated from ``settings``.
     public let kafka: KafkaConfiguration
-    /// The process's producer (idempotent, `acks=all`).
+    /// The process's producer (`acks=all`).
     public let producer: KafkaProducer
     /// When the process started.
     public let startedAt: Date
@@ -130,9 +130,11 @@ public final class ServiceContext: Sendable {
         }
     }
 
-    /// The services every PPF process runs: the outbox relay and heartbeats.
+    /// The services every PPF process runs: the outbox relay, heartbeats, and
+    /// the topic keeper (which recreates topics a restarted broker lost).
     public func standardServices(details: @escaping @Sendable () -> [String: String] = { [:] }) -> [any PPFService] {
-        [OutboxRelayService(relay: makeOutboxRelay()), HeartbeatService(context: self, details: details)]
+        [OutboxRelayService(relay: makeOutboxRelay()), HeartbeatService(context: self, details: details),
+         TopicKeeperService(context: self)]
     }
 
     /// Flushes the producer and closes the pool; call once, at exit.

@@ -80,6 +80,11 @@ public struct Settings: Sendable, Equatable {
     /// those that arrived (or rejecting when none did). `PPF_AGENT_VERIFY_TIMEOUT_SECONDS`,
     /// default 3600: on 2 cores a real measurement takes about a minute, behind any bootstrap backlog.
     public var agentVerifyTimeoutSeconds: Double
+    /// Seconds between reconciliations while a service runs (besides the one at start): the agent
+    /// answers ratio events without an outcome, the pruner plans published policies without a
+    /// plan, model-host swaps to a newer stored plan, each for work at least this old. This is how
+    /// messages a restarted broker forgot are still answered. `PPF_RECONCILE_SECONDS`, default 30.
+    public var reconcileSeconds: Double
 
     /// The documented defaults for `serviceName`.
     public static func defaults(serviceName: String) -> Settings {
@@ -110,7 +115,8 @@ public struct Settings: Sendable, Equatable {
             agentSeed: 1,
             agentVerifyTopK: 3,
             agentSpotChecks: true,
-            agentVerifyTimeoutSeconds: 3600
+            agentVerifyTimeoutSeconds: 3600,
+            reconcileSeconds: 30
         )
     }
 
@@ -179,6 +185,7 @@ public struct Settings: Sendable, Equatable {
         case agentVerifyTopK = "agent-verify-top-k"
         case agentSpotChecks = "agent-spot-checks"
         case agentVerifyTimeout = "agent-verify-timeout-seconds"
+        case reconcileSeconds = "reconcile-seconds"
 
         init?(flag: String) {
             let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
@@ -288,6 +295,11 @@ public struct Settings: Sendable, Equatable {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in (0, 604800]")
             }
             agentVerifyTimeoutSeconds = seconds
+        case .reconcileSeconds:
+            guard let seconds = Double(value), seconds >= 0.1, seconds <= 86_400 else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in [0.1, 86400]")
+            }
+            reconcileSeconds = seconds
         }
     }
 }

@@ -20,15 +20,16 @@ import Testing
     static let blocks = 30
 
     /// Stores the policy and the request row the way an asker does, and returns the request's envelope.
-    static func storeRequest(_ policy: PruningPolicy, database: IsolatedDatabase) async throws -> Envelope<EvaluationRequest> {
+    /// By default magnitude (no calibration) and 256 tokens in windows of 128, to keep a debug build fast.
+    static func storeRequest(_ policy: PruningPolicy, modelId: String = modelId, metric: String = "magnitude",
+                             window: Int = 128, database: IsolatedDatabase) async throws -> Envelope<EvaluationRequest> {
         let correlation = UUID()
         return try await database.pool.withTransaction { connection in
             let stored = try await PolicyRepository.store(policy, modelId: modelId, source: "it",
                                                           correlationId: correlation, on: connection).record
-            // Magnitude needs no calibration; 256 tokens in windows of 128 keep a debug build fast.
             let request = try EvaluationRequest(
-                requestId: UUID(), modelId: modelId, policyId: stored.id, policy: policy, metric: "magnitude",
-                split: "validation", tokenBudget: 256, window: 128, reason: .bootstrap)
+                requestId: UUID(), modelId: modelId, policyId: stored.id, policy: policy, metric: metric,
+                split: "validation", tokenBudget: 256, window: window, reason: .bootstrap)
             try await EvaluationRequestRepository.insert(request, correlationId: correlation, on: connection)
             return Envelope(correlationId: correlation, producer: "it/asker", payload: request)
         }

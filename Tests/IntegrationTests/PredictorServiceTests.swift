@@ -30,8 +30,8 @@ import Testing
     }
 
     /// Stores `count` measured policies the way the evaluator would (policy,
-    /// request, measurement rows) and returns the measurement messages.
-    static func storeMeasurements(model: String, count: Int, database: IsolatedDatabase)
+    /// request, measurement rows, under importance `metric`) and returns the measurement messages.
+    static func storeMeasurements(model: String, count: Int, metric: String = "magnitude", database: IsolatedDatabase)
         async throws -> [Envelope<PerplexityMeasurement>] {
         var random = SplitMix(state: 42)
         var envelopes: [Envelope<PerplexityMeasurement>] = []
@@ -46,7 +46,7 @@ import Testing
                 let stored = try await PolicyRepository.store(policy, modelId: model, source: "sampler",
                                                               correlationId: correlation, on: connection).record
                 let request = try EvaluationRequest(
-                    requestId: UUID(), modelId: model, policyId: stored.id, policy: policy, metric: "magnitude",
+                    requestId: UUID(), modelId: model, policyId: stored.id, policy: policy, metric: metric,
                     split: "validation", tokenBudget: 256, window: 64, reason: .bootstrap)
                 try await EvaluationRequestRepository.insert(request, correlationId: correlation, on: connection)
                 let nll = Self.logPerplexity(policy)

@@ -15,8 +15,11 @@ enum Stack {
         ProcessInfo.processInfo.environment["PPF_KAFKA_BROKERS"] ?? "127.0.0.1:19092"
     }
 
-    static var kafka: KafkaConfiguration {
-        var configuration = KafkaConfiguration(bootstrapServers: kafkaBrokers.split(separator: ",").map(String.init))
+    static var kafka: KafkaConfiguration { kafka(kafkaBrokers) }
+
+    /// Client settings for the test's own clients on `brokers` (the shared stack's, or a ``ThrowawayBroker``'s).
+    static func kafka(_ brokers: String) -> KafkaConfiguration {
+        var configuration = KafkaConfiguration(bootstrapServers: brokers.split(separator: ",").map(String.init))
         configuration.clientId = "ppf-integration-tests"
         return configuration
     }
@@ -33,36 +36,45 @@ enum Stack {
 struct IsolatedDatabase: Sendable {
     let schema: String
     let pool: PGPool
+    /// The server's URL (the shared stack's, or a ``ThrowawayPostgres``'s).
+    let server: String
 
     /// The URL services use to work inside this schema.
     var url: String {
-        let separator = Stack.postgresURL.contains("?") ? "&" : "?"
-        return Stack.postgresURL + separator + "search_path=\(schema)"
+        let separator = server.contains("?") ? "&" : "?"
+        return server + separator + "search_path=\(schema)"
     }
 
+    /// Runs `body` with a fresh schema on the server at `server` (the shared stack's by default).
     static func with<Value: Sendable>(
+        server: String = Stack.postgresURL,
         _ body: @Sendable (IsolatedDatabase) async throws -> Value
     ) async throws -> Value {
-        let base = try PostgresConfiguration(url: Stack.postgresURL)
-        let admin: PGConnection
-        do {
-            admin = try await PGConnection.connect(base, logger: Stack.logger)
-        } catch {
-            throw TestSetupError("PostgreSQL is not reachable at \(Stack.postgresURL) (\(error)); start it with `make up`")
-        }
+        let base = try PostgresConfiguration(url: server)
         let schema = "it_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await admin.execute("CREATE SCHEMA \(identifier: schema)")
+        do {
+            let admin = try await PGConnection.connect(base, logger: Stack.logger)
+            try await admin.execute("CREATE SCHEMA \(identifier: schema)")
+        } catch {
+            throw TestSetupError("PostgreSQL is not reachable at \(server) (\(error)); start it with `make up`")
+        }
         var configuration = base
         configuration.searchPath = [schema]
-        let database = IsolatedDatabase(schema: schema, pool: PGPool(configuration: configuration, size: 2, logger: Stack.logger))
+        let database = IsolatedDatabase(schema: schema, pool: PGPool(configuration: configuration, size: 2, logger: Stack.logger),
+                                        server: server)
+        // A fresh connection for the drop: a test may have restarted the server meanwhile.
+        func drop() async throws {
+            let admin = try await PGConnection.connect(base, logger: Stack.logger)
+            _ = try await admin.execute("DROP SCHEMA \(identifier: schema) CASCADE")
+        }
         do {
             let value = try await body(database)
             await database.pool.close()
-            _ = try await admin.execute("DROP SCHEMA \(identifier: schema) CASCADE")
+            try await drop()
             return value
         } catch {
             await database.pool.close()
-            _ = try? await admin.execute("DROP SCHEMA \(identifier: schema) CASCADE")
+            try? await drop()
             throw error
         }
     }
@@ -97,11 +109,12 @@ final class TopicRecorder: @unchecked Sendable {
 
     /// Creates `topic` if needed first: a consumer subscribed to a topic
     /// that does not exist yet only notices it at its next metadata refresh.
-    init(topic: String) async throws {
-        let admin = try KafkaAdmin.make(configuration: Stack.kafka, logger: Stack.logger)
+    init(topic: String, brokers: String = Stack.kafkaBrokers) async throws {
+        let kafka = Stack.kafka(brokers)
+        let admin = try KafkaAdmin.make(configuration: kafka, logger: Stack.logger)
         let spec = Topic.all.first { $0.name == topic }.map { TopicSpec(name: $0.name, partitions: $0.partitions) }
         _ = try await admin.createTopics([spec ?? TopicSpec(name: topic, partitions: 1)])
-        consumer = try KafkaConsumer.make(configuration: Stack.kafka, groupId: "it-recorder-\(UUID())",
+        consumer = try KafkaConsumer.make(configuration: kafka, groupId: "it-recorder-\(UUID())",
                                           topics: [topic], logger: Stack.logger)
         let consumer = consumer
         task = Task { [weak self] in

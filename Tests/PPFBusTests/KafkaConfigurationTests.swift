@@ -13,17 +13,29 @@ import Testing
         #expect(properties["acks"] == nil)
     }
 
-    @Test func producerIsIdempotentAndWaitsForAllReplicas() {
+    @Test func producerWaitsForAllReplicasAndNeverCreatesTopics() {
         var configuration = KafkaConfiguration(bootstrapServers: ["a:1", "b:2"])
         configuration.messageTimeout = .seconds(12)
         configuration.linger = .milliseconds(2)
         let properties = configuration.librdkafkaProperties(for: .producer)
         #expect(properties["bootstrap.servers"] == "a:1,b:2")
         #expect(properties["acks"] == "all")
-        #expect(properties["enable.idempotence"] == "true")
+        #expect(properties["enable.idempotence"] == "false", "a restarted local broker forgets producer ids")
+        #expect(properties["allow.auto.create.topics"] == "false")
         #expect(properties["message.timeout.ms"] == "12000")
         #expect(properties["linger.ms"] == "2")
         #expect(properties["enable.auto.commit"] == nil)
+        configuration.idempotentProducer = true
+        #expect(configuration.librdkafkaProperties(for: .producer)["enable.idempotence"] == "true")
+    }
+
+    @Test func everyClientRefreshesTopicMetadataEveryFewSeconds() {
+        var configuration = KafkaConfiguration()
+        for role in [KafkaConfiguration.ClientRole.producer, .consumer(groupId: "g"), .admin] {
+            #expect(configuration.librdkafkaProperties(for: role)["topic.metadata.refresh.interval.ms"] == "5000")
+        }
+        configuration.metadataRefreshInterval = .milliseconds(1500)
+        #expect(configuration.librdkafkaProperties(for: .consumer(groupId: "g"))["topic.metadata.refresh.interval.ms"] == "1500")
     }
 
     @Test func consumerCommitsManuallyWithAShortSessionTimeout() {

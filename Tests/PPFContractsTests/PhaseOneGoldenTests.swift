@@ -34,11 +34,31 @@ import Testing
         #expect(measurement.evaluatorId == "host-7")
     }
 
-    @Test func predictorVersionV1DecodesAndReencodesByteForByte() throws {
+    @Test func predictorVersionV1DecodesValidatesAndReencodesByteForByte() throws {
         let event = try Self.roundTrip("predictor-version.v1", as: PredictorVersionPublished.self).payload
+        try event.validate()
         #expect(event.sampleCount == 300)
         #expect(event.heldOut?.kendallTau == 0.91)
         #expect(event.heldOut?.mape == 0.025)
+    }
+
+    @Test func aPredictorVersionWithoutSamplesOrWithAbsurdMetricsFailsValidation() throws {
+        let event = try Self.roundTrip("predictor-version.v1", as: PredictorVersionPublished.self).payload
+        var noSamples = event
+        noSamples.sampleCount = -3
+        #expect(throws: EnvelopeRejection.invalidPayload("sample count -3 must be positive")) { try noSamples.validate() }
+        var negativeTime = event
+        negativeTime.trainingSeconds = -1
+        #expect(throws: EnvelopeRejection.self) { try negativeTime.validate() }
+        var heldTooMany = event
+        heldTooMany.heldOut?.count = 301
+        #expect(throws: EnvelopeRejection.invalidPayload("held-out count 301 must lie in 1...300")) { try heldTooMany.validate() }
+        var notANumber = event
+        notANumber.heldOut?.kendallTau = .nan
+        #expect(throws: EnvelopeRejection.invalidPayload("held-out metrics must be finite")) { try notANumber.validate() }
+        var unnamed = event
+        unnamed.modelId = ""
+        #expect(throws: EnvelopeRejection.invalidPayload("model id is empty")) { try unnamed.validate() }
     }
 
     @Test func predictorCommandV1DecodesAndReencodesByteForByte() throws {

@@ -128,6 +128,10 @@ import Testing
             #expect(byEvent[recorded]?.metric == nil && byEvent[recorded]?.policy == Self.policy(0.2))
             #expect(byEvent[reused]?.metric == "wanda-sp" && byEvent[reused]?.policyId == byEvent[announced]?.policyId)
             #expect(byEvent[ambiguous] == nil && byEvent[planned] == nil && byEvent[foreign] == nil)
+            let settled = try await schema.pool.withConnection {
+                try await PlanRepository.unplanned(modelId: Self.model, olderThan: 3600, on: $0)
+            }
+            #expect(settled.isEmpty, "policies announced just now are left to the consumer")
 
             let policyId = try #require(byEvent[announced]?.policyId)
             try await schema.pool.withConnection { connection in

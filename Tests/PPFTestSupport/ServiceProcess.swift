@@ -26,8 +26,16 @@ public final class ServiceProcess: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestSetupError("\(path) is not built; run `swift build` before the integration tests")
         }
+        return try launch(path: path, arguments, environment: environment, logName: executable)
+    }
+
+    /// Starts the program at `path` (any executable, e.g. a broker) with
+    /// `arguments` and `environment` added to this process's environment; its
+    /// output goes to a fresh log file named after `logName`.
+    public static func launch(path: String, _ arguments: [String] = [], environment: [String: String] = [:],
+                              logName: String) throws -> ServiceProcess {
         let log = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ppf-\(executable)-\(UUID().uuidString.prefix(8)).log")
+            .appendingPathComponent("ppf-\(logName)-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
 
         var merged = ProcessInfo.processInfo.environment
@@ -58,8 +66,19 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Everything the child printed so far.
     public var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
-    /// Sends `signal` (SIGTERM, SIGKILL, …).
+    /// Sends `signal` (SIGTERM, SIGKILL, SIGSTOP, SIGCONT, …).
     public func send(_ signal: Int32) { kill(pid, signal) }
+
+    /// The child's resident set size (`VmRSS` in `/proc/<pid>/status`), in bytes;
+    /// nil once it has exited or where there is no `/proc`.
+    public var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        // "VmRSS:\t  123456 kB"
+        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }
+        return kilobytes * 1024
+    }
 
     /// Waits for the child to exit, up to `limit`.
     /// - Returns: how it ended.

@@ -15,6 +15,9 @@ public struct ThrowawayPostgres: Sendable {
     /// The cluster's data folder.
     public var dataFolder: URL { folder.appendingPathComponent("data") }
 
+    /// The URL of its `postgres` database as user `ppf`, once started.
+    public var url: String { "postgresql://ppf@127.0.0.1:\(port)/postgres" }
+
     /// Creates the folder and runs `initdb` (trust auth, user `ppf`, no fsync).
     public static func initialize() async throws -> ThrowawayPostgres {
         let binaries = try findBinaries()
@@ -42,6 +45,12 @@ public struct ThrowawayPostgres: Sendable {
             "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(folder.path) -c fsync=off",
             "start",
         ])
+    }
+
+    /// Stops the server the way an operator restarting it would (`pg_ctl stop -m fast`:
+    /// sessions are disconnected); ``start()`` brings it back with its data.
+    public func stop() async throws {
+        try await runAsServerUser("pg_ctl", ["-D", dataFolder.path, "-m", "fast", "-w", "-t", "30", "stop"])
     }
 
     /// Stops the server (if running) and deletes the folder; never throws.

@@ -166,7 +166,11 @@ public enum PlanRepository {
     ///   when that event has no announcement in the outbox and exactly one
     ///   policy row (several rows, as a search that stored its candidates
     ///   leaves, do not say which one was chosen). Its metric is unknown.
-    public static func unplanned(modelId: String, on connection: PGConnection) async throws -> [UnplannedPolicy] {
+    ///
+    /// - Parameter seconds: only policies announced (or stored) at least this
+    ///   long ago (younger ones are still on their way through the broker). Default 0: all.
+    public static func unplanned(modelId: String, olderThan seconds: Double = 0,
+                                 on connection: PGConnection) async throws -> [UnplannedPolicy] {
         try await connection.query("""
             WITH announced AS (
                 SELECT DISTINCT ON (ratio_event_id) ratio_event_id, policy_id, metric, target_ratio, at
@@ -193,6 +197,7 @@ public enum PlanRepository {
             SELECT c.ratio_event_id, c.policy_id, c.metric, c.target_ratio, p.policy
               FROM candidates c JOIN policies p ON p.id = c.policy_id
              WHERE NOT EXISTS (SELECT 1 FROM plans WHERE plans.ratio_event_id = c.ratio_event_id)
+               AND c.at <= now() - make_interval(secs => \(seconds))
              ORDER BY c.at, c.ratio_event_id
             """).decode(UnplannedPolicy.self)
     }

@@ -161,3 +161,72 @@ public enum RatioEventOutcomeRepository {
             """).decode(RatioEventOutcome.self)
     }
 }
+
+// MARK: - Answer latency
+
+/// How fast a set of ratio events was answered, in PostgreSQL's clock: from
+/// each event's row (`ratio_events.created_at`) to its outcome
+/// (`ratio_event_outcomes.answered_at`, the answer's commit) and to the
+/// publication of its answer (`outbox.published_at` of the entry that
+/// carries it: the ``PolicyPublished`` or ``RatioEventRejected``). Seconds.
+public struct AnswerLatencySummary: Sendable, Equatable, PGRowDecodable {
+    /// Events with an outcome.
+    public var answered: Int
+    /// Median of event → outcome (nil when none is answered).
+    public var answeredP50: Double?
+    /// 99th percentile of event → outcome (interpolated, as `percentile_cont`).
+    public var answeredP99: Double?
+    /// Slowest event → outcome.
+    public var answeredMax: Double?
+    /// Events whose answer is published.
+    public var published: Int
+    /// Median of event → published answer (nil when none is published).
+    public var publishedP50: Double?
+    /// 99th percentile of event → published answer.
+    public var publishedP99: Double?
+    /// Slowest event → published answer.
+    public var publishedMax: Double?
+
+    /// Reads the columns of ``RatioEventOutcomeRepository/latencySummary(ratioEventIds:on:)``.
+    public init(row: PGRow) throws {
+        answered = try row.decode(column: "answered")
+        answeredP50 = try row.decode(column: "answered_p50")
+        answeredP99 = try row.decode(column: "answered_p99")
+        answeredMax = try row.decode(column: "answered_max")
+        published = try row.decode(column: "published")
+        publishedP50 = try row.decode(column: "published_p50")
+        publishedP99 = try row.decode(column: "published_p99")
+        publishedMax = try row.decode(column: "published_max")
+    }
+}
+
+extension RatioEventOutcomeRepository {
+    /// The answer latency of `ratioEventIds` (see ``AnswerLatencySummary``);
+    /// events without an outcome or a published answer are left out of the
+    /// percentiles and counted out of ``AnswerLatencySummary/answered`` / ``AnswerLatencySummary/published``.
+    public static func latencySummary(ratioEventIds: [UUID], on connection: PGConnection) async throws -> AnswerLatencySummary {
+        let rows = try await connection.query("""
+            WITH answers AS (
+                SELECT (convert_from(x.payload, 'UTF8')::jsonb ->> 'correlationId')::uuid AS event, x.published_at
+                  FROM outbox x WHERE x.topic IN (\(Topic.prunedPolicies), \(Topic.ratioRejections))
+            ), events AS (
+                SELECT extract(epoch FROM o.answered_at - e.created_at)::float8 AS answered,
+                       extract(epoch FROM (SELECT min(a.published_at) FROM answers a WHERE a.event = e.id) - e.created_at)::float8
+                           AS published
+                  FROM ratio_events e JOIN ratio_event_outcomes o ON o.ratio_event_id = e.id
+                 WHERE e.id = ANY(\(ratioEventIds))
+            )
+            SELECT count(*)::int AS answered,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY answered) AS answered_p50,
+                   percentile_cont(0.99) WITHIN GROUP (ORDER BY answered) AS answered_p99,
+                   max(answered) AS answered_max,
+                   count(published)::int AS published,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY published) AS published_p50,
+                   percentile_cont(0.99) WITHIN GROUP (ORDER BY published) AS published_p99,
+                   max(published) AS published_max
+              FROM events
+            """)
+        guard let row = rows.first else { throw StoreError(.decodingFailed, "the latency summary returned no row") }
+        return try AnswerLatencySummary(row: row)
+    }
+}

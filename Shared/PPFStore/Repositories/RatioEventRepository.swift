@@ -59,6 +59,25 @@ public enum RatioEventRepository {
             """) == 1
     }
 
+    /// Emits a ratio-change event the way every asker must (`ppf ratio set`,
+    /// benchmarks, tests): its row, an audit entry by the requester, and its
+    /// message in the outbox, in the caller's transaction; a relay publishes it
+    /// after the commit, so the event is never recorded without being sent.
+    /// - Parameters:
+    ///   - id: the event id: the envelope's message id and correlation id.
+    ///   - producer: the envelope's `producer` (`service/instance`).
+    /// - Returns: the envelope enqueued.
+    @discardableResult
+    public static func emit(_ change: RatioChange, id: UUID = UUID(), producer: String,
+                            on connection: PGConnection) async throws -> Envelope<RatioChange> {
+        try await insert(id: id, change: change, on: connection)
+        try await AuditLog.record(actor: change.requestedBy, action: "ratio-change", correlationId: id, details: change,
+                                  on: connection)
+        let envelope = Envelope(correlationId: id, producer: producer, payload: change, messageId: id)
+        _ = try await Outbox.enqueue(envelope, topic: Topic.ratioEvents, key: change.modelId, on: connection)
+        return envelope
+    }
+
     /// The event with `id`, or nil.
     public static func find(id: UUID, on connection: PGConnection) async throws -> RatioEventRecord? {
         try await connection.query("SELECT \(unsafeRaw: columns) FROM ratio_events e WHERE e.id = \(id)")
@@ -66,11 +85,15 @@ public enum RatioEventRepository {
     }
 
     /// Events with no outcome yet, oldest first: what the agent answers on
-    /// start (the local broker forgets its topics, so their messages may be gone).
-    public static func unanswered(on connection: PGConnection) async throws -> [RatioEventRecord] {
+    /// start and periodically (the local broker forgets its topics, so their
+    /// messages may be gone).
+    /// - Parameter seconds: only events recorded at least this long ago
+    ///   (younger ones are still on their way through the broker). Default 0: all.
+    public static func unanswered(olderThan seconds: Double = 0, on connection: PGConnection) async throws -> [RatioEventRecord] {
         try await connection.query("""
             SELECT \(unsafeRaw: columns) FROM ratio_events e
              WHERE NOT EXISTS (SELECT 1 FROM ratio_event_outcomes o WHERE o.ratio_event_id = e.id)
+               AND e.created_at <= now() - make_interval(secs => \(seconds))
              ORDER BY e.created_at, e.id
             """).decode(RatioEventRecord.self)
     }

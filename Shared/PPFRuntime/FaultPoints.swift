@@ -1,0 +1,20 @@
+// MARK: - Fault points of the run-time services
+
+/// The points the run-time services offer the fault tests (see
+/// ``FaultInjection``), one per service, each where a kill hurts most.
+extension FaultInjection {
+    /// In the agent, right after the transaction that stores a ratio event's
+    /// answer (outcome, policy, outbox entry) committed, before the relay
+    /// published the ``PolicyPublished``: the process kills itself.
+    public static let agentAfterAnswerCommit = "agent-after-answer-commit"
+    /// In the pruner, on its planning queue: the policy is in hand, no plan is
+    /// computed or stored yet. The process holds until killed.
+    public static let duringPlanning = "during-planning"
+    /// In the predictor, on its training queue: a training was decided, no
+    /// version is stored yet. The process holds until killed.
+    public static let duringPredictorTraining = "during-predictor-training"
+    /// In model-host, on its build queue: a newer plan's pruned model is being
+    /// built off the serving path; requests keep being answered by the version
+    /// serving. The process holds until killed.
+    public static let duringPlanBuild = "during-plan-build"
+}

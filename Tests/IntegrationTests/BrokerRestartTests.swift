@@ -1,0 +1,89 @@
+import Foundation
+import PPFBus
+import PPFContracts
+import PPFRuntime
+import PPFStore
+import PPFTestSupport
+import Testing
+
+/// The broker killed with SIGKILL and restarted empty (the local broker keeps
+/// topics in memory only), under running services: they reconnect, recreate
+/// the topics, rejoin their groups, and reconcile from PostgreSQL, so ratio
+/// events whose messages died with the broker are still answered, and
+/// planned, exactly once (design.md, "System of record").
+@Suite(.serialized, .timeLimit(.minutes(5)), .tags(.slow)) struct BrokerRestartTests {
+    @Test func servicesRecoverFromABrokerRestartAndAnswerTheEventsItLostExactlyOnce() async throws {
+        try await RunTimeStack.with { stack in
+            let model = stack.model
+            let pruner = try stack.start("pruner")
+            let agent = try await stack.startAgent()
+            let host = try stack.start("model-host")
+            let predictor = try stack.start("predictor")
+            try await host.waitForOutput("serving '\(model.modelId)' as dense", within: .seconds(60))
+            try await predictor.waitForOutput("ready", within: .seconds(60))
+
+            // 1. The chain works: an event is answered, planned and served.
+            let first = try await stack.emit([0.2])
+            #expect(try await stack.awaitExactlyOnce(first, planned: true).allSatisfy { $0.isExactlyOnce(planned: true) },
+                    "\(agent.output.suffix(2000))")
+            try await Self.awaitServingNewestPlan(stack: stack, host: host)
+
+            // 2. Two events are published while the agent is stopped (SIGSTOP), so their messages
+            //    sit unconsumed in the broker's memory; then the broker dies and comes back empty.
+            agent.send(SIGSTOP)
+            let pending = try await stack.emit([0.3, 0.4])
+            #expect(try await eventually(within: .seconds(20)) {
+                try await stack.database.count("""
+                    SELECT count(*)::int FROM outbox WHERE topic = \(Topic.ratioEvents) AND published_at IS NOT NULL
+                       AND message_id = ANY(\(pending))
+                    """) == 2
+            }, "another service's relay publishes the pending events")
+            await stack.broker.kill()
+            try await Task.sleep(for: .seconds(2))
+            try await stack.broker.restart()
+            agent.send(SIGCONT)
+
+            // 3. The lost events are answered and planned exactly once, and the host serves the newest plan.
+            let accounts = try await stack.awaitExactlyOnce(first + pending, planned: true, within: .seconds(120))
+            for account in accounts {
+                #expect(account.isExactlyOnce(planned: true),
+                        "\(account)\nagent: \(agent.output.suffix(3000))\npruner: \(pruner.output.suffix(2000))")
+            }
+            try await Self.awaitServingNewestPlan(stack: stack, host: host)
+
+            // 4. Everything flows again over the new broker: an event emitted now, and a prediction.
+            let after = try await stack.emit([0.25])
+            #expect(try await stack.awaitExactlyOnce(after, planned: true, within: .seconds(60))
+                .allSatisfy { $0.isExactlyOnce(planned: true) }, "\(agent.output.suffix(3000))")
+            try await Self.awaitServingNewestPlan(stack: stack, host: host)
+            let replies = try await stack.recorder(Topic.predictionReplies)
+            let producer = try stack.producer()
+            let asked = try PredictorServiceTests.request([.uniform(blocks: TinyModel.blocks, attention: 0.2, mlp: 0.2)],
+                                                          model: model.modelId)
+            try await producer.send(asked, to: Topic.predictionRequests, key: asked.payload.requestId.uuidString.lowercased())
+            let reply = try await PredictorServiceTests.reply(to: asked, in: replies, within: .seconds(60))
+            #expect(reply.payload.predictions.count == 1, "\(predictor.output.suffix(2000))")
+            await replies.stop()
+            await producer.shutdown()
+
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await stack.accounts(first + pending + after).allSatisfy { $0.isExactlyOnce(planned: true) })
+            try await stack.stopCleanly(agent, pruner, host, predictor)
+        }
+    }
+
+    /// Waits until model-host serves the newest plan of the tiny model.
+    static func awaitServingNewestPlan(stack: RunTimeStack, host: ServiceProcess) async throws {
+        let model = stack.model.modelId
+        let plan = try #require(try await stack.database.pool.withConnection {
+            try await PlanRepository.latest(modelId: model, on: $0)
+        })
+        let version = ModelVersion.plan(plan.id)
+        #expect(try await eventually(within: .seconds(60)) {
+            try await stack.database.count("""
+                SELECT count(*)::int FROM model_versions
+                 WHERE model_id = \(model) AND version = \(version) AND served_until IS NULL
+                """) == 1
+        }, "model-host should serve \(version): \(host.output.suffix(3000))")
+    }
+}
