@@ -87,12 +87,8 @@ struct AnswerStore: Sendable {
     /// predictor version where the agent actually goes.
     private func requestSpotCheck(of answer: PolicyPublished, regime: MeasurementRegime,
                                   on connection: PGConnection) async throws {
-        let existing = try await connection.query("""
-            SELECT 1 FROM evaluation_requests
-             WHERE policy_id = \(answer.policyId) AND metric = \(regime.metric) AND split = \(regime.split)
-               AND token_budget = \(regime.tokenBudget) AND window_size = \(regime.window) LIMIT 1
-            """)
-        guard existing.isEmpty else { return }
+        guard try await EvaluationRequestRepository.existing(policyId: answer.policyId, in: regime,
+                                                             on: connection) == nil else { return }
         let request = try EvaluationRequest(
             requestId: UUID(), modelId: answer.modelId, policyId: answer.policyId, policy: answer.policy,
             metric: regime.metric, split: regime.split, tokenBudget: regime.tokenBudget, window: regime.window,

@@ -113,16 +113,10 @@ struct AgentRefine: AsyncParsableCommand {
         for ratio in ratios {
             let change = try RatioChange(modelId: modelId, targetRatio: ratio, mode: .dynamic,
                                          requestedBy: "ppf agent refine (round \(round))")
-            let id = UUID()
-            try await context.pool.withTransaction { connection in
-                _ = try await connection.execute("""
-                    INSERT INTO ratio_events (id, model_id, target_ratio, mode, requested_by)
-                    VALUES (\(id), \(change.modelId), \(change.targetRatio), \(change.mode.rawValue), \(change.requestedBy))
-                    """)
-                try await context.enqueue(Envelope(correlationId: id, producer: context.producerName, payload: change, messageId: id),
-                                          topic: Topic.ratioEvents, key: change.modelId, on: connection)
+            let envelope = try await context.pool.withTransaction { connection in
+                try await RatioEventRepository.emit(change, producer: context.producerName, on: connection)
             }
-            ids.append(id)
+            ids.append(envelope.messageId)
         }
         _ = try? await context.makeOutboxRelay().publishPending()
         return ids

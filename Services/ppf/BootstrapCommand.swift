@@ -112,7 +112,7 @@ struct Bootstrap: AsyncParsableCommand {
     private func proposals() throws -> [BootstrapCandidate] {
         let checkpoint = try model.load()
         let configuration = checkpoint.model.configuration
-        let budget = try ModelBudget.of(configuration)
+        let budget = try ParameterBudget(configuration: configuration, allowsBlockDrop: true)
         let settings = CommandLineSettings.current
         let cacheDirectory = URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)
         print("preparing baselines (calibration from \(cacheDirectory.path), computed once if missing)…")

@@ -52,11 +52,7 @@ struct StoredPredictor {
         let measured = try await MeasurementRepository.measuredPolicies(modelId: record.modelId, on: connection)
         let profiles = artifact.predictor.importanceProfile.map { [$0] } ?? []
         let trainedOn = Set(record.trainingMeasurementIds)
-        let mine = measured.filter { trainedOn.contains($0.measurement.id) }.map {
-            MeasuredSample(measurementId: $0.measurement.id, policyId: $0.measurement.policyId, policy: $0.policy,
-                           metric: $0.metric, split: $0.measurement.split, tokenBudget: $0.measurement.tokenBudget,
-                           window: $0.measurement.window, perplexity: $0.measurement.perplexity)
-        }
+        let mine = measured.filter { trainedOn.contains($0.measurement.id) }.map(MeasuredSample.init)
         guard let set = try TrainingSet(mine, profiles: profiles) else { return ([], [], "none", [:]) }
         let policies = Dictionary(mine.map { ($0.policyId.uuidString.lowercased(), $0.policy) },
                                   uniquingKeysWith: { first, _ in first })
@@ -269,5 +265,14 @@ struct Predict: AsyncParsableCommand {
                      exp(prediction.logPerplexity + prediction.logPerplexityStd), prediction.logPerplexityStd))
         print("predictor \(stored.record.id.uuidString.lowercased()) (\(stored.record.sampleCount) policies); "
               + "prediction took \(elapsed.formatted(.units(allowed: [.microseconds, .milliseconds])))")
+    }
+}
+
+extension MeasuredSample {
+    /// The predictor's view of a stored measurement (as the predictor service builds it).
+    init(_ stored: MeasuredPolicy) {
+        self.init(measurementId: stored.measurement.id, policyId: stored.measurement.policyId, policy: stored.policy,
+                  metric: stored.metric, split: stored.measurement.split, tokenBudget: stored.measurement.tokenBudget,
+                  window: stored.measurement.window, perplexity: stored.measurement.perplexity)
     }
 }

@@ -59,11 +59,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
         let sources = Dictionary(try await connection.query("""
             SELECT id, source FROM policies WHERE model_id = \(modelId)
             """).decode((UUID, String).self).map { ($0.0.uuidString.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a })
-        let samples = measured.filter { !noBlockDrops || !$0.policy.layers.contains(where: \.dropped) }.map {
-            MeasuredSample(measurementId: $0.measurement.id, policyId: $0.measurement.policyId, policy: $0.policy,
-                           metric: $0.metric, split: $0.measurement.split, tokenBudget: $0.measurement.tokenBudget,
-                           window: $0.measurement.window, perplexity: $0.measurement.perplexity)
-        }
+        let samples = measured.filter { !noBlockDrops || !$0.policy.layers.contains(where: \.dropped) }.map(MeasuredSample.init)
         guard let set = try TrainingSet(samples, profiles: profiles) else {
             throw UserFacingError("no measurements of '\(modelId)'")
         }

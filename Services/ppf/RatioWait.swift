@@ -134,12 +134,9 @@ struct RatioWait {
             let stored = try await PolicyRepository.store(policy, modelId: modelId, source: "baseline:\(name)",
                                                           targetRatio: targetRatio, correlationId: eventId,
                                                           on: connection).record
-            if let existing = try await connection.query("""
-                SELECT id FROM evaluation_requests WHERE policy_id = \(stored.id) AND metric = \(regime.metric)
-                   AND split = \(regime.split) AND token_budget = \(regime.tokenBudget) AND window_size = \(regime.window)
-                 ORDER BY created_at LIMIT 1
-                """).first {
-                return try existing.decode(UUID.self, column: 0)
+            if let existing = try await EvaluationRequestRepository.existing(policyId: stored.id, in: regime,
+                                                                             on: connection) {
+                return existing
             }
             let request = try EvaluationRequest(
                 requestId: UUID(), modelId: modelId, policyId: stored.id, policy: policy, metric: regime.metric,

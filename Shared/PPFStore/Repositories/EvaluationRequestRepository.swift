@@ -62,6 +62,17 @@ public enum EvaluationRequestRepository {
             """) == 1
     }
 
+    /// The oldest request for `policyId` in `regime` (any reason), or nil:
+    /// askers reuse it instead of measuring the same policy twice.
+    public static func existing(policyId: UUID, in regime: MeasurementRegime, on connection: PGConnection) async throws -> UUID? {
+        try await connection.query("""
+            SELECT id FROM evaluation_requests
+             WHERE policy_id = \(policyId) AND metric = \(regime.metric) AND split = \(regime.split)
+               AND token_budget = \(regime.tokenBudget) AND window_size = \(regime.window)
+             ORDER BY created_at, id LIMIT 1
+            """).first?.decode(UUID.self, column: 0)
+    }
+
     /// The request with `id`, or nil.
     public static func find(id: UUID, on connection: PGConnection) async throws -> EvaluationRequestRecord? {
         try await connection.query("SELECT \(unsafeRaw: columns) FROM evaluation_requests WHERE id = \(id)")
