@@ -24,7 +24,8 @@ apt_packages=(libopenblas-dev librdkafka-dev libpq-dev postgresql python3 python
 [ "${PPF_SKIP_POSTGRES_SERVER:-0}" = 1 ] && apt_packages=("${apt_packages[@]/postgresql}" ) && apt_packages=("${apt_packages[@]/docker-compose}")
 missing=()
 for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  # Compared, not piped into `grep -q`, which under pipefail can fail the pipeline by SIGPIPE.
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
 done
 # python3/pip may come from elsewhere (pyenv); only ask apt when the command is absent.
 command -v python3 >/dev/null && missing=("${missing[@]/python3}")
@@ -88,4 +89,4 @@ if [ -f "$root/infra/corpus/prepare.py" ]; then
     --out "$deps/corpus" --checksums "$root/infra/corpus/SHA256SUMS"
 fi
 
-log "ready: broker $deps/bin/tansu, librdkafka $deps/lib/librdkafka.so.1, model $(ls "$deps"/models/*.gguf | head -1)"
+log "ready: broker $deps/bin/tansu, librdkafka $deps/lib/librdkafka.so.1, model $(set -- "$deps"/models/*.gguf; echo "$1")"

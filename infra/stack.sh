@@ -6,6 +6,9 @@
 #   infra/stack.sh down    stop only what `up` started, by pid
 #   infra/stack.sh ps      show what runs, with pids and ports
 #   infra/stack.sh env     print the environment the services read (PPF_*)
+#   infra/stack.sh running postgres|broker
+#                          exit 0 when that part runs, 1 when not (no output, no pipe:
+#                          callers under `set -o pipefail` can trust the status)
 #
 # Ports (override with the environment):
 #   PPF_PG_PORT    (default 55432)   PostgreSQL, database "ppf", user "ppf", trust auth on loopback
@@ -59,7 +62,11 @@ pg_up() {
     log "PostgreSQL started on 127.0.0.1:$pg_port"
   fi
   wait_port "$pg_port" PostgreSQL 30
-  if ! "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U ppf -d postgres -tAc "select 1 from pg_database where datname='ppf'" | grep -q 1; then
+  # Captured, not piped into `grep -q`: under pipefail an early-exiting grep
+  # makes the writer die of SIGPIPE and the whole test fail at random.
+  local has_db
+  has_db=$("$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U ppf -d postgres -tAc "select 1 from pg_database where datname='ppf'")
+  if [ "$has_db" != 1 ]; then
     "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U ppf ppf
     log "created database ppf"
   fi
@@ -97,9 +104,14 @@ broker_down() {
   rm -f "$run/broker/pid"
 }
 
+pg_running() {
+  local data="$run/postgres/data"
+  [ -f "$data/postmaster.pid" ] && kill -0 "$(head -1 "$data/postmaster.pid")" 2>/dev/null
+}
+
 ps_stack() {
   local data="$run/postgres/data"
-  if [ -f "$data/postmaster.pid" ] && kill -0 "$(head -1 "$data/postmaster.pid")" 2>/dev/null; then
+  if pg_running; then
     printf '%-12s %-8s %s\n' postgres "$(head -1 "$data/postmaster.pid")" "127.0.0.1:$pg_port"
   else
     printf '%-12s %-8s %s\n' postgres - stopped
@@ -124,6 +136,12 @@ case "${1:-}" in
   env)
     echo "export PPF_POSTGRES_URL=postgresql://ppf@127.0.0.1:$pg_port/ppf"
     echo "export PPF_KAFKA_BROKERS=127.0.0.1:$kafka_port" ;;
+  running)
+    case "${2:-}" in
+      postgres) pg_running ;;
+      broker) alive "$run/broker/pid" ;;
+      *) echo "usage: $0 running postgres|broker" >&2; exit 2 ;;
+    esac ;;
   pg-up) pg_up ;; pg-down) pg_down ;; broker-up) broker_up ;; broker-down) broker_down ;;
   *) echo "usage: $0 up|down|ps|env" >&2; exit 2 ;;
 esac

@@ -6,15 +6,35 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-bash infra/setup.sh
+[ "${1:-}" = --stack-only ] || bash infra/setup.sh
 
-started_stack=0
-if ! bash infra/stack.sh ps | grep -qE '^(postgres|broker) +[0-9]'; then started_stack=1; fi
-stop_stack() { if [ "$started_stack" = 1 ]; then bash infra/stack.sh down || true; fi; }
-trap stop_stack EXIT
+# Which parts of the stack run already (a developer's `make up`, `make demo`):
+# those are left running at exit; only what this run starts is stopped.
+# `stack.sh running` answers by exit status alone: no pipe into `grep -q`,
+# whose early exit under pipefail once made a running stack look stopped.
+started=()
+bash infra/stack.sh running postgres || started+=(postgres)
+bash infra/stack.sh running broker || started+=(broker)
+stop_started() {
+  local part
+  for part in "${started[@]}"; do
+    case "$part" in
+      postgres) bash infra/stack.sh pg-down || true ;;
+      broker) bash infra/stack.sh broker-down || true ;;
+    esac
+  done
+}
+trap stop_started EXIT
 bash infra/stack.sh up
 eval "$(bash infra/stack.sh env)"
 export PPF_KAFKA_BROKERS PPF_POSTGRES_URL
+
+# `infra/test.sh --stack-only`: only the start/stop part above (what
+# infra/checks/stack-ownership.sh exercises).
+if [ "${1:-}" = --stack-only ]; then exit 0; fi
+
+# A check that can fail: a stack that runs before `make test` still runs after it.
+bash infra/checks/stack-ownership.sh
 
 swift build --build-tests ${SWIFT_BUILD_FLAGS:-}
 if [ $# -gt 0 ]; then

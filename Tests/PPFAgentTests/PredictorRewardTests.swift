@@ -37,11 +37,23 @@ private func trainedPredictor(globals: [String] = [], blocks: Int = 4) throws ->
     let policies = [0.1, 0.4].map { PruningPolicy.uniform(blocks: 4, attention: $0, mlp: $0) }
     let answers = try reward.predictions(for: policies)
     let direct = try predictor.predict(policies.map { try PolicyFeatures(policy: $0, spec: predictor.spec) })
+    // Exact: the same two-policy batch through the same kernels on both sides.
     #expect(answers.map(\.mean) == direct.map(\.logPerplexity))
     #expect(answers.map(\.std) == direct.map(\.logPerplexityStd))
     #expect(answers[0].mean < answers[1].mean, "more pruning predicts a higher perplexity")
     #expect(try reward.model(policies, [0.1, 0.4]) == answers)
-    #expect(try reward.prediction(for: policies[1]) == answers[1])
+    // Not exact: a batch of one runs other gemm shapes than a batch of two, and
+    // OpenBLAS picks kernels (and so summation orders) by shape and CPU. The
+    // network is fp32 (ε = 2⁻²³ ≈ 1.2e-7) with reductions of at most a few hundred
+    // terms per layer, so reordering moves an output by well under 1e-4 relative;
+    // another policy's answer differs by far more (answers[0] vs answers[1]).
+    let single = try reward.prediction(for: policies[1])
+    let tolerance = 1e-4
+    #expect(abs(single.mean - answers[1].mean) <= tolerance * max(1, abs(answers[1].mean)),
+            "batch of one \(single.mean) vs batch of two \(answers[1].mean)")
+    #expect(abs(single.std - answers[1].std) <= tolerance * max(1, abs(answers[1].mean)),
+            "batch of one \(single.std) vs batch of two \(answers[1].std)")
+    #expect(abs(answers[0].mean - answers[1].mean) > 100 * tolerance, "the tolerance still tells policies apart")
 }
 
 @Test func aPredictorThatNeedsMoreThanThePolicyOrAnotherBlockCountIsRefused() throws {
