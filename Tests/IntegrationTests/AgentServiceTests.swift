@@ -181,6 +181,7 @@ import Testing
                 }
                 let outcome = try #require(try await Self.outcome(dynamic.messageId, database))
                 #expect(outcome.status == .answered && outcome.policyId == published.policyId)
+                // Exact: the stored value is the published one (one prediction, two copies).
                 #expect(outcome.predictedPerplexity == predicted && outcome.verificationMeasurements == 0)
 
                 // 3. The same event delivered again changes nothing.

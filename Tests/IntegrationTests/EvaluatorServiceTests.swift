@@ -147,7 +147,7 @@ import Testing
                 if let message = measurements.messages(containing: id).first {
                     let published = try Envelope<PerplexityMeasurement>.decode(message.value)
                     #expect(published.correlationId == good.correlationId)
-                    #expect(published.payload.perplexity == row.perplexity)
+                    #expect(published.payload.perplexity == row.perplexity)   // exact: one measurement, two copies
                     #expect(message.keyString == key)
                 }
                 // The duplicate was handled by now (it follows the first on the same partition).

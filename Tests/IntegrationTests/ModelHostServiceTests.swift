@@ -130,6 +130,7 @@ import Testing
                 }
                 #expect(answered.firstIndex(of: pruned).map { answered[$0...].allSatisfy { $0 == pruned } } == true,
                         "once the new version answers, the old one no longer does: \(answered)")
+                // Exact: the same text through the same model in the same host process (same shapes).
                 #expect(perplexities[ModelVersion.dense] == [densePerplexity], "the dense model is deterministic")
                 let prunedPerplexity = try #require(perplexities[pruned]?.first)
                 #expect(perplexities[pruned]?.count == 1 && prunedPerplexity != densePerplexity,
@@ -168,6 +169,8 @@ import Testing
                 try await Self.send(after, with: producer)
                 let restoredReply = try await Self.awaitReply(to: after, in: replies)
                 #expect(restoredReply.payload.modelVersion == pruned)
+                // Exact: the same plan rebuilt by the same code on the same machine, with the same
+                // environment (so the same OpenBLAS threads), answering the same text.
                 #expect(Self.perplexity(of: restoredReply.payload) == prunedPerplexity, "the restored model is the same pruned model")
 
                 for process in [again, pruner] {

@@ -28,6 +28,7 @@ private func trainedArtifact() throws -> AgentArtifact {
     let original = try artifact.makeAgent()
     let restored = try decoded.makeAgent()
     for ratio in [0.05, 0.31, 0.6] {
+        // Exact: bit-identical weights through the same one-ratio forward pass (same gemm shapes).
         #expect(try restored.policy(forRatio: ratio) == original.policy(forRatio: ratio))
     }
 }

@@ -80,6 +80,7 @@ private let probeRatios = [0.05, 0.1, 0.2371, 0.3, 0.4183, 0.5, 0.6]
     configuration.samplesPerRatio = 4
     let first = try PruningAgent.train(budget: budget, configuration: configuration, reward: objective.rewardModel)
     let second = try PruningAgent.train(budget: budget, configuration: configuration, reward: objective.rewardModel)
+    // Exact: the same training run twice in one process (same shapes, kernels and thread count).
     #expect(first.agent.network == second.agent.network)
     #expect(first.report.curve == second.report.curve)
     #expect(try first.agent.policy(forRatio: 0.33) == second.agent.policy(forRatio: 0.33))

@@ -43,6 +43,8 @@ import PPFTensor
     let before = try model.logits(for: tokens)
     tokens[10] = (tokens[10] + 1) % 64
     let after = try model.logits(for: tokens)
+    // Exact: both windows have 16 tokens (same gemm shapes), and masked attention weights are
+    // exact zeros, so the changed key and value at position 10 add exactly 0 to earlier rows.
     for i in 0..<10 { #expect(before.row(i) == after.row(i)) }
     #expect(before.row(10) != after.row(10))
 }

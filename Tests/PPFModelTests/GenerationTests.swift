@@ -7,14 +7,18 @@ import PPFTensor
     let prompt = [3, 14, 15, 9]
     let first = try LlamaSession(model: model).generate(prompt: prompt, maxTokens: 8)
     let second = try LlamaSession(model: model).generate(prompt: prompt, maxTokens: 8)
-    #expect(first == second)
+    #expect(first == second)   // exact: the same session steps twice, same shapes
     #expect(first.count == 8)
-    // Each generated token is the argmax of a fresh window over everything before it.
+    // Each generated token is the argmax of a fresh window over everything before it, up to
+    // rounding: the session fed the prompt as one chunk and then one token at a time, other
+    // gemm shapes than the 12-token window, and the two agree to 1e-4 per logit
+    // (ForwardIncrementalTests), so only a near tie within that may go either way.
     let context = prompt + first
     let logits = try model.logits(for: context)
     for (i, token) in first.enumerated() {
         let row = logits.row(prompt.count - 1 + i)
-        #expect(row.indices.max(by: { row[$0] < row[$1] }) == token)
+        let best = row.max() ?? -.infinity
+        #expect(row[token] >= best - 1e-4, "step \(i): token \(token) has logit \(row[token]), the window's best \(best)")
     }
 }
 
@@ -25,7 +29,7 @@ import PPFTensor
     let b = try LlamaSession(model: model).generate(prompt: [1, 2], maxTokens: 12, sampling: hot)
     let c = try LlamaSession(model: model).generate(prompt: [1, 2], maxTokens: 12,
                                                     sampling: Sampling(temperature: 25, seed: 78))
-    #expect(a == b)
+    #expect(a == b)   // exact: the same session steps and the same sampler seed
     #expect(a != c)
 }
 

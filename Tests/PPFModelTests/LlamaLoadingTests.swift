@@ -21,6 +21,7 @@ private func roundTrip(_ weights: LlamaWeights, edit: (inout GGUFWriter) throws 
     let loaded = try roundTrip(weights)
     #expect(loaded.configuration == weights.configuration)
     let tokens = randomTokens(7, seed: 3)
+    // Exact: F32 round trip (bit-identical weights), the same tokens through the same shapes.
     #expect(try LlamaModel(weights: loaded).logits(for: tokens) == LlamaModel(weights: weights).logits(for: tokens))
 }
 
@@ -32,6 +33,7 @@ private func roundTrip(_ weights: LlamaWeights, edit: (inout GGUFWriter) throws 
     #expect(loaded.configuration == c)
     #expect(loaded.blocks[1].attention == nil && loaded.blocks[2].mlp == nil)
     let tokens = randomTokens(6, seed: 4)
+    // Exact: F32 round trip (bit-identical weights), the same tokens through the same shapes.
     #expect(try LlamaModel(weights: loaded).logits(for: tokens) == LlamaModel(weights: weights).logits(for: tokens))
 }
 

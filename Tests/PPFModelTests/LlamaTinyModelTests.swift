@@ -125,6 +125,7 @@ func naiveLogits(_ model: LlamaModel, _ tokens: [Int]) -> [[Double]] {
     let withZeroBias = try LlamaModel(weights: LlamaWeights(
         configuration: plain.configuration, tokenEmbedding: plain.weights.tokenEmbedding,
         blocks: zeroed, outputNorm: plain.weights.outputNorm, output: nil))
+    // Exact: the same shapes and weights, and adding a bias of +0 changes no value.
     #expect(try plain.logits(for: tokens) == withZeroBias.logits(for: tokens))
 
     zeroed[0].mlp?.downBias = [Float](repeating: 0.5, count: 32)

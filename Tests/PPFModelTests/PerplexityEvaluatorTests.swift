@@ -38,6 +38,7 @@ private func slowWindowNLL(_ model: LlamaModel, _ window: [Int]) throws -> [Doub
     let evaluator = try PerplexityEvaluator(model: model, windowLength: 8)
     let budgeted = try evaluator.evaluate(tokens, tokenBudget: 16)
     let prefix = try evaluator.evaluate(Array(tokens[0..<16]))
+    // Exact: the same two 8-token windows, in the same order, through the same shapes.
     #expect(budgeted == PerplexityResult(nll: prefix.nll, perplexity: prefix.perplexity, tokensCounted: 14, windows: 2,
                                          seconds: budgeted.seconds, tokensPerSecond: budgeted.tokensPerSecond,
                                          windowNLL: prefix.windowNLL))
@@ -67,6 +68,8 @@ private func slowWindowNLL(_ model: LlamaModel, _ window: [Int]) throws -> [Doub
     let tokens = randomTokens(20, seed: 14)
     let direct = try evaluator.evaluate(tokens)
     let detached = try await evaluator.evaluateOnDedicatedThread(tokens)
+    // Exact: the same windows and shapes; the OpenBLAS thread count is process-wide, and
+    // products this small run single-threaded anyway.
     #expect(direct.nll == detached.nll)
 }
 

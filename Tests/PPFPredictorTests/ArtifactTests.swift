@@ -19,7 +19,9 @@ private func smallArtifact() throws -> (PredictorArtifact, [TrainingSample]) {
     #expect(decoded == artifact)
     let before = try artifact.predictor.predict(probes.map(\.features))
     let after = try decoded.predictor.predict(probes.map(\.features))
-    #expect(before == after)   // exact Double equality, mean and std
+    // Exact Double equality, mean and std: bit-identical weights, the same batch
+    // through the same kernels (a different batch would need a tolerance).
+    #expect(before == after)
     #expect(try decoded.jsonData() == data)
 }
 

@@ -48,6 +48,7 @@ private func measured(count: Int, layers: Int, metric: String = "flap") -> [Meas
     let viaPolicy = try decoded.predictor.predict(policies: [policy])[0]
     let viaFeatures = try decoded.predictor.predict(try PolicyFeatures(policy: policy, spec: decoded.predictor.spec,
                                                                        profile: set.profile))
+    // Exact: the same features as a batch of one on both sides.
     #expect(viaPolicy == viaFeatures)
     #expect(try decoded.predictor.features(for: policy).value(FeatureSpec.attentionImportanceKept, layer: 0) == 0.6)
 }

@@ -41,6 +41,7 @@ import Testing
     hyperparameters.bootstrap = true
     let first = try PerformancePredictor.train(on: samples, hyperparameters: hyperparameters)
     let second = try PerformancePredictor.train(on: samples, hyperparameters: hyperparameters)
+    // Exact: the same training run twice in one process (same shapes, kernels and thread count).
     #expect(first.members.map(\.values) == second.members.map(\.values))
     #expect(first == second)
     hyperparameters.seed = 8
