@@ -12,17 +12,12 @@ cd "$root"
 # those are left running at exit; only what this run starts is stopped.
 # `stack.sh running` answers by exit status alone: no pipe into `grep -q`,
 # whose early exit under pipefail once made a running stack look stopped.
-started=()
-bash infra/stack.sh running postgres || started+=(postgres)
-bash infra/stack.sh running broker || started+=(broker)
+stop_at_exit=()
+bash infra/stack.sh running postgres || stop_at_exit+=(pg-down)
+bash infra/stack.sh running broker || stop_at_exit+=(broker-down)
 stop_started() {
-  local part
-  for part in "${started[@]}"; do
-    case "$part" in
-      postgres) bash infra/stack.sh pg-down || true ;;
-      broker) bash infra/stack.sh broker-down || true ;;
-    esac
-  done
+  local command
+  for command in "${stop_at_exit[@]}"; do bash infra/stack.sh "$command" || true; done
 }
 trap stop_started EXIT
 bash infra/stack.sh up
