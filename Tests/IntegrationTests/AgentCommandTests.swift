@@ -7,7 +7,7 @@ import Testing
 /// `ppf agent train` and `ppf agent policy` as a person runs them, against
 /// the real database and broker in an isolated schema, on the tiny model of
 /// ``AgentServiceTests``.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct AgentCommandTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct AgentCommandTests {
     @Test func theCLITrainsAnAgentVersionOnceAndPrintsItsPolicy() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ppf-agent-cli-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -11,7 +11,7 @@ import Testing
 /// agent's memory stays flat. Speed is benchmarked by `make bench-load`
 /// (`ppf bench load`, 200 events on the real model's shapes, release build);
 /// this test asserts correctness and only a generous memory bound.
-@Suite(.serialized, .timeLimit(.minutes(4)), .tags(.slow)) struct AgentLoadTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(4))), .tags(.slow)) struct AgentLoadTests {
     /// Events in the burst.
     static let events = 200
 

@@ -16,7 +16,7 @@ import Testing
 /// while it keeps serving, answers a static event with the best *measured*
 /// candidate without holding up dynamic events, and answers on restart an
 /// event recorded while it was down.
-@Suite(.serialized, .timeLimit(.minutes(5))) struct AgentServiceTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(5)))) struct AgentServiceTests {
     /// Blocks of the tiny model.
     static let blocks = 4
 

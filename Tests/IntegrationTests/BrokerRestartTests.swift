@@ -11,7 +11,7 @@ import Testing
 /// the topics, rejoin their groups, and reconcile from PostgreSQL, so ratio
 /// events whose messages died with the broker are still answered, and
 /// planned, exactly once (design.md, "System of record").
-@Suite(.serialized, .timeLimit(.minutes(5)), .tags(.slow)) struct BrokerRestartTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(5))), .tags(.slow)) struct BrokerRestartTests {
     @Test func servicesRecoverFromABrokerRestartAndAnswerTheEventsItLostExactlyOnce() async throws {
         try await RunTimeStack.with { stack in
             let model = stack.model

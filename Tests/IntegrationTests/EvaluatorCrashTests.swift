@@ -10,7 +10,7 @@ import Testing
 /// any point loses nothing and duplicates nothing"): the request is measured
 /// again by the next owner of its partition, and ends with exactly one
 /// measurement row and one published ``PerplexityMeasurement``.
-@Suite(.serialized, .timeLimit(.minutes(6))) struct EvaluatorCrashTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(6)))) struct EvaluatorCrashTests {
     @Test func anEvaluatorKilledMidMeasurementLeavesNothingAndTheNextOneMeasuresTheRequestOnce() async throws {
         let fixture = try TinyModelFixture.make()
         defer { fixture.remove() }

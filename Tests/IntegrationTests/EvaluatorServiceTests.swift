@@ -11,7 +11,7 @@ import Testing
 /// measured once, bad requests (garbage, another model, an unknown split, a
 /// policy of the wrong length, an unknown schema version) are dead-lettered
 /// with their reason, and the service keeps serving the request behind them.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct EvaluatorServiceTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct EvaluatorServiceTests {
     static let modelId = "smollm2-135m"
     static let modelFile = "SmolLM2-135M-Instruct.Q4_1.gguf"
     static var modelDirectory: String { repositoryRoot() + "/.deps/models" }

@@ -9,7 +9,7 @@ import Testing
 /// The foundation's delivery guarantees, shown with real processes, the real
 /// broker and the real database (design.md, "System of record and delivery
 /// guarantees").
-@Suite(.serialized, .timeLimit(.minutes(3))) struct FoundationFaultTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct FoundationFaultTests {
     @Test func anEntryCommittedBeforeACrashIsPublishedExactlyOnceAfterARestart() async throws {
         try await IsolatedDatabase.with { database in
             let model = "it-crash-\(UUID().uuidString.prefix(8))"
@@ -85,7 +85,7 @@ import Testing
 
 /// Consumers: redelivery changes the database once; bad messages are
 /// dead-lettered with a reason and consumption goes on.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ConsumerGuaranteeTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct ConsumerGuaranteeTests {
     /// A consumer service on a private topic whose handler records each
     /// ratio change in a table, once per message id.
     struct Harness {

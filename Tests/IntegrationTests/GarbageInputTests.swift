@@ -10,7 +10,7 @@ import Testing
 /// absurd value is dead-lettered with its reason (a `dead_letters` row), and
 /// every service keeps serving: the good message sent after the garbage, on
 /// the same partition, is processed. (`ppf.agent-versions` has no consumer.)
-@Suite(.serialized, .timeLimit(.minutes(4)), .tags(.slow)) struct GarbageInputTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(4))), .tags(.slow)) struct GarbageInputTests {
     /// Three bad messages for one topic, and how each must be dead-lettered.
     struct Garbage {
         let topic: String

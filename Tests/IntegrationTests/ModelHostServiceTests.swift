@@ -11,7 +11,7 @@ import Testing
 /// while a stream of requests runs without failing or dropping one, restores
 /// the newest plan after a restart, and dead-letters garbage while it keeps
 /// serving.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ModelHostServiceTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct ModelHostServiceTests {
     static let text = TinyModel.text(words: 40, seed: 99)
 
     static func request(_ task: InferenceTask, model: TinyModel) throws -> Envelope<InferenceRequest> {

@@ -7,7 +7,7 @@ import Testing
 /// Phase 1 end to end with the real executables (issue #5): two evaluators
 /// and the predictor serve a tiny random model, and `ppf bootstrap` samples
 /// policies, has them measured through the bus, and gets a predictor trained.
-@Suite(.serialized, .timeLimit(.minutes(6))) struct PhaseOneBootstrapTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(6)))) struct PhaseOneBootstrapTests {
     static let samples = 16
 
     /// The bootstrap command of the test (the regime: magnitude plans, 64 tokens in windows of 32).

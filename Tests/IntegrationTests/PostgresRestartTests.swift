@@ -8,7 +8,7 @@ import Testing
 /// ``ThrowawayPostgres``): they log, retry and resume without a restart of
 /// their own, and a ratio event emitted after the restart is answered and
 /// planned exactly once.
-@Suite(.serialized, .timeLimit(.minutes(4)), .tags(.slow)) struct PostgresRestartTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(4))), .tags(.slow)) struct PostgresRestartTests {
     @Test func servicesRetryThroughAPostgresRestartAndAnswerAnEventEmittedAfterIt() async throws {
         let server = try await ThrowawayPostgres.initialize()
         do {

@@ -8,7 +8,7 @@ import Testing
 /// The real `predictor` executable against the real broker and database, in
 /// an isolated schema: it retrains after K measurements, stores exactly one
 /// version, answers prediction requests, and survives bad input.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct PredictorServiceTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct PredictorServiceTests {
     /// A tiny 4-block model whose log-perplexity is a known function of the
     /// policy: blocks 0 and 3 are the sensitive ones, MLP costs more than attention.
     static let weights = [1.6, 0.6, 0.8, 1.4]

@@ -11,7 +11,7 @@ import Testing
 /// re-published) gets one plan and one PlanPublished, a policy whose message
 /// was lost is planned on start, and bad policies are dead-lettered with
 /// their reason while the pruner keeps planning.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct PrunerServiceTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct PrunerServiceTests {
     static func start(_ model: TinyModel, database: IsolatedDatabase, exportFolder: URL? = nil) throws -> ServiceProcess {
         var environment = model.environment(database: database, groupPrefix: "it-\(UUID().uuidString.prefix(8))-")
         if let exportFolder { environment["PPF_PRUNER_EXPORT_DIR"] = exportFolder.path }

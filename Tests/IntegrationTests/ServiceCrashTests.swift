@@ -11,7 +11,7 @@ import Testing
 /// with exactly one outcome, one published policy and one plan, and nothing
 /// else is lost or duplicated (design.md, "a crash at any point loses nothing
 /// and duplicates nothing"). The evaluator's crash test is EvaluatorCrashTests.
-@Suite(.serialized, .timeLimit(.minutes(4)), .tags(.slow)) struct ServiceCrashTests {
+@Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(4))), .tags(.slow)) struct ServiceCrashTests {
     @Test func anAgentKilledRightAfterCommittingAnAnswerPublishesItOnceAfterARestartAndAnswersTheRest() async throws {
         try await RunTimeStack.with { stack in
             // The agent runs alone, so its relay is the only one that could publish its answer.

@@ -5,7 +5,7 @@ import Testing
 @testable import PPFStore
 
 /// Integration: a service that starts before its database waits for it.
-@Suite(.timeLimit(.minutes(2))) struct ConnectWithRetryTests {
+@Suite(.timeLimit(.minutes(TestDeadlines.minutes(2)))) struct ConnectWithRetryTests {
     @Test func connectWithRetryLogsRetriesAndConnectsOnceTheServerStarts() async throws {
         let server = try await ThrowawayPostgres.initialize()
         let recorder = LogRecorder()

@@ -4,7 +4,7 @@ import Testing
 @testable import PPFStore
 
 /// Integration: idempotent consumption, dead letters, audit log.
-@Suite(.timeLimit(.minutes(1))) struct InboxTests {
+@Suite(.timeLimit(.minutes(TestDeadlines.minutes(1)))) struct InboxTests {
     /// A handler in the recommended shape: claim and write in one transaction.
     static func handle(_ messageId: UUID, consumer: String = "test-consumer", pool: PGPool) async throws -> Bool {
         try await pool.withTransaction { connection in
@@ -94,7 +94,7 @@ import Testing
 }
 
 @Suite(.serialized) struct DeadLetterOnceTests {
-    @Test(.timeLimit(.minutes(1))) func theSameDeadLetterRecordedTwiceIsStoredOnce() async throws {
+    @Test(.timeLimit(.minutes(TestDeadlines.minutes(1)))) func theSameDeadLetterRecordedTwiceIsStoredOnce() async throws {
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in
                 let letter = DeadLetterRecord(topic: "ppf.ratio-events", partition: 0, offset: 7, key: "m",

@@ -4,7 +4,7 @@ import Testing
 @testable import PPFStore
 
 /// Integration: hostile text is stored and read back as data, never run as SQL.
-@Suite(.timeLimit(.minutes(1))) struct InjectionTests {
+@Suite(.timeLimit(.minutes(TestDeadlines.minutes(1)))) struct InjectionTests {
     static let hostileValues = [
         "'); DROP TABLE x; --",
         #"O'Brien \"quoted\" \\ back\slash $1 $$ $tag$ ; -- /* */ 'it''s' E'\x41' ünïcödé 中文 😀 \#t\#n"#,

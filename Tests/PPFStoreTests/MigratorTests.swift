@@ -4,7 +4,7 @@ import Testing
 @testable import PPFStore
 
 /// Integration: migrations apply once, in order, safely in parallel.
-@Suite(.timeLimit(.minutes(1))) struct MigratorTests {
+@Suite(.timeLimit(.minutes(TestDeadlines.minutes(1)))) struct MigratorTests {
     /// The version after the last shipped migration (versions are reserved per
     /// branch, so the list may have gaps: not `count + 1`).
     static let next = (PPFSchema.migrations.last?.version ?? 0) + 1

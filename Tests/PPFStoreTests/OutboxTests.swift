@@ -6,7 +6,7 @@ import Testing
 @testable import PPFStore
 
 /// Integration: the transactional outbox and its relay.
-@Suite(.timeLimit(.minutes(1))) struct OutboxTests {
+@Suite(.timeLimit(.minutes(TestDeadlines.minutes(1)))) struct OutboxTests {
     struct Note: MessagePayload, Equatable {
         static let messageType = "test-note"
         static let schemaVersion = 1

@@ -4,7 +4,7 @@ import Testing
 @testable import PPFStore
 
 /// Integration: every supported type goes in as a bind and comes back out typed.
-@Suite(.timeLimit(.minutes(1))) struct RowDecodingTests {
+@Suite(.timeLimit(.minutes(TestDeadlines.minutes(1)))) struct RowDecodingTests {
     struct Details: Codable, Sendable, Equatable {
         var ratio: Double
         var layers: [Int]

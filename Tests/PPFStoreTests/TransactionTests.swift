@@ -4,7 +4,7 @@ import Testing
 @testable import PPFStore
 
 /// Integration: transactions, server errors, timeouts and reconnection.
-@Suite(.timeLimit(.minutes(1))) struct TransactionTests {
+@Suite(.timeLimit(.minutes(TestDeadlines.minutes(1)))) struct TransactionTests {
     struct Rollback: Error {}
 
     @Test func throwingInsideATransactionRollsEverythingBack() async throws {
