@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import PPFBus
 import PPFRuntime
 
 /// The root command.
@@ -33,6 +35,7 @@ struct UserFacingError: Error, CustomStringConvertible {
 /// (Calling `PPF.main(_:)` from top-level code picks ArgumentParser's
 /// synchronous entry point, which cannot run async subcommands.)
 func runCommandLine(_ arguments: [String]) async {
+    let failure: (any Error)?
     do {
         var command = try PPF.parseAsRoot(arguments)
         if var asyncCommand = command as? any AsyncParsableCommand {
@@ -40,7 +43,15 @@ func runCommandLine(_ arguments: [String]) async {
         } else {
             try command.run()
         }
+        failure = nil
     } catch {
-        PPF.exit(withError: error)
+        failure = error
     }
+    // A command's Kafka clients die with its context when `run` returns, but
+    // librdkafka stops its threads asynchronously; exiting before they have
+    // crashed `ppf bootstrap` now and then with SIGSEGV (issue 11).
+    if await !KafkaLibrary.waitUntilAllClientsAreDestroyed() {
+        FileHandle.standardError.write(Data("ppf: Kafka clients still open at exit\n".utf8))
+    }
+    if let failure { PPF.exit(withError: failure) }
 }

@@ -80,6 +80,20 @@ public enum KafkaLibrary {
         }
     }
 
+    /// Waits up to `timeout` until every librdkafka client of this process is
+    /// destroyed and librdkafka's threads have stopped (`rd_kafka_wait_destroyed`).
+    ///
+    /// Call it last, before the process exits: `exit` runs the libraries'
+    /// destructors, and a librdkafka thread still running then (a client
+    /// whose last reference went away on another thread a moment before)
+    /// crashes the process with SIGSEGV now and then (issue 11).
+    /// - Returns: `true` when none is left; `false` when `timeout` passed first.
+    public static func waitUntilAllClientsAreDestroyed(timeout: Duration = .seconds(10)) async -> Bool {
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000
+            + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return (try? await BlockingCalls.run { rd_kafka_wait_destroyed(milliseconds) == 0 }) ?? false
+    }
+
     /// Checks the loaded library once per process; every client factory calls it.
     public static func requireSupportedVersion() throws(BusError) {
         if let failure = startupCheck { throw failure }

@@ -20,10 +20,25 @@ final class PollThread: Sendable {
     private init() {}
 
     /// Starts a thread named `name` that runs `body`.
+    ///
+    /// `body` is released on the thread before ``join()`` returns. Its
+    /// captures own librdkafka handles (the producer's or consumer's client);
+    /// were they released later, with the `Thread` object as it tears down,
+    /// `rd_kafka_destroy` would run on a dying thread at a time nobody
+    /// awaits, and a process returning from `main` meanwhile exits while
+    /// librdkafka's threads still run, which crashes it now and then
+    /// (SIGSEGV during exit; issue 11).
     static func start(name: String, _ body: @escaping @Sendable () -> Void) -> PollThread {
         let pollThread = PollThread()
+        let work = Locked<(@Sendable () -> Void)?>(body)
         let thread = Thread {
-            body()
+            // Taken out of the box and dropped at the end of this scope, so
+            // the captures are released here, before anyone is told.
+            func runOnce() {
+                guard let body = work.withLock({ box in defer { box = nil }; return box }) else { return }
+                body()
+            }
+            runOnce()
             pollThread.markExited()
         }
         thread.name = name

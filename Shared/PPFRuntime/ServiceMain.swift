@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PPFBus
 
 /// The whole life of a service process, so each `main.swift` stays thin:
 /// start the context, run the standard services (outbox relay, heartbeats)
@@ -15,12 +16,28 @@ public enum ServiceMain {
         details: @escaping @Sendable () -> [String: String] = { [:] },
         makeServices: (ServiceContext) async throws -> [any PPFService]
     ) async -> Never {
+        let status = await runUntilStopped(serviceName: serviceName, details: details, makeServices: makeServices)
+        // The context, its producer and every consumer are released by now;
+        // exiting while librdkafka's threads still run crashes now and then.
+        if await !KafkaLibrary.waitUntilAllClientsAreDestroyed() {
+            FileHandle.standardError.write(Data("\(serviceName): Kafka clients still open at exit\n".utf8))
+        }
+        exit(status)
+    }
+
+    /// Starts the context, runs the services, shuts the context down and
+    /// returns the exit status; the context goes out of scope on return.
+    private static func runUntilStopped(
+        serviceName: String,
+        details: @escaping @Sendable () -> [String: String],
+        makeServices: (ServiceContext) async throws -> [any PPFService]
+    ) async -> Int32 {
         let context: ServiceContext
         do {
             context = try await ServiceContext.start(serviceName: serviceName)
         } catch {
             FileHandle.standardError.write(Data("\(serviceName): cannot start: \(error)\n".utf8))
-            exit(1)
+            return 1
         }
         let logger = context.logger
         var status: Int32 = 0
@@ -35,6 +52,6 @@ public enum ServiceMain {
         }
         await context.shutdown()
         logger.info("\(serviceName) exited")
-        exit(status)
+        return status
     }
 }

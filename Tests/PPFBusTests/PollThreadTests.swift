@@ -1,0 +1,32 @@
+import Foundation
+@testable import PPFBus
+import Testing
+
+/// The poll thread's body owns the librdkafka client; the client must be
+/// gone from the thread once `join()` returns, so that whoever drops the
+/// producer or consumer next destroys the handle there and then, not the
+/// dying thread at some later moment the process may exit during (issue 11:
+/// `ppf bootstrap` killed by SIGSEGV at exit).
+@Suite struct PollThreadTests {
+    /// Stands in for the client a poll loop captures.
+    final class Captured: Sendable {}
+
+    @Test func theBodysCapturesAreReleasedBeforeJoinReturns() async {
+        // Many rounds: the thread's own teardown, which used to release the
+        // body, races with the joiner, so a single round could pass by luck.
+        for round in 0..<200 {
+            weak var released: Captured?
+            var thread: PollThread?
+            do {
+                let captured = Captured()
+                released = captured
+                thread = PollThread.start(name: "ppf.test.poll-\(round)") {
+                    withExtendedLifetime(captured) {}
+                }
+            }
+            await thread?.join()
+            #expect(released == nil, "round \(round): the body still held its captures after join()")
+            if released != nil { return }
+        }
+    }
+}
