@@ -31,6 +31,21 @@ if [ "${1:-}" = --stack-only ]; then exit 0; fi
 # A check that can fail: a stack that runs before `make test` still runs after it.
 bash infra/checks/stack-ownership.sh
 
+# The tests get a broker of their own. Services already running on the shared
+# one (a `make demo`) consume PPF's topics in their own groups and would answer
+# the tests' messages too: the demo's agent once rejected a test's ratio event
+# as "unknown model" before the test's agent answered it. PostgreSQL is shared
+# safely: every test works in a database or schema of its own.
+test_broker_run=$(mktemp -d /tmp/ppf-test-broker.XXXXXX)
+test_broker_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stop_test_broker() {
+  PPF_RUN_DIR="$test_broker_run" PPF_KAFKA_PORT="$test_broker_port" bash infra/stack.sh broker-down >/dev/null || true
+  rm -rf "$test_broker_run"
+}
+trap 'stop_test_broker; stop_started' EXIT
+PPF_RUN_DIR="$test_broker_run" PPF_KAFKA_PORT="$test_broker_port" bash infra/stack.sh broker-up
+export PPF_KAFKA_BROKERS="127.0.0.1:$test_broker_port"
+
 swift build --build-tests ${SWIFT_BUILD_FLAGS:-}
 if [ $# -gt 0 ]; then
   swift test --skip-build ${SWIFT_TEST_FLAGS:-} "$@"
