@@ -78,16 +78,19 @@ let package = Package(
         .target(name: "PPFAgent", dependencies: ["PPFTensor", "PPFContracts", "PPFPredictor", "PPFModel"],
                 path: "Shared/PPFAgent", swiftSettings: strict),
         .target(name: "PPFReport", path: "Shared/PPFReport", swiftSettings: strict),
+        // Use cases the executables share (docs/architecture.md): each workflow exists once, here.
+        .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFStore"],
+                path: "Shared/PPFWorkflows", swiftSettings: strict),
 
         // MARK: - Services (thin executables)
         service("model-host", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         service("pruner", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
-        service("agent", extra: ["PPFAgent", "PPFPredictor", "PPFModel", "PPFTensor"]),
+        service("agent", extra: ["PPFWorkflows", "PPFAgent", "PPFPredictor", "PPFModel", "PPFTensor"]),
         service("predictor", extra: ["PPFPredictor", "PPFTensor"]),
         service("evaluator", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         .executableTarget(
             name: "ppf",
-            dependencies: serviceDependencies + ["PPFModel", "PPFTensor", "PPFPruning", "PPFReport", "PPFAgent", "PPFPredictor",
+            dependencies: serviceDependencies + ["PPFWorkflows", "PPFModel", "PPFTensor", "PPFPruning", "PPFReport", "PPFAgent", "PPFPredictor",
                                                 argumentParser],
             path: "Services/ppf",
             swiftSettings: strict,
@@ -96,7 +99,8 @@ let package = Package(
 
         // MARK: - Tests
         // Helpers shared by test targets: throwaway servers, child processes, waiting.
-        .target(name: "PPFTestSupport", path: "Tests/PPFTestSupport", swiftSettings: strict),
+        .target(name: "PPFTestSupport", dependencies: ["PPFStore", logging], path: "Tests/PPFTestSupport",
+                swiftSettings: strict),
         .testTarget(name: "PPFContractsTests", dependencies: ["PPFContracts"],
                     path: "Tests/PPFContractsTests", resources: [.copy("Golden")], swiftSettings: strict),
         .testTarget(name: "PPFRuntimeTests", dependencies: ["PPFRuntime", logging],
@@ -115,6 +119,8 @@ let package = Package(
                     path: "Tests/PPFPredictorTests", swiftSettings: strict),
         .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts", "PPFPredictor", "PPFModel"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
+        .testTarget(name: "PPFWorkflowsTests", dependencies: ["PPFWorkflows", "PPFStore", "PPFContracts", "PPFTestSupport"],
+                    path: "Tests/PPFWorkflowsTests", swiftSettings: strict),
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",

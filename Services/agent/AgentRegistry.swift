@@ -126,9 +126,9 @@ actor AgentRegistry {
         guard let record else {
             return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' is not stored")
         }
-        let regime = storedRegime ?? MeasurementRegime.bootstrapDefault
+        let regime = storedRegime ?? PredictorRegime.assumedForUnstoredMeasurements
         if storedRegime == nil {
-            logger.warning("predictor \(predictorId) lists no stored measurement; assuming metric \(regime.metric), \(regime.split) split, \(regime.tokenBudget) tokens in windows of \(regime.window)")
+            logger.warning("predictor \(predictorId) lists no stored measurement; assuming \(regime.measured)")
         }
         let bytes = record.artifact
         let predictor: PerformancePredictor

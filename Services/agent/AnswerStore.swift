@@ -4,6 +4,7 @@ import PPFAgent
 import PPFContracts
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - AnswerStore
 
@@ -67,7 +68,7 @@ struct AnswerStore: Sendable {
             let envelope = Envelope(correlationId: event.id, producer: context.producerName, payload: answer)
             try await context.enqueue(envelope, topic: Topic.prunedPolicies, key: change.modelId, on: connection)
             if source == .agent, context.settings.agentSpotChecks {
-                try await requestSpotCheck(of: answer, regime: serving.regime, on: connection)
+                try await requestSpotCheck(of: answer, regime: serving.regime.measured, on: connection)
             }
             try await AuditLog.record(actor: context.producerName, action: "policy.published", correlationId: event.id,
                                       details: answer, on: connection)
@@ -87,16 +88,9 @@ struct AnswerStore: Sendable {
     /// predictor version where the agent actually goes.
     private func requestSpotCheck(of answer: PolicyPublished, regime: MeasurementRegime,
                                   on connection: PGConnection) async throws {
-        guard try await EvaluationRequestRepository.existing(policyId: answer.policyId, in: regime,
-                                                             on: connection) == nil else { return }
-        let request = try EvaluationRequest(
-            requestId: UUID(), modelId: answer.modelId, policyId: answer.policyId, policy: answer.policy,
-            metric: regime.metric, split: regime.split, tokenBudget: regime.tokenBudget, window: regime.window,
-            reason: .spotCheck)
-        try await EvaluationRequestRepository.insert(request, correlationId: answer.ratioEventId, on: connection)
-        try await context.enqueue(Envelope(correlationId: answer.ratioEventId, producer: context.producerName, payload: request),
-                                  topic: Topic.evaluationRequests, key: answer.policyId.uuidString.lowercased(),
-                                  on: connection)
+        _ = try await MeasurementRequests.ensure(
+            policyId: answer.policyId, policy: answer.policy, modelId: answer.modelId, regime: regime, reason: .spotCheck,
+            correlationId: answer.ratioEventId, producer: context.producerName, on: connection)
     }
 
     // MARK: - Rejections

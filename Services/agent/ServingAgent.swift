@@ -21,7 +21,7 @@ struct ServingAgent: Sendable {
     /// The predictor, as the agent's reward.
     let reward: PredictorReward
     /// The metric, split, token budget and window of the predictor's measurements.
-    let regime: MeasurementRegime
+    let regime: PredictorRegime
 
     /// The ratios it answers.
     var ratioRange: ClosedRange<Double> { agent.ratioRange }

@@ -4,6 +4,7 @@ import PPFAgent
 import PPFContracts
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - StaticJob
 
@@ -234,12 +235,11 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
                     tokenBudget: known?.tokenBudget ?? regime.tokenBudget, window: known?.window ?? regime.window,
                     reason: .staticVerify)
                 if known == nil {
-                    try await EvaluationRequestRepository.insert(request, correlationId: event.id, on: connection)
-                }
-                if try await MeasurementRepository.find(requestId: request.requestId, on: connection) == nil {
-                    let envelope = Envelope(correlationId: event.id, producer: context.producerName, payload: request)
-                    try await context.enqueue(envelope, topic: Topic.evaluationRequests,
-                                              key: record.id.uuidString.lowercased(), on: connection)
+                    try await MeasurementRequests.enqueue(request, correlationId: event.id, producer: context.producerName,
+                                                          on: connection)
+                } else if try await MeasurementRepository.find(requestId: request.requestId, on: connection) == nil {
+                    try await MeasurementRequests.republish(request, correlationId: event.id,
+                                                            producer: context.producerName, on: connection)
                 }
                 verifications.append(Verification(candidate: candidate, policyId: record.id, requestId: request.requestId))
             }

@@ -83,7 +83,7 @@ struct AgentRefine: AsyncParsableCommand {
             print(String(format: "| %d | %@ | %@ (%d) | %d | %.1f %% | %.2f | %.2f |", round,
                          String(agentId.uuidString.lowercased().prefix(8)), String(predictorId.uuidString.lowercased().prefix(8)),
                          samples, results.count, 100 * mape, mean, geometric))
-            let command = try await BootstrapPlanner.requestTraining(
+            let command = try await PredictorTrainingRequest.send(
                 context: context, modelId: modelId, requestedBy: "ppf agent refine (round \(round))")
             try await BootstrapProgress.waitForPredictor(context: context, modelId: modelId, command: command)
             try await waitForAgent(context, trainedOn: command)

@@ -6,6 +6,7 @@ import PPFModel
 import PPFPruning
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - ppf bootstrap
 
@@ -75,14 +76,17 @@ struct Bootstrap: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let regime = BootstrapRegime(modelId: modelId, metric: metric.rawValue, split: split, tokenBudget: tokens,
-                                     window: window)
+        let regime = MeasurementRegime(metric: metric.rawValue, split: split, tokenBudget: tokens, window: window)
         print("bootstrap of '\(modelId)': \(samples) policies, \(regime)")
         let candidates = try proposals()
         let context = try await ServiceContext.start(serviceName: "ppf", settings: CommandLineSettings.current)
         do {
-            let planner = BootstrapPlanner(context: context, regime: regime)
-            let queued = try await planner.enqueue(candidates, upTo: samples)
+            let queue = BootstrapQueue(pool: context.pool, producer: context.producerName, modelId: modelId,
+                                       regime: regime)
+            let queued = try await queue.fill(from: candidates, upTo: samples)
+            if queued.requestIds.count < samples {
+                print("note: only \(queued.requestIds.count) distinct policies were available (asked \(samples))")
+            }
             print("requests: \(queued.requestIds.count) in this regime (\(queued.alreadyMeasured) already measured, "
                   + "\(queued.newlyStored) new, \(queued.republished) re-published)")
             if try await !context.makeOutboxRelay().publishPending() {
@@ -96,8 +100,8 @@ struct Bootstrap: AsyncParsableCommand {
             try await BootstrapProgress(context: context, requestIds: queued.requestIds)
                 .waitForAll(timeout: .seconds(timeoutMinutes * 60))
             if !noTrain {
-                let command = try await planner.requestTraining(
-                    requestedBy: ProcessInfo.processInfo.environment["USER"] ?? "ppf")
+                let command = try await PredictorTrainingRequest.send(
+                    context: context, modelId: modelId, requestedBy: ProcessInfo.processInfo.environment["USER"] ?? "ppf")
                 try await BootstrapProgress.waitForPredictor(context: context, modelId: modelId, command: command)
             }
         } catch {

@@ -43,22 +43,24 @@ struct PredictorSpeedBench: AsyncParsableCommand {
         let connection = try await StoredPredictor.connect()
         let stored = try await StoredPredictor.load(modelId: modelId, versionId: nil, on: connection)
         let (training, heldOut, _, policyById) = try await stored.samples(on: connection)
-        let measuredRows = try await MeasurementRepositoryQuery.regime(of: stored, on: connection)
+        let trainedIn = try await PredictorVersionRepository.regime(versionId: stored.record.id, on: connection)?.measured
         let chosen = Array((heldOut.isEmpty ? training : heldOut).prefix(policies))
-        guard !chosen.isEmpty, let regime = measuredRows else {
+        guard !chosen.isEmpty, let trainedIn else {
             throw UserFacingError("the predictor version has no stored samples to benchmark on")
+        }
+        guard let metric = MetricKind(rawValue: trainedIn.metric), let split = CorpusSplit(rawValue: trainedIn.split) else {
+            throw UserFacingError("the predictor's measurements use metric '\(trainedIn.metric)' on split '\(trainedIn.split)', which this build does not know")
         }
         let predictor = stored.artifact.predictor
         let checkpoint = try model.load()
         let settings = CommandLineSettings.current
         let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))
         let session = try PruningSession.prepare(
-            checkpoint: checkpoint, corpus: corpus, metric: regime.metric,
+            checkpoint: checkpoint, corpus: corpus, metric: metric,
             cache: CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)))
-        let tokens = checkpoint.tokens(of: try corpus.text(of: regime.split), limit: regime.tokenBudget)
+        let tokens = checkpoint.tokens(of: try corpus.text(of: split), limit: trainedIn.tokenBudget)
         print("predictor \(stored.record.id.uuidString.lowercased()): \(predictor.members.count) members; "
-              + "true measurements: \(regime.metric.rawValue) plans, \(regime.split.rawValue) split, "
-              + "\(regime.tokenBudget) tokens in windows of \(regime.window); BLAS threads \(BLAS.threadCount)")
+              + "true measurements: \(trainedIn); BLAS threads \(BLAS.threadCount)")
 
         var rows: [Row] = []
         for (index, sample) in chosen.enumerated() {
@@ -67,8 +69,8 @@ struct PredictorSpeedBench: AsyncParsableCommand {
             guard let policy = policyById[sample.id] else { continue }
             let plan = try session.plan(policy, targetRatio: nil)
             let pruned = try session.apply(plan)
-            let result = try PerplexityEvaluator(model: pruned, windowLength: regime.window)
-                .evaluate(tokens, tokenBudget: regime.tokenBudget)
+            let result = try PerplexityEvaluator(model: pruned, windowLength: trainedIn.window)
+                .evaluate(tokens, tokenBudget: trainedIn.tokenBudget)
             let measureSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             // The prediction of the same policy.
             let timing = try PredictorBenchmark.measure(predictor, policies: [sample.features],
@@ -88,7 +90,7 @@ struct PredictorSpeedBench: AsyncParsableCommand {
         var markdown = """
             `ppf bench predictor --policies \(policies)` on \(Self.machine()), \(Self.today()); predictor of \
             \(stored.record.sampleCount) policies, \(predictor.members.count)-member ensemble; true measurement = \
-            plan + apply + perplexity of \(regime.tokenBudget) \(regime.split.rawValue) tokens (windows of \(regime.window)).
+            plan + apply + perplexity of \(trainedIn.tokenBudget) \(trainedIn.split) tokens (windows of \(trainedIn.window)).
 
             | policy | measured ppl | predicted ppl | measurement (s) | prediction (µs) | speed ratio |
             |---:|---:|---:|---:|---:|---:|
@@ -131,29 +133,5 @@ struct PredictorSpeedBench: AsyncParsableCommand {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd"
         return formatter.string(from: Date())
-    }
-}
-
-/// The regime (metric, split, budget, window) a predictor version was trained in.
-enum MeasurementRepositoryQuery {
-    struct Regime {
-        let metric: MetricKind
-        let split: CorpusSplit
-        let tokenBudget: Int
-        let window: Int
-    }
-
-    static func regime(of stored: StoredPredictor, on connection: PGConnection) async throws -> Regime? {
-        guard let first = stored.record.trainingMeasurementIds.first else { return nil }
-        guard let row = try await connection.query("""
-            SELECT r.metric, m.split, m.token_budget, m.window_size
-              FROM measurements m JOIN evaluation_requests r ON r.id = m.request_id WHERE m.id = \(first)
-            """).first else { return nil }
-        let metricName = try row.decode(String.self, column: 0), splitName = try row.decode(String.self, column: 1)
-        guard let metric = MetricKind(rawValue: metricName), let split = CorpusSplit(rawValue: splitName) else {
-            throw UserFacingError("the predictor's measurements use metric '\(metricName)' on split '\(splitName)', which this build does not know")
-        }
-        return Regime(metric: metric, split: split, tokenBudget: try row.decode(Int.self, column: 2),
-                      window: try row.decode(Int.self, column: 3))
     }
 }

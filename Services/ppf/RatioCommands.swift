@@ -96,7 +96,7 @@ struct Ratio: AsyncParsableCommand {
             guard let compare else { return }
             let regime = try await context.pool.withConnection { connection -> MeasurementRegime? in
                 guard let version = answer.predictorVersion else { return nil }
-                return try await PredictorVersionRepository.regime(versionId: version, on: connection)
+                return try await PredictorVersionRepository.regime(versionId: version, on: connection)?.measured
             }
             guard let regime else { return print("no measurement regime to compare in (the predictor has no stored measurements)") }
             let baseline = try Self.baselinePolicy(compare, ratio: ratio, metric: regime.metric)

@@ -4,6 +4,7 @@ import PPFModel
 import PPFPruning
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 /// Follows one ratio event through the system in Postgres (the system of
 /// record) and prints what each service did: the agent's policy, the
@@ -134,18 +135,9 @@ struct RatioWait {
             let stored = try await PolicyRepository.store(policy, modelId: modelId, source: "baseline:\(name)",
                                                           targetRatio: targetRatio, correlationId: eventId,
                                                           on: connection).record
-            if let existing = try await EvaluationRequestRepository.existing(policyId: stored.id, in: regime,
-                                                                             on: connection) {
-                return existing
-            }
-            let request = try EvaluationRequest(
-                requestId: UUID(), modelId: modelId, policyId: stored.id, policy: policy, metric: regime.metric,
-                split: regime.split, tokenBudget: regime.tokenBudget, window: regime.window, reason: .spotCheck)
-            try await EvaluationRequestRepository.insert(request, correlationId: eventId, on: connection)
-            try await context.enqueue(Envelope(correlationId: eventId, producer: context.producerName, payload: request),
-                                      topic: Topic.evaluationRequests, key: stored.id.uuidString.lowercased(),
-                                      on: connection)
-            return request.requestId
+            return try await MeasurementRequests.ensure(
+                policyId: stored.id, policy: policy, modelId: modelId, regime: regime, reason: .spotCheck,
+                correlationId: eventId, producer: context.producerName, on: connection).requestId
         }
         _ = try? await context.makeOutboxRelay().publishPending()
         return try await measurement { connection in

@@ -15,7 +15,7 @@ struct LoadedPredictor: Sendable {
     /// The ensemble.
     let predictor: PerformancePredictor
     /// The metric, split, tokens and window its measurements were taken with.
-    let regime: MeasurementRegime
+    let regime: PredictorRegime
 }
 
 /// A stored agent version, restored, with the predictor it was trained against.
@@ -27,7 +27,7 @@ struct LoadedAgent: Sendable {
     /// Its predictor, as the reward that scores its policies.
     let reward: PredictorReward
     /// The regime of that predictor's measurements (the metric policies are meant for).
-    let regime: MeasurementRegime
+    let regime: PredictorRegime
     /// The predictor version id.
     var predictorVersionId: UUID { record.predictorVersionId }
 }
@@ -79,6 +79,6 @@ enum StoredAgents {
             try PredictorArtifact.decode(jsonData: Data(bytes)).predictor
         }
         let regime = try await PredictorVersionRepository.regime(versionId: record.id, on: connection)
-        return LoadedPredictor(record: record, predictor: predictor, regime: regime ?? .bootstrapDefault)
+        return LoadedPredictor(record: record, predictor: predictor, regime: regime ?? .assumedForUnstoredMeasurements)
     }
 }

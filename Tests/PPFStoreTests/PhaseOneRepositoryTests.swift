@@ -1,5 +1,6 @@
 import Foundation
 import PPFContracts
+import PPFTestSupport
 import Testing
 @testable import PPFStore
 

@@ -1,5 +1,6 @@
 import Foundation
 import PPFContracts
+import PPFTestSupport
 import Testing
 @testable import PPFStore
 
@@ -212,8 +213,9 @@ import Testing
                 ]
                 let version = try await Self.predictorVersion(ids, on: connection)
                 let regime = try #require(try await PredictorVersionRepository.regime(versionId: version.id, on: connection))
-                #expect(regime == MeasurementRegime(metric: "flap", split: "validation", tokenBudget: 512, window: 128,
-                                                    measurements: 2, includesBlockDrops: true))
+                #expect(regime == PredictorRegime(
+                    measured: MeasurementRegime(metric: "flap", split: "validation", tokenBudget: 512, window: 128),
+                    measurements: 2, includesBlockDrops: true))
 
                 let noDrops = try await Self.predictorVersion([ids[0]], on: connection)
                 #expect(try await PredictorVersionRepository.regime(versionId: noDrops.id, on: connection)?.includesBlockDrops == false)

@@ -42,19 +42,10 @@ public struct MeasuredSample: Sendable, Hashable {
 /// and the features follow the model's block count (the most common one;
 /// policies with another count are left out and counted).
 public struct TrainingSet: Sendable {
-    /// Which measurements are comparable.
-    public struct Regime: Hashable, Sendable, CustomStringConvertible {
-        public let metric: String
-        public let split: String
-        public let tokenBudget: Int
-        public let window: Int
-        public var description: String { "\(metric) plans, \(split)/\(tokenBudget) tokens/window \(window)" }
-    }
-
     public let samples: [TrainingSample]
     /// Every measurement behind `samples`.
     public let measurementIds: [Int64]
-    public let regime: Regime
+    public let regime: MeasurementRegime
     /// Measurements of the model outside the regime or with another block count.
     public let leftOut: Int
     /// The importance profile the features were built with (nil: ratios only).
@@ -66,8 +57,8 @@ public struct TrainingSet: Sendable {
     /// features include the retained-importance channels.
     /// - Throws: `PredictorError` when a stored policy cannot be turned into features.
     public init?(_ measured: [MeasuredSample], profiles: [ImportanceProfile] = []) throws(PredictorError) {
-        func regime(_ item: MeasuredSample) -> Regime {
-            Regime(metric: item.metric, split: item.split, tokenBudget: item.tokenBudget, window: item.window)
+        func regime(_ item: MeasuredSample) -> MeasurementRegime {
+            MeasurementRegime(metric: item.metric, split: item.split, tokenBudget: item.tokenBudget, window: item.window)
         }
         let byRegime = Dictionary(grouping: measured, by: regime)
         // Rows come ordered by id, so the last index of a regime says how recent it is.

@@ -90,3 +90,54 @@ public enum EvaluationRequestRepository {
             """).decode(EvaluationRequestRecord.self)
     }
 }
+
+// MARK: - Requests of a regime
+
+/// A stored request with its policy and whether it is measured yet: what a
+/// resumed bootstrap needs to wait for it or to announce it again.
+public struct RequestOfRegime: Sendable, Equatable {
+    /// `evaluation_requests.id`.
+    public var id: UUID
+    /// What caused it (one bootstrap run, one ratio event).
+    public var correlationId: UUID
+    /// `policies.id`.
+    public var policyId: UUID
+    /// The policy measured.
+    public var policy: PruningPolicy
+    /// Whether a measurement answers it.
+    public var measured: Bool
+}
+
+extension EvaluationRequestRepository {
+    /// The requests of `modelId` in `regime` asked for `reason`, oldest first.
+    public static func all(modelId: String, in regime: MeasurementRegime, reason: EvaluationReason,
+                           on connection: PGConnection) async throws -> [RequestOfRegime] {
+        try await connection.query("""
+            SELECT r.id, r.correlation_id, p.id AS policy_id, p.policy,
+                   EXISTS (SELECT 1 FROM measurements m WHERE m.request_id = r.id) AS measured
+              FROM evaluation_requests r JOIN policies p ON p.id = r.policy_id
+             WHERE r.model_id = \(modelId) AND r.metric = \(regime.metric) AND r.split = \(regime.split)
+               AND r.token_budget = \(regime.tokenBudget) AND r.window_size = \(regime.window)
+               AND r.reason = \(reason.rawValue)
+             ORDER BY r.created_at, r.id
+            """).map { row in
+            RequestOfRegime(id: try row.decode(UUID.self, column: "id"),
+                            correlationId: try row.decode(UUID.self, column: "correlation_id"),
+                            policyId: try row.decode(UUID.self, column: "policy_id"),
+                            policy: try row.decode(SQLJSON<PruningPolicy>.self, column: "policy").value,
+                            measured: try row.decode(Bool.self, column: "measured"))
+        }
+    }
+
+    /// The canonical keys (``PruningPolicy/canonicalKey()``) of every policy
+    /// of `modelId` with a request in `regime`, of any reason: those are
+    /// never measured twice there.
+    public static func requestedPolicyKeys(modelId: String, in regime: MeasurementRegime,
+                                           on connection: PGConnection) async throws -> Set<String> {
+        Set(try await connection.query("""
+            SELECT DISTINCT p.policy_key FROM evaluation_requests r JOIN policies p ON p.id = r.policy_id
+             WHERE r.model_id = \(modelId) AND r.metric = \(regime.metric) AND r.split = \(regime.split)
+               AND r.token_budget = \(regime.tokenBudget) AND r.window_size = \(regime.window)
+            """).decode(String.self))
+    }
+}

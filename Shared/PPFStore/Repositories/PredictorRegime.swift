@@ -1,21 +1,17 @@
 import Foundation
+import PPFContracts
 
-// MARK: - MeasurementRegime
+// MARK: - PredictorRegime
 
-/// The conditions a predictor version's training measurements were taken
-/// under: the importance metric their plans used, and the split, token
-/// budget and window they were scored on. Predictions are only meaningful in
-/// this regime, so the agent publishes policies for this metric and verifies
-/// static candidates with measurements taken the same way.
-public struct MeasurementRegime: Sendable, Equatable {
-    /// Importance metric of the plans (`evaluation_requests.metric`), e.g. `flap`.
-    public var metric: String
-    /// Corpus split scored.
-    public var split: String
-    /// Tokens scored per measurement.
-    public var tokenBudget: Int
-    /// Window per scored chunk.
-    public var window: Int
+/// The regime a predictor version's training measurements were taken in,
+/// with what the training set says about it. Predictions are only meaningful
+/// in this regime, so the agent publishes policies for its metric and
+/// verifies static candidates with measurements taken the same way.
+/// Reads the regime's fields directly (`regime.metric`).
+@dynamicMemberLookup
+public struct PredictorRegime: Sendable, Equatable {
+    /// The metric, split, token budget and window of the measurements.
+    public var measured: MeasurementRegime
     /// Training measurements taken in this regime.
     public var measurements: Int
     /// Whether any training policy dropped a whole block (if none did, the
@@ -23,26 +19,27 @@ public struct MeasurementRegime: Sendable, Equatable {
     public var includesBlockDrops: Bool
 
     /// The regime assumed for a predictor whose measurements are not stored
-    /// (an artifact made elsewhere): the bootstrap's choices, FLAP on the
-    /// validation split with 4096 tokens in windows of 512.
-    public static let bootstrapDefault = MeasurementRegime(metric: "flap", split: "validation", tokenBudget: 4096,
-                                                           window: 512, measurements: 0, includesBlockDrops: false)
+    /// (an artifact made elsewhere): ``MeasurementRegime/bootstrapDefault``, without block drops.
+    public static let assumedForUnstoredMeasurements = PredictorRegime(
+        measured: .bootstrapDefault, measurements: 0, includesBlockDrops: false)
 
     /// Creates a regime.
-    public init(metric: String, split: String, tokenBudget: Int, window: Int, measurements: Int, includesBlockDrops: Bool) {
-        self.metric = metric
-        self.split = split
-        self.tokenBudget = tokenBudget
-        self.window = window
+    public init(measured: MeasurementRegime, measurements: Int, includesBlockDrops: Bool) {
+        self.measured = measured
         self.measurements = measurements
         self.includesBlockDrops = includesBlockDrops
+    }
+
+    /// A field of ``measured``.
+    public subscript<Value>(dynamicMember field: KeyPath<MeasurementRegime, Value>) -> Value {
+        measured[keyPath: field]
     }
 }
 
 extension PredictorVersionRepository {
     /// The regime most of `versionId`'s training measurements share, or nil
     /// when the version lists no measurement that is stored (an artifact made elsewhere).
-    public static func regime(versionId: UUID, on connection: PGConnection) async throws -> MeasurementRegime? {
+    public static func regime(versionId: UUID, on connection: PGConnection) async throws -> PredictorRegime? {
         guard let row = try await connection.query("""
             SELECT r.metric, r.split, r.token_budget, r.window_size, count(*) AS n
               FROM predictor_versions v
@@ -60,9 +57,11 @@ extension PredictorVersionRepository {
                   JOIN policies p ON p.id = m.policy_id
                  WHERE v.id = \(versionId) AND p.policy @> '{"layers": [{"dropped": true}]}'::jsonb)
             """).first?.decode(Bool.self, column: 0) ?? false
-        return MeasurementRegime(
-            metric: try row.decode(String.self, column: 0), split: try row.decode(String.self, column: 1),
-            tokenBudget: try row.decode(Int.self, column: 2), window: try row.decode(Int.self, column: 3),
+        return PredictorRegime(
+            measured: MeasurementRegime(metric: try row.decode(String.self, column: 0),
+                                        split: try row.decode(String.self, column: 1),
+                                        tokenBudget: try row.decode(Int.self, column: 2),
+                                        window: try row.decode(Int.self, column: 3)),
             measurements: try row.decode(Int.self, column: 4), includesBlockDrops: drops)
     }
 }
