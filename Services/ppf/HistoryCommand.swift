@@ -29,63 +29,10 @@ struct History: AsyncParsableCommand {
     @Option(help: "table, json or csv.")
     var format: Format = .table
 
-    /// One row of the view, as shown.
-    struct Row: Encodable {
-        var ratioEventId: String
-        var modelId: String
-        var requestedAt: Date
-        var targetRatio: Double
-        var mode: String
-        var requestedBy: String
-        var status: String
-        var reason: String?
-        var source: String?
-        var policyId: String?
-        var achievedRatio: Double?
-        var predictedPerplexity: Double?
-        var predictedLogPerplexityStd: Double?
-        var verifiedPerplexity: Double?
-        var spotCheckPerplexity: Double?
-        var answerMilliseconds: Double?
-        var planId: String?
-        var keptParameters: Int?
-        var totalParameters: Int?
-        var agentVersionId: String?
-        var predictorVersionId: String?
-    }
-
     func run() async throws {
         let cutoff = try since.map(Self.parseSince) ?? Date(timeIntervalSince1970: 0)
         let connection = try await StoredPredictor.connect()
-        let rows = try await connection.query("""
-            SELECT * FROM (
-              SELECT ratio_event_id, model_id, requested_at, target_ratio, mode, requested_by, status, reason, source,
-                     policy_id, achieved_ratio, predicted_perplexity, predicted_log_perplexity_std, verified_perplexity,
-                     spot_check_perplexity, answer_ms::float8, plan_id, kept_parameters, total_parameters,
-                     agent_version_id, predictor_version_id
-                FROM ratio_event_history
-               WHERE requested_at >= \(cutoff) AND (\(model)::text IS NULL OR model_id = \(model))
-               ORDER BY requested_at DESC LIMIT \(limit)) newest
-             ORDER BY requested_at
-            """).map { row in
-            Row(ratioEventId: try row.decode(UUID.self, column: 0).uuidString.lowercased(),
-                modelId: try row.decode(String.self, column: 1), requestedAt: try row.decode(Date.self, column: 2),
-                targetRatio: try row.decode(Double.self, column: 3), mode: try row.decode(String.self, column: 4),
-                requestedBy: try row.decode(String.self, column: 5), status: try row.decode(String.self, column: 6),
-                reason: try row.decode(String?.self, column: 7), source: try row.decode(String?.self, column: 8),
-                policyId: try row.decode(UUID?.self, column: 9)?.uuidString.lowercased(),
-                achievedRatio: try row.decode(Double?.self, column: 10),
-                predictedPerplexity: try row.decode(Double?.self, column: 11),
-                predictedLogPerplexityStd: try row.decode(Double?.self, column: 12),
-                verifiedPerplexity: try row.decode(Double?.self, column: 13),
-                spotCheckPerplexity: try row.decode(Double?.self, column: 14),
-                answerMilliseconds: try row.decode(Double?.self, column: 15),
-                planId: try row.decode(UUID?.self, column: 16)?.uuidString.lowercased(),
-                keptParameters: try row.decode(Int?.self, column: 17),
-                totalParameters: try row.decode(Int?.self, column: 18),
-                agentVersionId: try row.decode(UUID?.self, column: 19)?.uuidString.lowercased(),
-                predictorVersionId: try row.decode(UUID?.self, column: 20)?.uuidString.lowercased())
-        }
+        let rows = try await RatioEventHistoryRepository.recent(since: cutoff, modelId: model, limit: limit, on: connection)
         switch format {
         case .json:
             let encoder = JSONEncoder()
@@ -106,9 +53,9 @@ struct History: AsyncParsableCommand {
     // MARK: - Output
 
     static func number(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "–" }
-    static func short(_ id: String?) -> String { id.map { String($0.prefix(8)) } ?? "–" }
+    static func short(_ id: UUID?) -> String { id.map { String($0.uuidString.lowercased().prefix(8)) } ?? "–" }
 
-    static func table(_ rows: [Row]) -> String {
+    static func table(_ rows: [RatioEventHistoryEntry]) -> String {
         let time = ISO8601DateFormatter()
         var lines = ["| requested (UTC) | event | model | r | mode | status | achieved | predicted ppl (±σ log) | verified ppl | spot-check ppl | answer | plan | agent / predictor |",
                      "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---|---|"]
@@ -126,7 +73,7 @@ struct History: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func csv(_ rows: [Row]) -> String {
+    static func csv(_ rows: [RatioEventHistoryEntry]) -> String {
         let time = ISO8601DateFormatter()
         var lines = ["ratio_event_id,model_id,requested_at,target_ratio,mode,requested_by,status,reason,source,policy_id,"
                      + "achieved_ratio,predicted_perplexity,predicted_log_perplexity_std,verified_perplexity,"
@@ -136,13 +83,14 @@ struct History: AsyncParsableCommand {
             return text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
         }
         func value(_ number: Double?) -> String { number.map { "\($0)" } ?? "" }
+        func lowercased(_ id: UUID?) -> String { id?.uuidString.lowercased() ?? "" }
         for r in rows {
-            lines.append([r.ratioEventId, r.modelId, time.string(from: r.requestedAt), "\(r.targetRatio)", r.mode,
-                          field(r.requestedBy), r.status, field(r.reason), field(r.source), r.policyId ?? "",
+            lines.append([lowercased(r.ratioEventId), r.modelId, time.string(from: r.requestedAt), "\(r.targetRatio)", r.mode,
+                          field(r.requestedBy), r.status, field(r.reason), field(r.source), lowercased(r.policyId),
                           value(r.achievedRatio), value(r.predictedPerplexity), value(r.predictedLogPerplexityStd),
                           value(r.verifiedPerplexity), value(r.spotCheckPerplexity), value(r.answerMilliseconds),
-                          r.planId ?? "", r.keptParameters.map(String.init) ?? "", r.totalParameters.map(String.init) ?? "",
-                          r.agentVersionId ?? "", r.predictorVersionId ?? ""].joined(separator: ","))
+                          lowercased(r.planId), r.keptParameters.map(String.init) ?? "", r.totalParameters.map(String.init) ?? "",
+                          lowercased(r.agentVersionId), lowercased(r.predictorVersionId)].joined(separator: ","))
         }
         return lines.joined(separator: "\n")
     }
@@ -155,5 +103,43 @@ struct History: AsyncParsableCommand {
             return Date().addingTimeInterval(-amount * scale)
         }
         throw ValidationError("--since must be an ISO-8601 time or a duration such as 15m, 2h, 1d; got '\(text)'")
+    }
+}
+
+/// `ppf history --format json`: the entry's fields under their Swift names,
+/// ids in lowercase as everywhere else in PPF's output, times in ISO 8601.
+extension RatioEventHistoryEntry: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case ratioEventId, modelId, requestedAt, targetRatio, mode, requestedBy, status, reason, source, policyId
+        case achievedRatio, predictedPerplexity, predictedLogPerplexityStd, verifiedPerplexity, spotCheckPerplexity
+        case answerMilliseconds, planId, keptParameters, totalParameters, agentVersionId, predictorVersionId
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        func id(_ value: UUID?, _ key: CodingKeys) throws {
+            try container.encodeIfPresent(value?.uuidString.lowercased(), forKey: key)
+        }
+        try id(ratioEventId, .ratioEventId)
+        try container.encode(modelId, forKey: .modelId)
+        try container.encode(requestedAt, forKey: .requestedAt)
+        try container.encode(targetRatio, forKey: .targetRatio)
+        try container.encode(mode, forKey: .mode)
+        try container.encode(requestedBy, forKey: .requestedBy)
+        try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(reason, forKey: .reason)
+        try container.encodeIfPresent(source, forKey: .source)
+        try id(policyId, .policyId)
+        try container.encodeIfPresent(achievedRatio, forKey: .achievedRatio)
+        try container.encodeIfPresent(predictedPerplexity, forKey: .predictedPerplexity)
+        try container.encodeIfPresent(predictedLogPerplexityStd, forKey: .predictedLogPerplexityStd)
+        try container.encodeIfPresent(verifiedPerplexity, forKey: .verifiedPerplexity)
+        try container.encodeIfPresent(spotCheckPerplexity, forKey: .spotCheckPerplexity)
+        try container.encodeIfPresent(answerMilliseconds, forKey: .answerMilliseconds)
+        try id(planId, .planId)
+        try container.encodeIfPresent(keptParameters, forKey: .keptParameters)
+        try container.encodeIfPresent(totalParameters, forKey: .totalParameters)
+        try id(agentVersionId, .agentVersionId)
+        try id(predictorVersionId, .predictorVersionId)
     }
 }

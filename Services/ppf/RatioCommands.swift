@@ -89,13 +89,13 @@ struct Ratio: AsyncParsableCommand {
             if let spot = try await waiter.spotCheck(policyId: policyId) {
                 measured = spot.perplexity
                 print(String(format: "spot-check by the evaluators (%@): measured perplexity %.2f", spot.regime, spot.perplexity)
-                      + (answer.predicted.map { String(format: " (predicted %.2f, %+.1f %%)", $0, 100 * ($0 / spot.perplexity - 1)) } ?? ""))
+                      + (answer.predictedPerplexity.map { String(format: " (predicted %.2f, %+.1f %%)", $0, 100 * ($0 / spot.perplexity - 1)) } ?? ""))
             } else {
                 print("no spot-check measurement within \(Int(measureTimeout)) s (evaluators busy or PPF_AGENT_SPOT_CHECKS=false)")
             }
             guard let compare else { return }
             let regime = try await context.pool.withConnection { connection -> MeasurementRegime? in
-                guard let version = answer.predictorVersion else { return nil }
+                guard let version = answer.predictorVersionId else { return nil }
                 return try await PredictorVersionRepository.regime(versionId: version, on: connection)?.measured
             }
             guard let regime else { return print("no measurement regime to compare in (the predictor has no stored measurements)") }

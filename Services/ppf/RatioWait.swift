@@ -17,24 +17,10 @@ struct RatioWait {
     let measureTimeout: Duration
     static let poll: Duration = .milliseconds(200)
 
-    /// The answer as `ratio_event_history` shows it.
-    struct Answer {
-        let status: String
-        let reason: String?
-        let message: String?
-        let policyId: UUID?
-        let achievedRatio: Double?
-        let predicted: Double?
-        let predictedStd: Double?
-        let verified: Double?
-        let agentVersion: UUID?
-        let predictorVersion: UUID?
-        let answerMilliseconds: Double?
-    }
 
     /// Waits for the agent's answer and prints it (the policy block by block).
     /// - Throws: ``UserFacingError`` when the event was rejected or on timeout.
-    func answer() async throws -> Answer {
+    func answer() async throws -> RatioEventHistoryEntry {
         let started = ContinuousClock.now
         while ContinuousClock.now - started < answerTimeout {
             if let answer = try await read(), answer.status != "pending" {
@@ -49,39 +35,25 @@ struct RatioWait {
         throw UserFacingError("no answer within \(answerTimeout); is the agent running? (`ppf status`; the event stays pending and is answered when it starts)")
     }
 
-    private func read() async throws -> Answer? {
+    private func read() async throws -> RatioEventHistoryEntry? {
         let id = eventId
         return try await context.pool.withConnection { connection in
-            guard let row = try await connection.query("""
-                SELECT status, reason, message, policy_id, achieved_ratio, predicted_perplexity,
-                       predicted_log_perplexity_std, verified_perplexity, agent_version_id, predictor_version_id,
-                       answer_ms::float8
-                  FROM ratio_event_history WHERE ratio_event_id = \(id)
-                """).first else { return nil }
-            return Answer(status: try row.decode(String.self, column: 0), reason: try row.decode(String?.self, column: 1),
-                          message: try row.decode(String?.self, column: 2), policyId: try row.decode(UUID?.self, column: 3),
-                          achievedRatio: try row.decode(Double?.self, column: 4),
-                          predicted: try row.decode(Double?.self, column: 5),
-                          predictedStd: try row.decode(Double?.self, column: 6),
-                          verified: try row.decode(Double?.self, column: 7),
-                          agentVersion: try row.decode(UUID?.self, column: 8),
-                          predictorVersion: try row.decode(UUID?.self, column: 9),
-                          answerMilliseconds: try row.decode(Double?.self, column: 10))
+            try await RatioEventHistoryRepository.entry(ratioEventId: id, on: connection)
         }
     }
 
-    private func printPolicy(_ policyId: UUID, answer: Answer) async throws {
+    private func printPolicy(_ policyId: UUID, answer: RatioEventHistoryEntry) async throws {
         guard let record = try await context.pool.withConnection({ try await PolicyRepository.find(id: policyId, on: $0) }) else {
             return
         }
         let short = { (id: UUID?) in id.map { String($0.uuidString.lowercased().prefix(8)) } ?? "–" }
         print(String(format: "policy %@ (agent %@, predictor %@): achieved ratio %.4f, answered in %.0f ms",
-                     short(policyId), short(answer.agentVersion), short(answer.predictorVersion),
+                     short(policyId), short(answer.agentVersionId), short(answer.predictorVersionId),
                      answer.achievedRatio ?? .nan, answer.answerMilliseconds ?? .nan))
-        if let predicted = answer.predicted {
-            print(String(format: "  predicted perplexity %.2f (σ of log-ppl %.3f)", predicted, answer.predictedStd ?? .nan))
+        if let predicted = answer.predictedPerplexity {
+            print(String(format: "  predicted perplexity %.2f (σ of log-ppl %.3f)", predicted, answer.predictedLogPerplexityStd ?? .nan))
         }
-        if let verified = answer.verified {
+        if let verified = answer.verifiedPerplexity {
             print(String(format: "  verified on validation: perplexity %.2f", verified))
         }
         // Compact: blocks on one line each for attention and MLP removal, in percent.
@@ -98,16 +70,12 @@ struct RatioWait {
         let id = eventId
         let started = ContinuousClock.now
         while ContinuousClock.now - started < timeout {
-            let row = try await context.pool.withConnection { connection in
-                try await connection.query("""
-                    SELECT plan_id, kept_parameters, total_parameters FROM ratio_event_history
-                     WHERE ratio_event_id = \(id) AND plan_id IS NOT NULL
-                    """).first
+            let entry = try await context.pool.withConnection { connection in
+                try await RatioEventHistoryRepository.entry(ratioEventId: id, on: connection)
             }
-            if let row {
-                let kept = try row.decode(Int.self, column: 1), total = try row.decode(Int.self, column: 2)
-                print("plan \(String(try row.decode(UUID.self, column: 0).uuidString.lowercased().prefix(8))) by the pruner: keeps "
-                      + "\(kept) of \(total) prunable parameters (model-host swaps to it)")
+            if let entry, let planId = entry.planId {
+                print("plan \(planId.uuidString.lowercased().prefix(8)) by the pruner: keeps "
+                      + "\(entry.keptParameters ?? 0) of \(entry.totalParameters ?? 0) prunable parameters (model-host swaps to it)")
                 return
             }
             try await Task.sleep(for: Self.poll)
@@ -117,12 +85,10 @@ struct RatioWait {
 
     /// Waits for the first spot-check measurement of the event's policy and returns its perplexity.
     func spotCheck(policyId: UUID) async throws -> (perplexity: Double, regime: String)? {
-        try await measurement { connection in
-            try await connection.query("""
-                SELECT m.perplexity, m.split || ' ' || m.token_budget || ' tokens' FROM measurements m
-                  JOIN evaluation_requests r ON r.id = m.request_id
-                 WHERE r.correlation_id = \(eventId) AND m.policy_id = \(policyId) ORDER BY m.id LIMIT 1
-                """).first.map { (try $0.decode(Double.self, column: 0), try $0.decode(String.self, column: 1)) }
+        let eventId = eventId
+        return try await measurement { connection in
+            try await MeasurementRepository.first(policyId: policyId, correlationId: eventId, on: connection)
+                .map { ($0.perplexity, "\($0.split) \($0.tokenBudget) tokens") }
         }
     }
 
@@ -141,8 +107,7 @@ struct RatioWait {
         }
         _ = try? await context.makeOutboxRelay().publishPending()
         return try await measurement { connection in
-            try await connection.query("SELECT perplexity FROM measurements WHERE request_id = \(requestId)")
-                .first.map { try $0.decode(Double.self, column: 0) }
+            try await MeasurementRepository.find(requestId: requestId, on: connection)?.perplexity
         }
     }
 

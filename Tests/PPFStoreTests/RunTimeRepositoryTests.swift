@@ -120,6 +120,48 @@ import Testing
         }
     }
 
+    @Test func theHistoryViewShowsAPendingEventThenItsAnswerSpotCheckAndNewestEventsOldestFirst() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let first = UUID(), second = UUID()
+                let change = try RatioChange(modelId: Self.model, targetRatio: 0.35, mode: .dynamic, requestedBy: "t")
+                try await RatioEventRepository.insert(id: first, change: change, on: connection)
+                let pending = try #require(try await RatioEventHistoryRepository.entry(ratioEventId: first, on: connection))
+                #expect(pending.status == "pending" && pending.policyId == nil && pending.answerMilliseconds == nil)
+                #expect(pending.targetRatio == 0.35 && pending.mode == "dynamic" && pending.requestedBy == "t")
+                #expect(try await RatioEventHistoryRepository.entry(ratioEventId: UUID(), on: connection) == nil)
+
+                let policy = PruningPolicy.uniform(blocks: 4, attention: 0.25, mlp: 0.4)
+                let stored = try await PolicyRepository.store(policy, modelId: Self.model, source: "agent",
+                                                              targetRatio: 0.35, correlationId: first, on: connection).record
+                let published = try PolicyPublished(
+                    ratioEventId: first, modelId: Self.model, mode: .dynamic, targetRatio: 0.35, achievedRatio: 0.3498,
+                    policyId: stored.id, policy: policy, metric: "flap", source: .agent,
+                    predictedPerplexity: 41.5, predictedLogPerplexityStd: 0.03)
+                try await RatioEventOutcomeRepository.insert(.answered(published), on: connection)
+                _ = try await Self.measured(policy, metric: "flap", correlationId: first, reason: .spotCheck, on: connection)
+                let answered = try #require(try await RatioEventHistoryRepository.entry(ratioEventId: first, on: connection))
+                #expect(answered.status == "answered" && answered.policyId == stored.id && answered.source == "agent")
+                #expect(answered.achievedRatio == 0.3498 && answered.predictedPerplexity == 41.5)
+                #expect(answered.predictedLogPerplexityStd == 0.03 && (answered.answerMilliseconds ?? -1) >= 0)
+                #expect(answered.spotCheckPerplexity.map { abs($0 - exp(3)) < 1e-9 } == true)
+                let spot = try #require(try await MeasurementRepository.first(policyId: stored.id, correlationId: first,
+                                                                              on: connection))
+                #expect(spot.tokenBudget == 512 && spot.split == "validation")
+
+                try await RatioEventRepository.insert(id: second, change: change, on: connection)
+                let recent = try await RatioEventHistoryRepository.recent(since: .distantPast, modelId: Self.model,
+                                                                          limit: 10, on: connection)
+                #expect(recent.map(\.ratioEventId) == [first, second], "oldest first")
+                let newest = try await RatioEventHistoryRepository.recent(since: .distantPast, modelId: nil, limit: 1,
+                                                                          on: connection)
+                #expect(newest.map(\.ratioEventId) == [second], "the limit keeps the newest")
+                #expect(try await RatioEventHistoryRepository.recent(since: .distantPast, modelId: "other", limit: 10,
+                                                                     on: connection).isEmpty)
+            }
+        }
+    }
+
     @Test func anEmittedEventIsRecordedAuditedAndEnqueuedAndItsAnswerLatencyIsMeasuredInTheDatabaseClock() async throws {
         try await TestDatabase.withSchema { schema in
             let change = try RatioChange(modelId: Self.model, targetRatio: 0.3, mode: .dynamic, requestedBy: "alice")
