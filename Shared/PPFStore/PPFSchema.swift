@@ -339,5 +339,31 @@ public enum PPFSchema {
                    v.served_from, v.served_until, pl.ratio_event_id, pl.policy_id, pl.achieved_ratio
               FROM model_versions v LEFT JOIN plans pl ON pl.id = v.plan_id;
             """),
+        Migration(version: 8, name: "ratio event history: the spot-check of the answered policy only", sql: """
+            -- Version 7 took the event's first spot-check measurement of any
+            -- policy, so `ppf ratio set --compare`'s baseline, measured under
+            -- the same event, showed as the agent's spot-check whenever an
+            -- evaluator finished it first. Same columns, one condition more.
+            CREATE OR REPLACE VIEW ratio_event_history AS
+            SELECT e.id AS ratio_event_id, e.model_id, e.target_ratio, e.mode, e.requested_by,
+                   e.created_at AS requested_at,
+                   coalesce(o.status, 'pending') AS status, o.reason, o.message,
+                   o.policy_id, o.source, o.metric, o.achieved_ratio,
+                   o.agent_version_id, o.predictor_version_id,
+                   o.predicted_perplexity, o.predicted_log_perplexity_std,
+                   o.measured_perplexity AS verified_perplexity, o.verification_measurements,
+                   o.answered_at, 1000 * extract(epoch FROM o.answered_at - e.created_at) AS answer_ms,
+                   pl.id AS plan_id, pl.kept_parameters, pl.total_parameters, pl.created_at AS planned_at,
+                   sc.perplexity AS spot_check_perplexity, sc.split AS spot_check_split,
+                   sc.token_budget AS spot_check_tokens, sc.created_at AS spot_checked_at
+              FROM ratio_events e
+              LEFT JOIN ratio_event_outcomes o ON o.ratio_event_id = e.id
+              LEFT JOIN plans pl ON pl.ratio_event_id = e.id
+              LEFT JOIN LATERAL (
+                  SELECT m.perplexity, m.split, m.token_budget, m.created_at
+                    FROM evaluation_requests r JOIN measurements m ON m.request_id = r.id
+                   WHERE r.correlation_id = e.id AND r.reason = 'spot-check' AND m.policy_id = o.policy_id
+                   ORDER BY m.id LIMIT 1) sc ON true;
+            """),
     ]
 }

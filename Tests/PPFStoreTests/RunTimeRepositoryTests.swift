@@ -27,7 +27,8 @@ import Testing
 
     /// A measured policy: policy, request and measurement rows; returns the measurement id.
     static func measured(_ policy: PruningPolicy, metric: String, tokenBudget: Int = 512, correlationId: UUID = UUID(),
-                         reason: EvaluationReason = .bootstrap, on connection: PGConnection) async throws -> Int64 {
+                         reason: EvaluationReason = .bootstrap, perplexity: Double = exp(3),
+                         on connection: PGConnection) async throws -> Int64 {
         let stored = try await PolicyRepository.store(policy, modelId: model, source: "sampler", on: connection).record
         let request = try EvaluationRequest(requestId: UUID(), modelId: model, policyId: stored.id, policy: policy,
                                             metric: metric, split: "validation", tokenBudget: tokenBudget, window: 128,
@@ -35,7 +36,7 @@ import Testing
         try await EvaluationRequestRepository.insert(request, correlationId: correlationId, on: connection)
         let measurement = try PerplexityMeasurement(
             requestId: request.requestId, policyId: stored.id, modelId: model, split: "validation",
-            tokenBudget: tokenBudget, window: 128, nll: 3, perplexity: exp(3), tokensCounted: 500, seconds: 1,
+            tokenBudget: tokenBudget, window: 128, nll: log(perplexity), perplexity: perplexity, tokensCounted: 500, seconds: 1,
             evaluatorId: "e", engineVersion: "t", achievedRatio: 0.2)
         return try #require(try await MeasurementRepository.insert(measurement, on: connection))
     }
@@ -139,6 +140,13 @@ import Testing
                     policyId: stored.id, policy: policy, metric: "flap", source: .agent,
                     predictedPerplexity: 41.5, predictedLogPerplexityStd: 0.03)
                 try await RatioEventOutcomeRepository.insert(.answered(published), on: connection)
+                // `ppf ratio set --compare` measures a baseline under the same event; measured first,
+                // it must not show as the answered policy's spot-check.
+                let baseline = PruningPolicy.uniform(blocks: 4, attention: 0.35, mlp: 0.35)
+                _ = try await Self.measured(baseline, metric: "flap", correlationId: first, reason: .spotCheck,
+                                            perplexity: 99, on: connection)
+                #expect(try await RatioEventHistoryRepository.entry(ratioEventId: first, on: connection)?
+                    .spotCheckPerplexity == nil, "a baseline's measurement is not the policy's spot-check")
                 _ = try await Self.measured(policy, metric: "flap", correlationId: first, reason: .spotCheck, on: connection)
                 let answered = try #require(try await RatioEventHistoryRepository.entry(ratioEventId: first, on: connection))
                 #expect(answered.status == "answered" && answered.policyId == stored.id && answered.source == "agent")
