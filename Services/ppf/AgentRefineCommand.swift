@@ -77,8 +77,7 @@ struct AgentRefine: AsyncParsableCommand {
             let mean = results.map(\.measured).reduce(0, +) / Double(max(1, results.count))
             let geometric = exp(results.map { log($0.measured) }.reduce(0, +) / Double(max(1, results.count)))
             let samples = try await context.pool.withConnection { connection in
-                try await connection.query("SELECT sample_count FROM predictor_versions WHERE id = \(predictorId)")
-                    .first?.decode(Int.self, column: 0) ?? 0
+                try await PredictorVersionRepository.find(id: predictorId, on: connection)?.sampleCount ?? 0
             }
             print(String(format: "| %d | %@ | %@ (%d) | %d | %.1f %% | %.2f | %.2f |", round,
                          String(agentId.uuidString.lowercased().prefix(8)), String(predictorId.uuidString.lowercased().prefix(8)),
@@ -96,15 +95,12 @@ struct AgentRefine: AsyncParsableCommand {
     /// The newest agent version and the predictor it was trained against.
     private func currentVersions(_ context: ServiceContext) async throws -> (agent: UUID, predictor: UUID) {
         let model = modelId
-        guard let row = try await context.pool.withConnection({ connection in
-            try await connection.query("""
-                SELECT id, predictor_version_id FROM agent_versions WHERE model_id = \(model)
-                 ORDER BY created_at DESC LIMIT 1
-                """).first
+        guard let latest = try await context.pool.withConnection({ connection in
+            try await AgentVersionRepository.latest(modelId: model, on: connection)
         }) else {
             throw UserFacingError("no agent version for '\(modelId)' yet: bootstrap the predictor (`ppf bootstrap`) with the agent service running")
         }
-        return (try row.decode(UUID.self, column: 0), try row.decode(UUID.self, column: 1))
+        return (latest.id, latest.predictorVersionId)
     }
 
     /// Stores and publishes one dynamic ratio event per probe ratio.
@@ -130,16 +126,13 @@ struct AgentRefine: AsyncParsableCommand {
         let bar = TerminalProgressBarProxy(total: events.count)
         defer { bar.finish() }
         while true {
-            let rows = try await context.pool.withConnection { connection in
-                try await connection.query("""
-                    SELECT h.status, h.predicted_perplexity,
-                           (SELECT m.perplexity FROM measurements m JOIN evaluation_requests r ON r.id = m.request_id
-                             WHERE m.policy_id = h.policy_id AND r.metric = h.metric ORDER BY m.id DESC LIMIT 1)
-                      FROM ratio_event_history h WHERE h.ratio_event_id = ANY(\(events))
-                    """).decode((String, Double?, Double?).self)
+            let answers = try await context.pool.withConnection { connection in
+                try await RatioEventHistoryRepository.measuredAnswers(ratioEventIds: events, on: connection)
             }
-            let rejected = rows.filter { $0.0 == "rejected" }.count
-            let measured = rows.compactMap { row in row.2.map { (predicted: row.1, measured: $0) } }
+            let rejected = answers.filter { $0.status == "rejected" }.count
+            let measured = answers.compactMap { answer in
+                answer.measuredPerplexity.map { (predicted: answer.predictedPerplexity, measured: $0) }
+            }
             bar.update(measured.count + rejected)
             if measured.count + rejected >= events.count {
                 if rejected > 0 { print("note: the agent rejected \(rejected) probe(s); see `ppf history`") }
@@ -157,10 +150,7 @@ struct AgentRefine: AsyncParsableCommand {
         let started = ContinuousClock.now
         while ContinuousClock.now - started < .seconds(600) {
             let found = try await context.pool.withConnection { connection in
-                try await connection.query("""
-                    SELECT a.id FROM agent_versions a JOIN predictor_versions p ON p.id = a.predictor_version_id
-                     WHERE p.correlation_id = \(command)
-                    """).first != nil
+                try await AgentVersionRepository.existsForPredictorTrained(byCommand: command, on: connection)
             }
             if found { return }
             try await Task.sleep(for: .seconds(1))

@@ -17,10 +17,11 @@ import Testing
     }
 
     /// A stored predictor version trained on `measurementIds`.
-    static func predictorVersion(_ measurementIds: [Int64] = [], on connection: PGConnection) async throws -> PredictorVersionRecord {
+    static func predictorVersion(_ measurementIds: [Int64] = [], trainedBy command: UUID? = nil,
+                                 on connection: PGConnection) async throws -> PredictorVersionRecord {
         let version = PredictorVersionRecord(modelId: model, artifact: Array("{}".utf8), sampleCount: max(1, measurementIds.count),
                                              trainingMeasurementIds: measurementIds, heldOut: nil, trainingSeconds: 1,
-                                             correlationId: nil)
+                                             correlationId: command)
         try await PredictorVersionRepository.insert(version, on: connection)
         return version
     }
@@ -44,13 +45,17 @@ import Testing
     @Test func anAgentVersionIsStoredOncePerPredictorVersionAndConfiguration() async throws {
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in
-                let predictor = try await Self.predictorVersion(on: connection)
+                let command = UUID()
+                let predictor = try await Self.predictorVersion(trainedBy: command, on: connection)
                 #expect(try await AgentVersionRepository.latest(modelId: Self.model, on: connection) == nil)
+                #expect(try await !AgentVersionRepository.existsForPredictorTrained(byCommand: command, on: connection))
                 let first = AgentVersionRecord(modelId: Self.model, predictorVersionId: predictor.id, artifact: [1, 2, 3],
                                                configurationKey: "seed=1", summary: Self.summary(), correlationId: predictor.id,
                                                createdAt: Date(timeIntervalSinceNow: -5))
                 let stored = try await AgentVersionRepository.insert(first, on: connection)
                 #expect(stored.inserted && stored.record.id == first.id)
+                #expect(try await AgentVersionRepository.existsForPredictorTrained(byCommand: command, on: connection))
+                #expect(try await !AgentVersionRepository.existsForPredictorTrained(byCommand: UUID(), on: connection))
                 #expect(stored.record.summary == Self.summary())
                 #expect(stored.record.ratioRange == 0.05...0.6)
 
@@ -158,6 +163,11 @@ import Testing
                 #expect(spot.tokenBudget == 512 && spot.split == "validation")
 
                 try await RatioEventRepository.insert(id: second, change: change, on: connection)
+                let answers = try await RatioEventHistoryRepository.measuredAnswers(ratioEventIds: [first, second],
+                                                                                    on: connection)
+                #expect(answers.count == 2)
+                #expect(answers.contains(MeasuredAnswer(status: "answered", predictedPerplexity: 41.5, measuredPerplexity: exp(3))))
+                #expect(answers.contains(MeasuredAnswer(status: "pending", predictedPerplexity: nil, measuredPerplexity: nil)))
                 let recent = try await RatioEventHistoryRepository.recent(since: .distantPast, modelId: Self.model,
                                                                           limit: 10, on: connection)
                 #expect(recent.map(\.ratioEventId) == [first, second], "oldest first")

@@ -127,3 +127,14 @@ public enum AgentVersionRepository {
             .first?.decode(Int.self, column: 0) ?? 0
     }
 }
+
+extension AgentVersionRepository {
+    /// Whether an agent version exists for the predictor version that the
+    /// train command `commandId` produced (the agent service retrained on it).
+    public static func existsForPredictorTrained(byCommand commandId: UUID, on connection: PGConnection) async throws -> Bool {
+        try await connection.query("""
+            SELECT EXISTS (SELECT 1 FROM agent_versions a JOIN predictor_versions p ON p.id = a.predictor_version_id
+                            WHERE p.correlation_id = \(commandId))
+            """).first?.decode(Bool.self, column: 0) ?? false
+    }
+}

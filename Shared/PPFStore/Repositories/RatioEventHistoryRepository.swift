@@ -107,3 +107,30 @@ extension MeasurementRepository {
             """).decode(MeasurementRecord.self).first
     }
 }
+
+// MARK: - Answers and their measurements
+
+/// A ratio event's outcome with the newest measurement of its policy in the
+/// metric it was answered for (a spot-check, or any earlier measurement of
+/// the same policy): prediction against truth.
+public struct MeasuredAnswer: Sendable, Equatable {
+    /// `pending`, `answered` or `rejected`.
+    public var status: String
+    public var predictedPerplexity: Double?
+    /// Nil until the policy has a measurement in its metric.
+    public var measuredPerplexity: Double?
+}
+
+extension RatioEventHistoryRepository {
+    /// ``MeasuredAnswer`` of each of `ratioEventIds` that is recorded (in no particular order).
+    public static func measuredAnswers(ratioEventIds: [UUID], on connection: PGConnection) async throws -> [MeasuredAnswer] {
+        try await connection.query("""
+            SELECT h.status, h.predicted_perplexity,
+                   (SELECT m.perplexity FROM measurements m JOIN evaluation_requests r ON r.id = m.request_id
+                     WHERE m.policy_id = h.policy_id AND r.metric = h.metric ORDER BY m.id DESC LIMIT 1)
+              FROM ratio_event_history h WHERE h.ratio_event_id = ANY(\(ratioEventIds))
+            """).decode((String, Double?, Double?).self).map {
+            MeasuredAnswer(status: $0.0, predictedPerplexity: $0.1, measuredPerplexity: $0.2)
+        }
+    }
+}
