@@ -49,12 +49,10 @@ struct BootstrapProgress {
     /// Measured requests and how many distinct evaluators measured them.
     private func status() async throws -> (done: Int, evaluators: Int) {
         let ids = requestIds
-        return try await context.pool.withConnection { connection in
-            guard let row = try await connection.query("""
-                SELECT count(*)::int, count(DISTINCT evaluator_id)::int FROM measurements WHERE request_id = ANY(\(ids))
-                """).first else { return (0, 0) }
-            return (try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1))
+        let progress = try await context.pool.withConnection { connection in
+            try await MeasurementRepository.progress(requestIds: ids, on: connection)
         }
+        return (progress.measured, progress.evaluators)
     }
 
     /// Waits for the predictor version trained by the train command whose
@@ -71,19 +69,13 @@ struct BootstrapProgress {
         print("waiting for the predictor service to train…")
         while ContinuousClock.now - started < timeout {
             let outcome = try await context.pool.withConnection { connection -> String? in
-                let trained = try await connection.query("""
-                    SELECT id FROM predictor_versions WHERE model_id = \(modelId) AND correlation_id = \(command)
-                    """)
-                if let id = try trained.first?.decode(UUID.self, column: 0),
-                   let version = try await PredictorVersionRepository.find(id: id, on: connection) {
+                if let version = try await PredictorVersionRepository.find(trainedByCommand: command, modelId: modelId,
+                                                                            on: connection) {
                     return describe(version)
                 }
-                let skipped = try await connection.query("""
-                    SELECT details->>'reason' FROM audit_log
-                     WHERE action = 'predictor.training-skipped' AND correlation_id = \(command)
-                     ORDER BY id DESC LIMIT 1
-                    """)
-                if let reason = try skipped.first?.decode(String?.self, column: 0) {
+                if let skipped = try await AuditLog.latestDetail("reason", action: "predictor.training-skipped",
+                                                                 correlationId: command, on: connection),
+                   let reason = skipped {
                     throw UserFacingError("the predictor service did not train: \(reason)")
                 }
                 return nil

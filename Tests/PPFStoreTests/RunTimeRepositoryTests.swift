@@ -126,6 +126,41 @@ import Testing
         }
     }
 
+    @Test func aBootstrapFollowsItsMeasurementsAndItsTrainCommandThroughTheStore() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let ids = [try await Self.measured(.uniform(blocks: 4, attention: 0.1, mlp: 0.1), metric: "flap", on: connection),
+                           try await Self.measured(.uniform(blocks: 4, attention: 0.2, mlp: 0.1), metric: "flap", on: connection)]
+                let requests = try await MeasurementRepository.find(requestIds: [], on: connection).map(\.requestId)
+                #expect(requests.isEmpty)
+                let measured = try await connection.query("SELECT request_id FROM measurements WHERE id = ANY(\(ids))")
+                    .decode(UUID.self)
+                let progress = try await MeasurementRepository.progress(requestIds: measured + [UUID()], on: connection)
+                #expect(progress.measured == 2 && progress.evaluators == 1)
+
+                let command = UUID()
+                #expect(try await PredictorVersionRepository.find(trainedByCommand: command, modelId: Self.model,
+                                                                  on: connection) == nil)
+                #expect(try await AuditLog.latestDetail("reason", action: "predictor.training-skipped",
+                                                        correlationId: command, on: connection) == nil)
+                try await AuditLog.record(actor: "predictor/1", action: "predictor.training-skipped", correlationId: command,
+                                          details: ["modelId": Self.model], on: connection)
+                #expect(try await AuditLog.latestDetail("reason", action: "predictor.training-skipped",
+                                                        correlationId: command, on: connection) == .some(nil),
+                        "an entry without the field")
+                try await AuditLog.record(actor: "predictor/1", action: "predictor.training-skipped", correlationId: command,
+                                          details: ["modelId": Self.model, "reason": "too few policies"], on: connection)
+                #expect(try await AuditLog.latestDetail("reason", action: "predictor.training-skipped",
+                                                        correlationId: command, on: connection) == "too few policies")
+                let version = try await Self.predictorVersion(ids, trainedBy: command, on: connection)
+                #expect(try await PredictorVersionRepository.find(trainedByCommand: command, modelId: Self.model,
+                                                                  on: connection)?.id == version.id)
+                #expect(try await PredictorVersionRepository.find(trainedByCommand: command, modelId: "other",
+                                                                  on: connection) == nil)
+            }
+        }
+    }
+
     @Test func theHistoryViewShowsAPendingEventThenItsAnswerSpotCheckAndNewestEventsOldestFirst() async throws {
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in
