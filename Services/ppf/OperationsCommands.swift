@@ -25,65 +25,35 @@ struct Status: AsyncParsableCommand {
         } catch {
             throw UserFacingError("PostgreSQL is not reachable (\(error)); is the stack up? (`make up`)")
         }
-        let instances = try await connection.query("""
-            SELECT service, instance_id, version, in_flight,
-                   extract(epoch FROM now() - last_seen)::float8 AS age,
-                   extract(epoch FROM now() - started_at)::float8 AS uptime
-              FROM service_instances ORDER BY service, instance_id
-            """).decode((String, String, String, Int32, Double, Double).self)
-        print("services (alive = heartbeat within \(Int(aliveWithin)) s)")
-        print(pad("service", 12) + pad("instance", 16) + pad("version", 9) + pad("state", 8) + pad("in flight", 10) + "last beat / up")
-        for (service, instance, version, inFlight, age, uptime) in instances {
-            let state = age <= aliveWithin ? "alive" : "gone"
-            print(pad(service, 12) + pad(instance, 16) + pad(version, 9) + pad(state, 8) + pad("\(inFlight)", 10)
-                  + "\(duration(age)) ago / \(duration(uptime))")
-        }
-        if instances.isEmpty { print("  (no service has ever sent a heartbeat to this database)") }
-
-        let outbox = try await connection.query(
-            "SELECT count(*)::int FROM outbox WHERE published_at IS NULL").decode(Int.self).first ?? 0
-        let deadLetters = try await connection.query(
-            "SELECT count(*)::int FROM dead_letters WHERE created_at > now() - interval '1 hour'").decode(Int.self).first ?? 0
-        let ratioEvents = try await connection.query("SELECT count(*)::int FROM ratio_events").decode(Int.self).first ?? 0
-        print("\npending work")
-        print("  outbox entries not yet published  \(outbox)")
-        print("  dead letters in the last hour     \(deadLetters)")
-        print("  ratio events recorded             \(ratioEvents)")
-        // The backlog each service still owes, from the system of record (a lost
-        // message shows up here, and the owning service reconciles it).
-        let backlogMigrated = try await connection.query(
-            "SELECT to_regclass('ratio_event_outcomes') IS NOT NULL AND to_regclass('plans') IS NOT NULL")
-            .decode(Bool.self).first ?? false
-        if backlogMigrated {
-            let backlog = try await connection.query("""
-                SELECT (SELECT count(*) FROM ratio_events e
-                         WHERE NOT EXISTS (SELECT 1 FROM ratio_event_outcomes o WHERE o.ratio_event_id = e.id))::int,
-                       (SELECT count(*) FROM evaluation_requests r
-                         WHERE NOT EXISTS (SELECT 1 FROM measurements m WHERE m.request_id = r.id))::int,
-                       (SELECT count(*) FROM ratio_event_outcomes o
-                         WHERE o.status = 'answered' AND NOT EXISTS (SELECT 1 FROM plans p WHERE p.ratio_event_id = o.ratio_event_id))::int
-                """).decode((Int, Int, Int).self).first ?? (0, 0, 0)
-            print("  ratio events awaiting the agent   \(backlog.0)")
-            print("  evaluation requests unmeasured    \(backlog.1)")
-            print("  answered policies without a plan  \(backlog.2)")
-        }
-
-        // The serving tables come with migration 5; a database no service of this build has started on lacks them.
-        let migrated = try await connection.query("SELECT to_regclass('model_versions') IS NOT NULL").decode(Bool.self).first ?? false
-        guard migrated else {
-            print("\nserving: no plans or model versions yet (start a service of this build to migrate the database)")
+        guard try await SystemStatusRepository.isMigrated(on: connection) else {
+            print("the database is not migrated by this build yet: start any service of this build (`make up`) to migrate it")
             return try await printBroker(settings: settings, logger: logger)
         }
-        let plans = try await connection.query("SELECT count(*)::int FROM plans").decode(Int.self).first ?? 0
-        let serving = try await connection.query("""
-            SELECT model_id, instance_id, version, swap_number, extract(epoch FROM now() - served_from)::float8
-              FROM model_versions WHERE served_until IS NULL ORDER BY model_id, instance_id
-            """).decode((String, String, String, Int32, Double).self)
-        print("\nserving (\(plans) plan\(plans == 1 ? "" : "s") stored)")
-        for (model, instance, version, swaps, age) in serving {
-            print("  \(pad(model, 16))\(pad(instance, 16))\(pad(version, 38))swap \(swaps), for \(duration(age))")
+        let status = try await SystemStatusRepository.current(on: connection)
+        print("services (alive = heartbeat within \(Int(aliveWithin)) s)")
+        print(pad("service", 12) + pad("instance", 16) + pad("version", 9) + pad("state", 8) + pad("in flight", 10) + "last beat / up")
+        for instance in status.instances {
+            let state = instance.secondsSinceHeartbeat <= aliveWithin ? "alive" : "gone"
+            print(pad(instance.service, 12) + pad(instance.instanceId, 16) + pad(instance.version, 9) + pad(state, 8)
+                  + pad("\(instance.inFlight)", 10)
+                  + "\(duration(instance.secondsSinceHeartbeat)) ago / \(duration(instance.uptimeSeconds))")
         }
-        if serving.isEmpty { print("  (no model-host has served yet)") }
+        if status.instances.isEmpty { print("  (no service has ever sent a heartbeat to this database)") }
+
+        print("\npending work")
+        print("  outbox entries not yet published  \(status.unpublishedOutboxEntries)")
+        print("  dead letters in the last hour     \(status.deadLettersLastHour)")
+        print("  ratio events recorded             \(status.ratioEvents)")
+        print("  ratio events awaiting the agent   \(status.backlog.unansweredRatioEvents)")
+        print("  evaluation requests unmeasured    \(status.backlog.unmeasuredRequests)")
+        print("  answered policies without a plan  \(status.backlog.answersWithoutPlan)")
+
+        print("\nserving (\(status.plans) plan\(status.plans == 1 ? "" : "s") stored)")
+        for served in status.serving {
+            print("  \(pad(served.modelId, 16))\(pad(served.instanceId, 16))\(pad(served.version, 38))"
+                  + "swap \(served.swapNumber), for \(duration(served.servedSeconds))")
+        }
+        if status.serving.isEmpty { print("  (no model-host has served yet)") }
         try await printBroker(settings: settings, logger: logger)
     }
 

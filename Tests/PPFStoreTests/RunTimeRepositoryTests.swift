@@ -161,6 +161,31 @@ import Testing
         }
     }
 
+    @Test func theSystemStatusCountsWhatEachServiceStillOwes() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                #expect(try await SystemStatusRepository.isMigrated(on: connection))
+                let empty = try await SystemStatusRepository.current(on: connection)
+                #expect(empty.instances.isEmpty && empty.ratioEvents == 0 && empty.plans == 0 && empty.serving.isEmpty)
+                #expect(empty.backlog == .init(unansweredRatioEvents: 0, unmeasuredRequests: 0, answersWithoutPlan: 0))
+
+                let change = try RatioChange(modelId: Self.model, targetRatio: 0.3, mode: .dynamic, requestedBy: "t")
+                try await RatioEventRepository.insert(id: UUID(), change: change, on: connection)
+                let policy = PruningPolicy.uniform(blocks: 4, attention: 0.1, mlp: 0.3)
+                let stored = try await PolicyRepository.store(policy, modelId: Self.model, source: "t", on: connection).record
+                let request = try EvaluationRequest(requestId: UUID(), modelId: Self.model, policyId: stored.id, policy: policy,
+                                                    metric: "flap", split: "validation", tokenBudget: 256, window: 64,
+                                                    reason: .bootstrap)
+                try await EvaluationRequestRepository.insert(request, correlationId: UUID(), on: connection)
+                _ = try await Self.measured(policy, metric: "flap", on: connection)
+                let status = try await SystemStatusRepository.current(on: connection)
+                #expect(status.ratioEvents == 1)
+                #expect(status.backlog == .init(unansweredRatioEvents: 1, unmeasuredRequests: 1, answersWithoutPlan: 0),
+                        "one event without an outcome, one request without a measurement (the other is measured)")
+            }
+        }
+    }
+
     @Test func theHistoryViewShowsAPendingEventThenItsAnswerSpotCheckAndNewestEventsOldestFirst() async throws {
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in
