@@ -17,8 +17,10 @@ extension AgentArtifact {
     }
 
     /// What identifies a training run against one predictor version: the
-    /// configuration and whether drops were allowed. Equal keys train equal
-    /// agents (training is deterministic), so a store keeps one per key.
+    /// configuration and whether drops were allowed. Equal keys train the
+    /// same agent up to floating-point rounding (training is seeded; its BLAS
+    /// calls may round differently on another CPU or thread count), so a
+    /// store keeps one per key.
     public var configurationKey: String {
         Self.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
     }

@@ -49,7 +49,8 @@ public struct PredictorReward: Sendable {
         return try predictor.predict(features).map { Prediction(mean: $0.logPerplexity, std: $0.logPerplexityStd) }
     }
 
-    /// The answer for one policy.
+    /// The answer for one policy (equal to its answer in a larger batch
+    /// within fp32 rounding; see ``PerformancePredictor``'s batch note).
     public func prediction(for policy: PruningPolicy) throws -> Prediction {
         guard let first = try predictions(for: [policy]).first else {
             throw AgentError(.rewardShapeMismatch, "the predictor returned no prediction for one policy")

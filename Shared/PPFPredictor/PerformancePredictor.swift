@@ -53,8 +53,10 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
 
     // MARK: Training
 
-    /// Trains an ensemble on measured policies, deterministically from
-    /// `hyperparameters.seed`.
+    /// Trains an ensemble on measured policies, seeded by
+    /// `hyperparameters.seed`: the same data and seed give the same folds,
+    /// resamples and initial weights, and the same network up to the
+    /// rounding of BLAS kernels (which differ across CPUs and thread counts).
     ///
     /// Each member draws its own validation fold and bootstrap resample,
     /// trains with Adam on standardised log-perplexity, stops early when the
@@ -99,7 +101,10 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
     // MARK: Prediction
 
     /// Predicts every policy of `batch` (one forward pass per member per chunk
-    /// of 64 policies, so large batches run at BLAS speed).
+    /// of 64 policies, so large batches run at BLAS speed). A policy's
+    /// prediction does not depend on the others in its batch except in the
+    /// last bits: BLAS picks kernels by matrix shape, so a batch of one and a
+    /// batch of 64 may round differently (within fp32 precision).
     /// - Throws: `layerCountMismatch`, `channelCountMismatch`,
     ///   `globalCountMismatch` or `featureSpecMismatch` when a policy's
     ///   features were built for another spec.

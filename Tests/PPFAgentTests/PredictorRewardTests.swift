@@ -4,6 +4,7 @@ import PPFContracts
 import PPFModel
 import PPFPredictor
 import PPFTensor
+import PPFTestSupport
 import Testing
 
 // MARK: - A small trained predictor
@@ -43,12 +44,6 @@ private func trainedPredictor(globals: [String] = [], blocks: Int = 4) throws ->
 /// safe yet meaningful: another policy's prediction differs by far more (the
 /// test checks that too).
 private let batchShapeTolerance = 1e-4
-
-/// `|a − b| ≤ max(absolute, relative · max(|a|, |b|))`; the same check as
-/// PPFTestSupport's `isClose`, which this target does not depend on.
-private func isClose(_ a: Double, _ b: Double, relative: Double, absolute: Double = 0) -> Bool {
-    a == b || abs(a - b) <= max(absolute, relative * max(abs(a), abs(b)))
-}
 
 // MARK: - Reward
 
