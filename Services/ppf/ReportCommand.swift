@@ -25,38 +25,27 @@ struct Report: AsyncParsableCommand {
         var md = "# PPF report — \(model)\n\nWritten by `ppf report` at \(ISO8601DateFormatter().string(from: Date())) from PostgreSQL.\n\n"
 
         // Counts.
-        let counts = try await connection.query("""
-            SELECT (SELECT count(*) FROM ratio_events WHERE model_id = \(model))::int,
-                   (SELECT count(*) FROM ratio_event_outcomes WHERE model_id = \(model) AND status = 'answered')::int,
-                   (SELECT count(*) FROM ratio_event_outcomes WHERE model_id = \(model) AND status = 'rejected')::int,
-                   (SELECT count(*) FROM plans WHERE model_id = \(model))::int,
-                   (SELECT count(*) FROM measurements WHERE model_id = \(model))::int,
-                   (SELECT count(*) FROM predictor_versions WHERE model_id = \(model))::int,
-                   (SELECT count(*) FROM agent_versions WHERE model_id = \(model))::int,
-                   (SELECT count(*) FROM dead_letters)::int
-            """).decode((Int, Int, Int, Int, Int, Int, Int, Int).self).first ?? (0, 0, 0, 0, 0, 0, 0, 0)
+        let counts = try await ReportRepository.counts(modelId: model, on: connection)
         md += """
             | ratio events | answered | rejected | plans | measurements | predictor versions | agent versions | dead letters (all models) |
             |---:|---:|---:|---:|---:|---:|---:|---:|
-            | \(counts.0) | \(counts.1) | \(counts.2) | \(counts.3) | \(counts.4) | \(counts.5) | \(counts.6) | \(counts.7) |
+            | \(counts.ratioEvents) | \(counts.answered) | \(counts.rejected) | \(counts.plans) | \(counts.measurements) | \(counts.predictorVersions) | \(counts.agentVersions) | \(counts.deadLetters) |
 
 
             """
 
         // Ratio events: predicted against spot-check measured.
-        let events = try await connection.query("""
-            SELECT requested_at, target_ratio, mode, status, achieved_ratio, predicted_perplexity,
-                   coalesce(spot_check_perplexity, verified_perplexity), answer_ms::float8
-              FROM ratio_event_history WHERE model_id = \(model) ORDER BY requested_at DESC LIMIT 40
-            """).decode((Date, Double, String, String, Double?, Double?, Double?, Double?).self).reversed()
+        let events = try await ReportRepository.recentEvents(modelId: model, limit: 40, on: connection)
         md += "## Ratio events (newest 40)\n\n| requested (UTC) | r | mode | status | achieved | predicted ppl | measured ppl | answer (ms) |\n|---|---:|---|---|---:|---:|---:|---:|\n"
         let time = ISO8601DateFormatter()
         func f(_ value: Double?, _ format: String = "%.2f") -> String { value.map { String(format: format, $0) } ?? "–" }
         for event in events {
-            md += "| \(time.string(from: event.0)) | \(f(event.1, "%.3f")) | \(event.2) | \(event.3) | \(f(event.4, "%.4f")) | \(f(event.5)) | \(f(event.6)) | \(f(event.7, "%.0f")) |\n"
+            md += "| \(time.string(from: event.requestedAt)) | \(f(event.targetRatio, "%.3f")) | \(event.mode) | \(event.status) | "
+                + "\(f(event.achievedRatio, "%.4f")) | \(f(event.predictedPerplexity)) | \(f(event.measuredPerplexity)) | "
+                + "\(f(event.answerMilliseconds, "%.0f")) |\n"
         }
         let pairs = events.compactMap { event -> (x: Double, y: Double)? in
-            guard let predicted = event.5, let measured = event.6 else { return nil }
+            guard let predicted = event.predictedPerplexity, let measured = event.measuredPerplexity else { return nil }
             return (x: measured, y: predicted)
         }
         if pairs.count >= 2 {
@@ -68,18 +57,11 @@ struct Report: AsyncParsableCommand {
         }
 
         // Measured perplexity against ratio: agent spot-checks and baselines in the same regime.
-        let measured = try await connection.query("""
-            SELECT policy_source, achieved_ratio, perplexity FROM measurement_history
-             WHERE model_id = \(model) AND (policy_source = 'agent' OR policy_source LIKE 'baseline:%')
-               AND (split, token_budget, window_size) = (
-                   SELECT split, token_budget, window_size FROM measurement_history
-                    WHERE model_id = \(model) AND reason = 'spot-check' ORDER BY measured_at DESC LIMIT 1)
-             ORDER BY achieved_ratio
-            """).decode((String, Double, Double).self)
+        let measured = try await ReportRepository.agentAndBaselineMeasurements(modelId: model, on: connection)
         if !measured.isEmpty {
             var series: [Series] = []
-            for source in Set(measured.map(\.0)).sorted() {
-                let points = measured.filter { $0.0 == source }.map { (x: $0.1, y: $0.2) }
+            for source in Set(measured.map(\.source)).sorted() {
+                let points = measured.filter { $0.source == source }.map { (x: $0.achievedRatio, y: $0.perplexity) }
                 series.append(Series(name: source == "agent" ? "PPF agent" : String(source.dropFirst("baseline:".count)),
                                      points: points))
             }
@@ -90,16 +72,14 @@ struct Report: AsyncParsableCommand {
         }
 
         // Predictor versions.
-        let versions = try await connection.query("""
-            SELECT created_at, sample_count, held_out_count, kendall_tau, mape FROM predictor_versions
-             WHERE model_id = \(model) ORDER BY created_at
-            """).decode((Date, Int, Int?, Double?, Double?).self)
+        let versions = try await ReportRepository.predictorVersions(modelId: model, on: connection)
         md += "## Predictor versions\n\n| created (UTC) | policies | held out | Kendall τ | MAPE |\n|---|---:|---:|---:|---:|\n"
         for version in versions {
-            md += "| \(time.string(from: version.0)) | \(version.1) | \(version.2.map(String.init) ?? "–") | \(f(version.3, "%.3f")) | \(f(version.4.map { 100 * $0 }, "%.2f %%")) |\n"
+            md += "| \(time.string(from: version.createdAt)) | \(version.sampleCount) | \(version.heldOutCount.map(String.init) ?? "–") | "
+                + "\(f(version.kendallTau, "%.3f")) | \(f(version.mape.map { 100 * $0 }, "%.2f %%")) |\n"
         }
-        let tauPoints = versions.compactMap { version in version.3.map { (x: Double(version.1), y: 100 * $0) } }
-        let mapePoints = versions.compactMap { version in version.4.map { (x: Double(version.1), y: 100 * $0) } }
+        let tauPoints = versions.compactMap { version in version.kendallTau.map { (x: Double(version.sampleCount), y: 100 * $0) } }
+        let mapePoints = versions.compactMap { version in version.mape.map { (x: Double(version.sampleCount), y: 100 * $0) } }
         if tauPoints.count >= 2 {
             try LineChart(title: "Predictor versions: held-out accuracy", xLabel: "measured policies", yLabel: "percent",
                           series: [Series(name: "Kendall tau x 100", points: tauPoints),
@@ -109,12 +89,11 @@ struct Report: AsyncParsableCommand {
         }
 
         // Evaluators.
-        let evaluators = try await connection.query("""
-            SELECT evaluator_id, count(*)::int, avg(seconds)::float8, sum(tokens_counted)::float8 / nullif(sum(seconds), 0)
-              FROM measurements WHERE model_id = \(model) GROUP BY evaluator_id ORDER BY evaluator_id
-            """).decode((String, Int, Double, Double?).self)
+        let evaluators = try await ReportRepository.evaluators(modelId: model, on: connection)
         md += "## Evaluators\n\n| evaluator | measurements | mean seconds | tokens/s |\n|---|---:|---:|---:|\n"
-        for row in evaluators { md += "| \(row.0) | \(row.1) | \(f(row.2)) | \(f(row.3, "%.0f")) |\n" }
+        for row in evaluators {
+            md += "| \(row.evaluatorId) | \(row.measurements) | \(f(row.meanSeconds)) | \(f(row.tokensPerSecond, "%.0f")) |\n"
+        }
 
         let url = directory.appendingPathComponent("report.md")
         try md.write(to: url, atomically: true, encoding: .utf8)
