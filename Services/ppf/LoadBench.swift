@@ -97,7 +97,7 @@ struct LoadBench: AsyncParsableCommand {
         }
         let (latency, once) = try await pool.withConnection { connection in
             (try await RatioEventOutcomeRepository.latencySummary(ratioEventIds: burst, on: connection),
-             try await Self.answeredExactlyOnce(burst, on: connection))
+             try await RatioEventOutcomeRepository.answeredExactlyOnce(ratioEventIds: burst, on: connection))
         }
         return LoadReport(events: events, answeredOnce: once, latency: latency, wallSeconds: Self.seconds(wall),
                           startRSS: startRSS, beforeRSS: before, afterRSS: after, modelId: model,
@@ -131,20 +131,6 @@ struct LoadBench: AsyncParsableCommand {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-    }
-
-    /// Events with exactly one outcome, answered, and exactly one PolicyPublished in the outbox.
-    static func answeredExactlyOnce(_ ids: [UUID], on connection: PGConnection) async throws -> Int {
-        try await connection.query("""
-            WITH entries AS (
-                SELECT (convert_from(payload, 'UTF8')::jsonb ->> 'correlationId')::uuid AS event
-                  FROM outbox WHERE topic = \(Topic.prunedPolicies)
-            )
-            SELECT count(*)::int FROM ratio_events e
-             WHERE e.id = ANY(\(ids))
-               AND (SELECT count(*) FROM ratio_event_outcomes o WHERE o.ratio_event_id = e.id AND o.status = 'answered') = 1
-               AND (SELECT count(*) FROM entries x WHERE x.event = e.id) = 1
-            """).first?.decode(Int.self, column: 0) ?? 0
     }
 
     static func seconds(_ duration: Duration) -> Double {

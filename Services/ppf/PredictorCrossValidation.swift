@@ -56,9 +56,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
         let connection = try await StoredPredictor.connect()
         let measured = try await MeasurementRepository.measuredPolicies(modelId: modelId, on: connection)
         let profiles = noImportance ? [] : try await ImportanceProfileRepository.all(modelId: modelId, on: connection)
-        let sources = Dictionary(try await connection.query("""
-            SELECT id, source FROM policies WHERE model_id = \(modelId)
-            """).decode((UUID, String).self).map { ($0.0.uuidString.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a })
+        let sources = try await PolicyRepository.sources(modelId: modelId, on: connection)
         let samples = measured.filter { !noBlockDrops || !$0.policy.layers.contains(where: \.dropped) }.map(MeasuredSample.init)
         guard let set = try TrainingSet(samples, profiles: profiles) else {
             throw UserFacingError("no measurements of '\(modelId)'")

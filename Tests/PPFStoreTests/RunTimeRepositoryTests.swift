@@ -186,6 +186,33 @@ import Testing
         }
     }
 
+    @Test func anEventCountsAsAnsweredExactlyOnceWithOneAnsweredOutcomeAndOnePublishedPolicy() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withTransaction { connection in
+                let once = UUID(), twice = UUID(), pending = UUID()
+                let change = try RatioChange(modelId: Self.model, targetRatio: 0.3, mode: .dynamic, requestedBy: "t")
+                let policy = PruningPolicy.uniform(blocks: 4, attention: 0.2, mlp: 0.2)
+                let stored = try await PolicyRepository.store(policy, modelId: Self.model, source: "agent", on: connection).record
+                for id in [once, twice, pending] { try await RatioEventRepository.insert(id: id, change: change, on: connection) }
+                for (id, copies) in [(once, 1), (twice, 2)] {
+                    let published = try PolicyPublished(
+                        ratioEventId: id, modelId: Self.model, mode: .dynamic, targetRatio: 0.3, achievedRatio: 0.3,
+                        policyId: stored.id, policy: policy, metric: "flap", source: .agent,
+                        predictedPerplexity: 40, predictedLogPerplexityStd: 0.1)
+                    try await RatioEventOutcomeRepository.insert(.answered(published), on: connection)
+                    for _ in 0..<copies {
+                        _ = try await Outbox.enqueue(Envelope(correlationId: id, producer: "agent/1", payload: published),
+                                                     topic: Topic.prunedPolicies, key: Self.model, on: connection)
+                    }
+                }
+                #expect(try await RatioEventOutcomeRepository.answeredExactlyOnce(
+                    ratioEventIds: [once, twice, pending], on: connection) == 1, "only the event published once")
+                #expect(try await PolicyRepository.sources(modelId: Self.model, on: connection)
+                    == [stored.id.uuidString.lowercased(): "agent"])
+            }
+        }
+    }
+
     @Test func theHistoryViewShowsAPendingEventThenItsAnswerSpotCheckAndNewestEventsOldestFirst() async throws {
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in

@@ -230,3 +230,29 @@ extension RatioEventOutcomeRepository {
         return try AnswerLatencySummary(row: row)
     }
 }
+
+extension RatioEventOutcomeRepository {
+    /// How many of `ratioEventIds` were answered exactly once: one `answered`
+    /// outcome and one `PolicyPublished` in the outbox (`ppf bench load`'s
+    /// exactly-once check under a burst).
+    public static func answeredExactlyOnce(ratioEventIds: [UUID], on connection: PGConnection) async throws -> Int {
+        try await connection.query("""
+            WITH entries AS (
+                SELECT (convert_from(payload, 'UTF8')::jsonb ->> 'correlationId')::uuid AS event
+                  FROM outbox WHERE topic = \(Topic.prunedPolicies)
+            )
+            SELECT count(*)::int FROM ratio_events e
+             WHERE e.id = ANY(\(ratioEventIds))
+               AND (SELECT count(*) FROM ratio_event_outcomes o WHERE o.ratio_event_id = e.id AND o.status = 'answered') = 1
+               AND (SELECT count(*) FROM entries x WHERE x.event = e.id) = 1
+            """).first?.decode(Int.self, column: 0) ?? 0
+    }
+}
+
+extension PolicyRepository {
+    /// Where each policy of `modelId` came from (`policies.source`), by lowercase policy id.
+    public static func sources(modelId: String, on connection: PGConnection) async throws -> [String: String] {
+        Dictionary(try await connection.query("SELECT id, source FROM policies WHERE model_id = \(modelId)")
+            .decode((UUID, String).self).map { ($0.0.uuidString.lowercased(), $0.1) }, uniquingKeysWith: { first, _ in first })
+    }
+}
