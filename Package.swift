@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", "PPFAgent",
+                    dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", "PPFWorkflows", "PPFAgent",
                                    "PPFPredictor", "PPFModel", logging],
                     path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
     ],

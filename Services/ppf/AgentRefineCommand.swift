@@ -4,6 +4,7 @@ import PPFContracts
 import PPFModel
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - ppf agent refine
 
@@ -110,7 +111,7 @@ struct AgentRefine: AsyncParsableCommand {
             let change = try RatioChange(modelId: modelId, targetRatio: ratio, mode: .dynamic,
                                          requestedBy: "ppf agent refine (round \(round))")
             let envelope = try await context.pool.withTransaction { connection in
-                try await RatioEventRepository.emit(change, producer: context.producerName, on: connection)
+                try await RatioEvents.emit(change, producer: context.producerName, on: connection)
             }
             ids.append(envelope.messageId)
         }

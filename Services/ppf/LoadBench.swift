@@ -6,6 +6,7 @@ import PPFPredictor
 import PPFRuntime
 import PPFStore
 import PPFTensor
+import PPFWorkflows
 
 // MARK: - ppf bench load
 
@@ -112,7 +113,7 @@ struct LoadBench: AsyncParsableCommand {
         for ratio in ratios {
             let change = try RatioChange(modelId: model, targetRatio: ratio, mode: .dynamic, requestedBy: "ppf bench load")
             ids.append(try await context.pool.withTransaction { connection in
-                try await RatioEventRepository.emit(change, producer: context.producerName, on: connection).messageId
+                try await RatioEvents.emit(change, producer: context.producerName, on: connection).messageId
             })
         }
         return ids

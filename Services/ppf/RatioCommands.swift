@@ -5,6 +5,7 @@ import PPFModel
 import PPFPruning
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 /// `ppf ratio …`: ask the running system to re-prune.
 struct Ratio: AsyncParsableCommand {
@@ -56,7 +57,7 @@ struct Ratio: AsyncParsableCommand {
             let context = try await ServiceContext.start(serviceName: "ppf", settings: CommandLineSettings.current)
             let id = UUID()
             try await context.pool.withTransaction { connection in
-                try await RatioEventRepository.emit(change, id: id, producer: context.producerName, on: connection)
+                try await RatioEvents.emit(change, id: id, producer: context.producerName, on: connection)
             }
             FaultInjection.crashIfRequested(at: FaultInjection.afterOutboxCommit)
             var published = true

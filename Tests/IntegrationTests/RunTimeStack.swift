@@ -4,6 +4,7 @@ import PPFContracts
 import PPFRuntime
 import PPFStore
 import PPFTestSupport
+import PPFWorkflows
 import Testing
 
 extension Tag {
@@ -128,7 +129,7 @@ final class RunTimeStack: @unchecked Sendable {
     // MARK: - Ratio events
 
     /// Records dynamic ratio events of the tiny model as `ppf ratio set` does
-    /// (``RatioEventRepository/emit(_:id:producer:on:)``), all in one
+    /// (``RatioEvents/emit(_:id:producer:on:)``), all in one
     /// transaction, and leaves publishing to the running services' outbox relays.
     /// - Returns: the event ids, in the order of `ratios`.
     func emit(_ ratios: [Double]) async throws -> [UUID] {
@@ -137,7 +138,7 @@ final class RunTimeStack: @unchecked Sendable {
             var ids: [UUID] = []
             for ratio in ratios {
                 let change = try RatioChange(modelId: model, targetRatio: ratio, mode: .dynamic, requestedBy: "it")
-                ids.append(try await RatioEventRepository.emit(change, producer: "it/cli", on: connection).messageId)
+                ids.append(try await RatioEvents.emit(change, producer: "it/cli", on: connection).messageId)
             }
             return ids
         }

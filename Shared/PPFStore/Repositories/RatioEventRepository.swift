@@ -59,25 +59,6 @@ public enum RatioEventRepository {
             """) == 1
     }
 
-    /// Emits a ratio-change event the way every asker must (`ppf ratio set`,
-    /// benchmarks, tests): its row, an audit entry by the requester, and its
-    /// message in the outbox, in the caller's transaction; a relay publishes it
-    /// after the commit, so the event is never recorded without being sent.
-    /// - Parameters:
-    ///   - id: the event id: the envelope's message id and correlation id.
-    ///   - producer: the envelope's `producer` (`service/instance`).
-    /// - Returns: the envelope enqueued.
-    @discardableResult
-    public static func emit(_ change: RatioChange, id: UUID = UUID(), producer: String,
-                            on connection: PGConnection) async throws -> Envelope<RatioChange> {
-        try await insert(id: id, change: change, on: connection)
-        try await AuditLog.record(actor: change.requestedBy, action: "ratio-change", correlationId: id, details: change,
-                                  on: connection)
-        let envelope = Envelope(correlationId: id, producer: producer, payload: change, messageId: id)
-        _ = try await Outbox.enqueue(envelope, topic: Topic.ratioEvents, key: change.modelId, on: connection)
-        return envelope
-    }
-
     /// The event with `id`, or nil.
     public static func find(id: UUID, on connection: PGConnection) async throws -> RatioEventRecord? {
         try await connection.query("SELECT \(unsafeRaw: columns) FROM ratio_events e WHERE e.id = \(id)")
