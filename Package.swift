@@ -79,7 +79,7 @@ let package = Package(
                 path: "Shared/PPFAgent", swiftSettings: strict),
         .target(name: "PPFReport", path: "Shared/PPFReport", swiftSettings: strict),
         // Use cases the executables share (docs/architecture.md): each workflow exists once, here.
-        .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFStore"],
+        .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFStore", "PPFRuntime", "PPFAgent", "PPFPredictor"],
                 path: "Shared/PPFWorkflows", swiftSettings: strict),
 
         // MARK: - Services (thin executables)
@@ -120,7 +120,8 @@ let package = Package(
         .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts", "PPFPredictor", "PPFModel",
                                                       "PPFTestSupport"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
-        .testTarget(name: "PPFWorkflowsTests", dependencies: ["PPFWorkflows", "PPFStore", "PPFContracts", "PPFTestSupport"],
+        .testTarget(name: "PPFWorkflowsTests", dependencies: ["PPFWorkflows", "PPFStore", "PPFContracts", "PPFTestSupport",
+                                                          "PPFAgent", "PPFRuntime"],
                     path: "Tests/PPFWorkflowsTests", swiftSettings: strict),
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),

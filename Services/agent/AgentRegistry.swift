@@ -6,6 +6,7 @@ import PPFModel
 import PPFPredictor
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - AgentRegistry
 
@@ -27,7 +28,7 @@ actor AgentRegistry {
     private let status: AgentStatus
     private let logger: Logger
     private let queue = BlockingQueue(label: "ppf.agent.training")
-    private var serving: [String: ServingAgent] = [:]
+    private var serving: [String: LoadedAgent] = [:]
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
@@ -119,24 +120,26 @@ actor AgentRegistry {
     /// Loads the stored agent of this predictor version and configuration, or trains and stores it.
     private func prepare(modelId: String, predictorVersionId: UUID, correlationId: UUID?) async throws -> Resolution {
         let predictorId = predictorVersionId.uuidString.lowercased()
-        let (record, storedRegime) = try await context.pool.withConnection { connection in
-            (try await PredictorVersionRepository.find(id: predictorVersionId, on: connection),
-             try await PredictorVersionRepository.regime(versionId: predictorVersionId, on: connection))
-        }
-        guard let record else {
-            return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' is not stored")
-        }
-        let regime = storedRegime ?? PredictorRegime.assumedForUnstoredMeasurements
-        if storedRegime == nil {
-            logger.warning("predictor \(predictorId) lists no stored measurement; assuming \(regime.measured)")
-        }
-        let bytes = record.artifact
-        let predictor: PerformancePredictor
+        let loaded: LoadedPredictor
         do {
-            predictor = try await queue.run { try PredictorArtifact.decode(jsonData: Data(bytes)).predictor }
+            let queue = queue
+            guard let found = try await context.pool.withConnection({ connection -> LoadedPredictor? in
+                guard let record = try await PredictorVersionRepository.find(id: predictorVersionId, on: connection) else {
+                    return nil
+                }
+                return try await AgentVersions.loadPredictor(record, queue: queue, on: connection)
+            }) else {
+                return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' is not stored")
+            }
+            loaded = found
         } catch let error as PredictorError {
             return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' cannot be read: \(error.message)")
         }
+        let regime = loaded.regime
+        if !loaded.regimeIsStored {
+            logger.warning("predictor \(predictorId) lists no stored measurement; assuming \(regime.measured)")
+        }
+        let predictor = loaded.predictor
 
         let budget: ParameterBudget
         switch try await lookUpBudget(modelId: modelId, allowsBlockDrop: regime.includesBlockDrops) {
@@ -160,10 +163,9 @@ actor AgentRegistry {
         if let stored = try await context.pool.withConnection({
             try await AgentVersionRepository.find(predictorVersionId: predictorVersionId, configurationKey: key, on: $0)
         }) {
-            let agent = try await restore(stored)
+            let agent = try await AgentVersions.restoreAgent(stored, queue: queue)
             logger.info("loaded agent version \(stored.id.uuidString.lowercased()) of '\(modelId)' (predictor \(predictorId), ratios \(agent.ratioRange))")
-            return .ready(ServingAgent(versionId: stored.id, modelId: modelId, predictorVersionId: predictorVersionId,
-                                       agent: agent, reward: reward, regime: regime))
+            return .ready(LoadedAgent(record: stored, agent: agent, reward: reward, regime: regime))
         }
 
         logger.info("training an agent for '\(modelId)' against predictor \(predictorId): \(budget.blockCount) blocks, ratios \(configuration.ratioRange), \(configuration.iterations) steps, block drops \(budget.allowsBlockDrop ? "on" : "off"), metric \(regime.metric)")
@@ -185,21 +187,19 @@ actor AgentRegistry {
         } catch let error as PredictorError {
             return .rejected(reason: .noPredictor, message: "predictor \(predictorId) fails on the agent's policies: \(error.message)")
         }
-        let artifact = AgentArtifact(agent: trained.agent, report: trained.report, predictorVersion: predictorId)
-        let version = AgentVersionRecord(modelId: modelId, predictorVersionId: predictorVersionId,
-                                         artifact: Array(try artifact.jsonData()), configurationKey: key,
-                                         summary: artifact.summary, correlationId: correlationId)
-        let stored = try await store(version)
-        let summary = artifact.summary
+        let version = try AgentVersions.record(of: trained, modelId: modelId, predictorVersionId: predictorVersionId,
+                                               configuration: settled, correlationId: correlationId)
+        let stored = try await AgentVersions.store(version, correlationId: correlationId ?? predictorVersionId,
+                                                   producer: context.producerName, pool: context.pool)
+        let summary = version.summary
         if stored.inserted {
             logger.info("trained agent version \(version.id.uuidString.lowercased()) of '\(modelId)' in \(String(format: "%.1f", summary.trainingSeconds)) s: \(summary.rewardCalls) predictor calls (\(summary.policiesScored) policies), final mean reward \(String(format: "%.4f", summary.finalMeanReward))")
-            return .ready(ServingAgent(versionId: version.id, modelId: modelId, predictorVersionId: predictorVersionId,
-                                       agent: trained.agent, reward: reward, regime: regime))
+            return .ready(LoadedAgent(record: version, agent: trained.agent, reward: reward, regime: regime))
         }
         // Another instance stored this version first: serve exactly what it stored.
         logger.info("agent version \(stored.record.id.uuidString.lowercased()) of '\(modelId)' was stored meanwhile; serving it")
-        return .ready(ServingAgent(versionId: stored.record.id, modelId: modelId, predictorVersionId: predictorVersionId,
-                                   agent: try await restore(stored.record), reward: reward, regime: regime))
+        return .ready(LoadedAgent(record: stored.record, agent: try await AgentVersions.restoreAgent(stored.record, queue: queue),
+                                  reward: reward, regime: regime))
     }
 
     /// The model's budget: from the configured checkpoint's header, else from
@@ -214,7 +214,7 @@ actor AgentRegistry {
             } else if let stored = try await context.pool.withConnection({
                 try await AgentVersionRepository.latest(modelId: modelId, on: $0)
             }) {
-                layers = try await restore(stored).budget.layers
+                layers = try await AgentVersions.restoreAgent(stored, queue: queue).budget.layers
             } else {
                 return .failure("no shapes are known for model '\(modelId)': this agent reads the checkpoint of '\(context.settings.modelId)' (PPF_MODEL_ID, PPF_MODEL_FILE) and '\(modelId)' has no stored agent version")
             }
@@ -237,29 +237,6 @@ actor AgentRegistry {
     private enum BudgetLookup {
         case success(ParameterBudget)
         case failure(String)
-    }
-
-    /// Decodes a stored agent off the pool.
-    private func restore(_ record: AgentVersionRecord) async throws -> PruningAgent {
-        let bytes = record.artifact
-        return try await queue.run { try AgentArtifact.decode(jsonData: Data(bytes)).makeAgent() }
-    }
-
-    /// Stores a version with its event and an audit entry in one transaction.
-    private func store(_ version: AgentVersionRecord) async throws -> (record: AgentVersionRecord, inserted: Bool) {
-        let event = try AgentVersionPublished(modelId: version.modelId, versionId: version.id,
-                                              predictorVersionId: version.predictorVersionId, summary: version.summary)
-        let envelope = Envelope(correlationId: version.correlationId ?? version.predictorVersionId,
-                                producer: context.producerName, payload: event)
-        let context = context
-        return try await context.pool.withTransaction { connection in
-            let result = try await AgentVersionRepository.insert(version, on: connection)
-            guard result.inserted else { return result }
-            try await context.enqueue(envelope, topic: Topic.agentVersions, key: version.modelId, on: connection)
-            try await AuditLog.record(actor: context.producerName, action: "agent.trained",
-                                      correlationId: envelope.correlationId, details: event, on: connection)
-            return result
-        }
     }
 
     // MARK: - One at a time

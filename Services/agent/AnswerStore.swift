@@ -41,7 +41,7 @@ struct AnswerStore: Sendable {
     /// Publishes `policy` as the answer to `event`.
     /// - Returns: the published message, or nil when the event was answered meanwhile (nothing is published).
     func publish(_ event: RatioEvent, policy: PruningPolicy, achievedRatio: Double, source: PolicyPublished.Source,
-                 serving: ServingAgent, prediction: Prediction, measuredPerplexity: Double? = nil,
+                 serving: LoadedAgent, prediction: Prediction, measuredPerplexity: Double? = nil,
                  verificationMeasurements: Int = 0) async throws -> PolicyPublished? {
         let predicted = exp(prediction.mean)
         // A perplexity below 1 is impossible; such a prediction is left out rather than published.

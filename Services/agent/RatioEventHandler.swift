@@ -6,6 +6,7 @@ import PPFContracts
 import PPFPredictor
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - RatioEventHandler
 
@@ -83,7 +84,7 @@ struct RatioEventHandler: Sendable {
     }
 
     /// The agent's one-shot policy, scored and published.
-    private func answerDynamic(_ event: RatioEvent, serving: ServingAgent) async throws {
+    private func answerDynamic(_ event: RatioEvent, serving: LoadedAgent) async throws {
         let ratio = event.change.targetRatio
         let started = ContinuousClock.now
         let proposal: (policy: PruningPolicy, achieved: Double, prediction: PPFAgent.Prediction)

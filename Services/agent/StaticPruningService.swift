@@ -11,7 +11,7 @@ import PPFWorkflows
 /// A static ratio event and the agent that answers it.
 struct StaticJob: Sendable {
     let event: RatioEvent
-    let serving: ServingAgent
+    let serving: LoadedAgent
 }
 
 /// One searched candidate sent to the evaluators.

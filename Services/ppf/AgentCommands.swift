@@ -7,6 +7,7 @@ import PPFPredictor
 import PPFPruning
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - ppf agent
 
@@ -111,25 +112,14 @@ struct Agent: AsyncParsableCommand {
                     }
                 }, reward: reward.model)
             }
-            let artifact = AgentArtifact(agent: trained.agent, report: trained.report, predictorVersion: predictorId)
-            let record = AgentVersionRecord(modelId: modelId, predictorVersionId: predictor.record.id,
-                                            artifact: Array(try artifact.jsonData()), configurationKey: key,
-                                            summary: artifact.summary, correlationId: nil)
-            let event = try AgentVersionPublished(modelId: modelId, versionId: record.id,
-                                                  predictorVersionId: predictor.record.id, summary: record.summary)
-            let envelope = Envelope(correlationId: record.id, producer: context.producerName, payload: event)
-            let stored = try await context.pool.withTransaction { connection in
-                let result = try await AgentVersionRepository.insert(record, on: connection)
-                guard result.inserted else { return result }
-                try await context.enqueue(envelope, topic: Topic.agentVersions, key: modelId, on: connection)
-                try await AuditLog.record(actor: context.producerName, action: "agent.trained", correlationId: record.id,
-                                          details: event, on: connection)
-                return result
-            }
+            let record = try AgentVersions.record(of: trained, modelId: modelId, predictorVersionId: predictor.record.id,
+                                                  configuration: configuration, correlationId: nil)
+            let stored = try await AgentVersions.store(record, correlationId: record.id, producer: context.producerName,
+                                                       pool: context.pool)
             _ = try? await context.makeOutboxRelay().publishPending()
             await context.shutdown()
             print("agent version \(stored.record.id.uuidString.lowercased())\(stored.inserted ? "" : " (stored meanwhile by another trainer)")")
-            Self.printSummary(artifact.summary)
+            Self.printSummary(record.summary)
             try Self.printRatioTable(agent: trained.agent, reward: reward)
         }
 

@@ -5,6 +5,7 @@ import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
+import PPFWorkflows
 
 /// `ppf prune`: one-shot offline pruning — policy → plan → smaller model → file.
 struct Prune: AsyncParsableCommand {

@@ -8,6 +8,7 @@ import PPFPruning
 import PPFRuntime
 import PPFStore
 import PPFTensor
+import PPFWorkflows
 
 // MARK: - ppf bench results
 

@@ -4,6 +4,7 @@ import PPFAgent
 import PPFContracts
 import PPFModel
 import PPFPruning
+import PPFWorkflows
 
 // MARK: - StaticVerifier
 

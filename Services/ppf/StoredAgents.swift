@@ -5,32 +5,7 @@ import PPFContracts
 import PPFPredictor
 import PPFRuntime
 import PPFStore
-
-// MARK: - Loaded versions
-
-/// A stored predictor version, decoded, with the regime of its measurements.
-struct LoadedPredictor: Sendable {
-    /// Its row (id, model, sample count, held-out metrics).
-    let record: PredictorVersionRecord
-    /// The ensemble.
-    let predictor: PerformancePredictor
-    /// The metric, split, tokens and window its measurements were taken with.
-    let regime: PredictorRegime
-}
-
-/// A stored agent version, restored, with the predictor it was trained against.
-struct LoadedAgent: Sendable {
-    /// Its row (id, summary).
-    let record: AgentVersionRecord
-    /// The trained agent.
-    let agent: PruningAgent
-    /// Its predictor, as the reward that scores its policies.
-    let reward: PredictorReward
-    /// The regime of that predictor's measurements (the metric policies are meant for).
-    let regime: PredictorRegime
-    /// The predictor version id.
-    var predictorVersionId: UUID { record.predictorVersionId }
-}
+import PPFWorkflows
 
 // MARK: - StoredAgents
 
@@ -52,7 +27,8 @@ enum StoredAgents {
         guard let record = try await PredictorVersionRepository.latest(modelId: modelId, on: connection) else {
             throw UserFacingError("model '\(modelId)' has no predictor version yet; bootstrap its predictor first")
         }
-        return try await load(record, on: connection)
+        return try await AgentVersions.loadPredictor(record, queue: BlockingQueue(label: "ppf.predictor.decode"),
+                                                     on: connection)
     }
 
     /// The newest agent version of `modelId` with its predictor.
@@ -63,22 +39,8 @@ enum StoredAgents {
         guard let predictorRecord = try await PredictorVersionRepository.find(id: record.predictorVersionId, on: connection) else {
             throw UserFacingError("agent version \(record.id.uuidString.lowercased()) names predictor \(record.predictorVersionId.uuidString.lowercased()), which is not stored")
         }
-        let predictor = try await load(predictorRecord, on: connection)
-        let bytes = record.artifact
-        let agent = try await BlockingQueue(label: "ppf.agent.decode").run {
-            try AgentArtifact.decode(jsonData: Data(bytes)).makeAgent()
-        }
-        return LoadedAgent(record: record, agent: agent,
-                           reward: try PredictorReward(predictor: predictor.predictor, blockCount: agent.budget.blockCount),
-                           regime: predictor.regime)
-    }
-
-    private static func load(_ record: PredictorVersionRecord, on connection: PGConnection) async throws -> LoadedPredictor {
-        let bytes = record.artifact
-        let predictor = try await BlockingQueue(label: "ppf.predictor.decode").run {
-            try PredictorArtifact.decode(jsonData: Data(bytes)).predictor
-        }
-        let regime = try await PredictorVersionRepository.regime(versionId: record.id, on: connection)
-        return LoadedPredictor(record: record, predictor: predictor, regime: regime ?? .assumedForUnstoredMeasurements)
+        let queue = BlockingQueue(label: "ppf.agent.decode")
+        let predictor = try await AgentVersions.loadPredictor(predictorRecord, queue: queue, on: connection)
+        return try await AgentVersions.restore(record, predictor: predictor, queue: queue)
     }
 }

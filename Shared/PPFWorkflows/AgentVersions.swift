@@ -1,0 +1,130 @@
+import Foundation
+import PPFAgent
+import PPFContracts
+import PPFPredictor
+import PPFRuntime
+import PPFStore
+
+// MARK: - LoadedPredictor
+
+/// A stored predictor version, decoded, with the regime of its measurements.
+public struct LoadedPredictor: Sendable {
+    /// Its row (id, model, sample count, held-out metrics).
+    public let record: PredictorVersionRecord
+    /// The ensemble.
+    public let predictor: PerformancePredictor
+    /// The metric, split, tokens and window its measurements were taken with.
+    public let regime: PredictorRegime
+    /// False when the version lists no stored measurement (an artifact made
+    /// elsewhere) and ``regime`` is ``PredictorRegime/assumedForUnstoredMeasurements``.
+    public let regimeIsStored: Bool
+
+    /// Binds a decoded predictor to its row and regime.
+    public init(record: PredictorVersionRecord, predictor: PerformancePredictor, regime: PredictorRegime,
+                regimeIsStored: Bool) {
+        self.record = record
+        self.predictor = predictor
+        self.regime = regime
+        self.regimeIsStored = regimeIsStored
+    }
+}
+
+// MARK: - LoadedAgent
+
+/// A stored agent version, restored, bound to the predictor it was trained
+/// against: what the agent service answers with and what `ppf` prunes with.
+public struct LoadedAgent: Sendable {
+    /// Its row (id, model, predictor version, summary).
+    public let record: AgentVersionRecord
+    /// The trained agent.
+    public let agent: PruningAgent
+    /// Its predictor, as the reward that scores its policies.
+    public let reward: PredictorReward
+    /// The regime of that predictor's measurements (the metric policies are meant for).
+    public let regime: PredictorRegime
+
+    /// Binds a restored or freshly trained agent to its row, reward and regime.
+    public init(record: AgentVersionRecord, agent: PruningAgent, reward: PredictorReward, regime: PredictorRegime) {
+        self.record = record
+        self.agent = agent
+        self.reward = reward
+        self.regime = regime
+    }
+
+    /// `agent_versions.id`.
+    public var versionId: UUID { record.id }
+    /// The model it answers for.
+    public var modelId: String { record.modelId }
+    /// `predictor_versions.id` it was trained against.
+    public var predictorVersionId: UUID { record.predictorVersionId }
+    /// The ratios it answers.
+    public var ratioRange: ClosedRange<Double> { agent.ratioRange }
+}
+
+// MARK: - AgentVersions
+
+/// Agent versions, the one way both the agent service and `ppf agent train`
+/// load predictors, train, store and restore agents.
+public enum AgentVersions {
+    /// Decodes `record` on `queue` and looks up its measurement regime.
+    /// - Throws: ``PredictorError`` for an artifact that cannot be read, ``StoreError`` from the database.
+    public static func loadPredictor(_ record: PredictorVersionRecord, queue: BlockingQueue,
+                                     on connection: PGConnection) async throws -> LoadedPredictor {
+        let bytes = record.artifact
+        let predictor = try await queue.run { try PredictorArtifact.decode(jsonData: Data(bytes)).predictor }
+        let regime = try await PredictorVersionRepository.regime(versionId: record.id, on: connection)
+        return LoadedPredictor(record: record, predictor: predictor, regime: regime ?? .assumedForUnstoredMeasurements,
+                               regimeIsStored: regime != nil)
+    }
+
+    /// Decodes the agent of `record` on `queue`.
+    /// - Throws: ``AgentError`` for an artifact that cannot be read.
+    public static func restoreAgent(_ record: AgentVersionRecord, queue: BlockingQueue) async throws -> PruningAgent {
+        let bytes = record.artifact
+        return try await queue.run { try AgentArtifact.decode(jsonData: Data(bytes)).makeAgent() }
+    }
+
+    /// The agent of `record` bound to `predictor` (the version it names).
+    /// - Throws: ``AgentError`` for an artifact that cannot be read or a
+    ///   predictor that cannot score its policies.
+    public static func restore(_ record: AgentVersionRecord, predictor: LoadedPredictor,
+                               queue: BlockingQueue) async throws -> LoadedAgent {
+        let agent = try await restoreAgent(record, queue: queue)
+        return LoadedAgent(record: record, agent: agent,
+                           reward: try PredictorReward(predictor: predictor.predictor, blockCount: agent.budget.blockCount),
+                           regime: predictor.regime)
+    }
+
+    /// The row that stores `trained`, an agent of `modelId` trained with
+    /// `configuration` against `predictorVersionId`.
+    public static func record(of trained: (agent: PruningAgent, report: TrainingReport), modelId: String,
+                              predictorVersionId: UUID, configuration: TrainingConfiguration,
+                              correlationId: UUID?) throws -> AgentVersionRecord {
+        let artifact = AgentArtifact(agent: trained.agent, report: trained.report,
+                                     predictorVersion: predictorVersionId.uuidString.lowercased())
+        return AgentVersionRecord(
+            modelId: modelId, predictorVersionId: predictorVersionId, artifact: Array(try artifact.jsonData()),
+            configurationKey: AgentArtifact.configurationKey(configuration, allowsBlockDrop: trained.agent.budget.allowsBlockDrop),
+            summary: artifact.summary, correlationId: correlationId)
+    }
+
+    /// Stores `version` with its ``AgentVersionPublished`` (outbox, correlated
+    /// by `correlationId`) and an `agent.trained` audit entry, in one
+    /// transaction. A version of the same predictor and configuration stored
+    /// first (by another trainer) wins; nothing else is written then.
+    /// - Returns: the stored row and whether this call inserted it.
+    public static func store(_ version: AgentVersionRecord, correlationId: UUID, producer: String,
+                             pool: PGPool) async throws -> (record: AgentVersionRecord, inserted: Bool) {
+        let event = try AgentVersionPublished(modelId: version.modelId, versionId: version.id,
+                                              predictorVersionId: version.predictorVersionId, summary: version.summary)
+        let envelope = Envelope(correlationId: correlationId, producer: producer, payload: event)
+        return try await pool.withTransaction { connection in
+            let result = try await AgentVersionRepository.insert(version, on: connection)
+            guard result.inserted else { return result }
+            _ = try await Outbox.enqueue(envelope, topic: Topic.agentVersions, key: version.modelId, on: connection)
+            try await AuditLog.record(actor: producer, action: "agent.trained", correlationId: correlationId,
+                                      details: event, on: connection)
+            return result
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import PPFAgent
+import PPFContracts
+import PPFRuntime
+import PPFStore
+import PPFTestSupport
+import PPFWorkflows
+import Testing
+
+/// ``AgentVersions`` against a real PostgreSQL schema: the row a training
+/// becomes, storing it once with its event and audit entry, and restoring it.
+@Suite struct AgentVersionsTests {
+    static let model = "workflow-tiny"
+
+    /// A small agent trained in milliseconds on a synthetic objective.
+    static func trained(seed: UInt64) throws -> (trained: (agent: PruningAgent, report: TrainingReport),
+                                                 configuration: TrainingConfiguration) {
+        let layer = LayerBudget(attentionParameters: 1000, mlpParameters: 3000, attentionLevels: [0, 0.5],
+                                mlpChannels: 100, maxRemovedMLPChannels: 90)
+        let budget = try ParameterBudget(layers: Array(repeating: layer, count: 4), allowsBlockDrop: false)
+        let objective = try SeparableQuadraticObjective.random(budget: budget, seed: 4)
+        var configuration = TrainingConfiguration()
+        configuration.iterations = 3
+        configuration.seed = seed
+        return (try PruningAgent.train(budget: budget, configuration: configuration, reward: objective.rewardModel),
+                configuration)
+    }
+
+    static func predictorVersion(on connection: PGConnection) async throws -> PredictorVersionRecord {
+        let version = PredictorVersionRecord(modelId: model, artifact: Array("{}".utf8), sampleCount: 1,
+                                             trainingMeasurementIds: [], heldOut: nil, trainingSeconds: 1,
+                                             correlationId: nil)
+        try await PredictorVersionRepository.insert(version, on: connection)
+        return version
+    }
+
+    @Test func aTrainedAgentIsStoredOnceWithItsEventAndAuditEntryAndRestoresToTheSameAgent() async throws {
+        try await TestDatabase.withSchema { schema in
+            let predictor = try await schema.pool.withConnection { try await Self.predictorVersion(on: $0) }
+            let (trained, configuration) = try Self.trained(seed: 7)
+            let cause = UUID()
+            let record = try AgentVersions.record(of: trained, modelId: Self.model, predictorVersionId: predictor.id,
+                                                  configuration: configuration, correlationId: cause)
+            #expect(record.configurationKey == AgentArtifact.configurationKey(configuration, allowsBlockDrop: false))
+            #expect(record.predictorVersionId == predictor.id && record.correlationId == cause)
+
+            let first = try await AgentVersions.store(record, correlationId: cause, producer: "agent/1", pool: schema.pool)
+            #expect(first.inserted && first.record.id == record.id)
+            // The same training again (another trainer, a redelivery) keeps the first row and writes nothing.
+            let again = try AgentVersions.record(of: trained, modelId: Self.model, predictorVersionId: predictor.id,
+                                                 configuration: configuration, correlationId: UUID())
+            let second = try await AgentVersions.store(again, correlationId: UUID(), producer: "agent/2", pool: schema.pool)
+            #expect(!second.inserted && second.record.id == record.id)
+
+            try await schema.pool.withConnection { connection in
+                let events = try await connection.query("""
+                    SELECT payload FROM outbox WHERE topic = \(Topic.agentVersions)
+                    """).decode([UInt8].self)
+                #expect(events.count == 1, "one AgentVersionPublished, from the call that stored the row")
+                let envelope = try Envelope<AgentVersionPublished>.decode(try #require(events.first))
+                #expect(envelope.correlationId == cause && envelope.payload.versionId == record.id)
+                let audited = try await connection.query(
+                    "SELECT count(*)::int FROM audit_log WHERE action = 'agent.trained'").decode(Int.self)
+                #expect(audited == [1])
+            }
+
+            let restored = try await AgentVersions.restoreAgent(first.record, queue: BlockingQueue(label: "test"))
+            let ratio = 0.3
+            #expect(try restored.policy(forRatio: ratio) == trained.agent.policy(forRatio: ratio),
+                    "the stored artifact restores the agent that was trained (same weights, same computation)")
+        }
+    }
+
+    @Test func aPredictorVersionWhoseArtifactIsNotAPredictorFailsToLoadWithAnError() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let predictor = try await Self.predictorVersion(on: connection)
+                // "{}" is no predictor artifact: loading it is a PredictorError, not a crash.
+                await #expect(throws: (any Error).self) {
+                    _ = try await AgentVersions.loadPredictor(predictor, queue: BlockingQueue(label: "test"), on: connection)
+                }
+            }
+        }
+    }
+}
