@@ -86,7 +86,7 @@ let package = Package(
         service("model-host", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         service("pruner", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         service("agent", extra: ["PPFWorkflows", "PPFAgent", "PPFPredictor", "PPFModel", "PPFTensor"]),
-        service("predictor", extra: ["PPFPredictor", "PPFTensor"]),
+        service("predictor", extra: ["PPFWorkflows", "PPFPredictor", "PPFTensor"]),
         service("evaluator", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
         .executableTarget(
             name: "ppf",
@@ -121,7 +121,7 @@ let package = Package(
                                                       "PPFTestSupport"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
         .testTarget(name: "PPFWorkflowsTests", dependencies: ["PPFWorkflows", "PPFStore", "PPFContracts", "PPFTestSupport",
-                                                          "PPFAgent", "PPFRuntime"],
+                                                          "PPFAgent", "PPFPredictor", "PPFRuntime"],
                     path: "Tests/PPFWorkflowsTests", swiftSettings: strict),
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),

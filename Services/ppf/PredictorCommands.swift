@@ -8,6 +8,7 @@ import PPFPruning
 import PPFReport
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - Loading a stored predictor
 
@@ -265,14 +266,5 @@ struct Predict: AsyncParsableCommand {
                      exp(prediction.logPerplexity + prediction.logPerplexityStd), prediction.logPerplexityStd))
         print("predictor \(stored.record.id.uuidString.lowercased()) (\(stored.record.sampleCount) policies); "
               + "prediction took \(elapsed.formatted(.units(allowed: [.microseconds, .milliseconds])))")
-    }
-}
-
-extension MeasuredSample {
-    /// The predictor's view of a stored measurement (as the predictor service builds it).
-    init(_ stored: MeasuredPolicy) {
-        self.init(measurementId: stored.measurement.id, policyId: stored.measurement.policyId, policy: stored.policy,
-                  metric: stored.metric, split: stored.measurement.split, tokenBudget: stored.measurement.tokenBudget,
-                  window: stored.measurement.window, perplexity: stored.measurement.perplexity)
     }
 }

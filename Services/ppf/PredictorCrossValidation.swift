@@ -3,6 +3,7 @@ import Foundation
 import PPFContracts
 import PPFPredictor
 import PPFStore
+import PPFWorkflows
 
 /// `ppf predictor cv`: k-fold cross-validation of predictor settings on the
 /// stored measurements, to choose features and sizes on data, not by taste.
@@ -54,10 +55,10 @@ struct PredictorCrossValidation: AsyncParsableCommand {
 
     func run() async throws {
         let connection = try await StoredPredictor.connect()
-        let measured = try await MeasurementRepository.measuredPolicies(modelId: modelId, on: connection)
-        let profiles = noImportance ? [] : try await ImportanceProfileRepository.all(modelId: modelId, on: connection)
+        let (measured, profiles) = try await TrainingData.load(modelId: modelId, withImportance: !noImportance,
+                                                               on: connection)
         let sources = try await PolicyRepository.sources(modelId: modelId, on: connection)
-        let samples = measured.filter { !noBlockDrops || !$0.policy.layers.contains(where: \.dropped) }.map(MeasuredSample.init)
+        let samples = measured.filter { !noBlockDrops || !$0.policy.layers.contains(where: \.dropped) }
         guard let set = try TrainingSet(samples, profiles: profiles) else {
             throw UserFacingError("no measurements of '\(modelId)'")
         }

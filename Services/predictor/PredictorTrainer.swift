@@ -4,6 +4,7 @@ import PPFContracts
 import PPFPredictor
 import PPFRuntime
 import PPFStore
+import PPFWorkflows
 
 // MARK: - PredictorTrainer
 
@@ -109,12 +110,11 @@ actor PredictorTrainer {
     /// would fail the same way forever.
     private func train(modelId: String, correlationId: UUID?, command: UUID?) async throws {
         let (measured, profiles) = try await context.pool.withConnection { connection in
-            (try await MeasurementRepository.measuredPolicies(modelId: modelId, on: connection),
-             try await ImportanceProfileRepository.all(modelId: modelId, on: connection))
+            try await TrainingData.load(modelId: modelId, on: connection)
         }
         let set: TrainingSet
         do {
-            guard let built = try TrainingSet(measured.map(MeasuredSample.init), profiles: profiles) else {
+            guard let built = try TrainingSet(measured, profiles: profiles) else {
                 return try await skip(modelId, reason: "no measurements", correlationId: correlationId, command: command)
             }
             set = built
@@ -214,14 +214,5 @@ actor PredictorTrainer {
             if !waiting.isEmpty { waiting.removeFirst().resume() }
         }
         try await body()
-    }
-}
-
-extension MeasuredSample {
-    /// The predictor's view of a stored measurement.
-    init(_ stored: MeasuredPolicy) {
-        self.init(measurementId: stored.measurement.id, policyId: stored.measurement.policyId, policy: stored.policy,
-                  metric: stored.metric, split: stored.measurement.split, tokenBudget: stored.measurement.tokenBudget,
-                  window: stored.measurement.window, perplexity: stored.measurement.perplexity)
     }
 }
