@@ -10,7 +10,7 @@ struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The audit trail: each ratio event with its policy, plan, predicted and measured perplexity, and the versions that produced them.",
         discussion: """
-            Reads the ratio_event_history view (docs/operations.md lists it and the other views, \
+            Reads the ratio_event_history view (README.md, "Operations", lists it and the other views, \
             for psql). --since takes an ISO-8601 time (2026-11-29T06:00:00Z) or a duration back \
             from now (90s, 15m, 2h, 1d).
             """)
