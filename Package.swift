@@ -79,7 +79,8 @@ let package = Package(
                 path: "Shared/PPFAgent", swiftSettings: strict),
         .target(name: "PPFReport", path: "Shared/PPFReport", swiftSettings: strict),
         // Use cases the executables share (docs/architecture.md): each workflow exists once, here.
-        .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFStore", "PPFRuntime", "PPFAgent", "PPFPredictor"],
+        .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFStore", "PPFRuntime", "PPFAgent", "PPFPredictor",
+                                                 "PPFPruning", "PPFModel"],
                 path: "Shared/PPFWorkflows", swiftSettings: strict),
 
         // MARK: - Services (thin executables)
@@ -121,7 +122,7 @@ let package = Package(
                                                       "PPFTestSupport"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
         .testTarget(name: "PPFWorkflowsTests", dependencies: ["PPFWorkflows", "PPFStore", "PPFContracts", "PPFTestSupport",
-                                                          "PPFAgent", "PPFPredictor", "PPFRuntime"],
+                                                          "PPFAgent", "PPFPredictor", "PPFRuntime", "PPFTensor"],
                     path: "Tests/PPFWorkflowsTests", swiftSettings: strict),
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),

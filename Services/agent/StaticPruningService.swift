@@ -14,13 +14,6 @@ struct StaticJob: Sendable {
     let serving: LoadedAgent
 }
 
-/// One searched candidate sent to the evaluators.
-struct Verification: Sendable {
-    let candidate: SearchCandidate
-    let policyId: UUID
-    let requestId: UUID
-}
-
 // MARK: - StaticPruningService
 
 /// *Static pruning* (design.md): for one fixed ratio, spend many predictor
@@ -121,7 +114,7 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
         logger.info("static search for ratio event \(job.event.label) stopped; the event stays pending and is resumed on the next start")
     }
 
-    /// Search, verify, publish.
+    /// Search, verify through the evaluators, publish the best measured candidate.
     private func answer(_ job: StaticJob, progress: ProgressPublisher) async throws {
         let event = job.event, serving = job.serving
         let ratio = event.change.targetRatio
@@ -129,122 +122,69 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
         var configuration = StaticSearchConfiguration()
         configuration.seed = settings.agentSeed
         configuration.topK = settings.agentVerifyTopK
-        let generations = configuration.iterations
-
-        // 1. The predictor-guided search, with its progress forwarded as it goes.
-        let (done, reporter) = AsyncStream.makeStream(of: (generation: Int, bestReward: Double).self)
-        async let forwarding: Void = progress.forward(done, generations: generations)
-        let result: StaticSearchResult
+        let regime = MeasurementRegime(metric: serving.regime.metric, split: "validation",
+                                       tokenBudget: serving.regime.tokenBudget, window: serving.regime.window)
+        let answers = answers
+        let measurer = EvaluatorMeasurer(
+            pool: context.pool, producer: context.producerName, correlationId: event.id, modelId: event.change.modelId,
+            regime: regime, timeout: .seconds(settings.agentVerifyTimeoutSeconds), pollInterval: Self.pollInterval,
+            isSettled: { try await answers.isAnswered(event.id) })
+        let logger = logger
+        // The search's generations, forwarded to the progress topic as they come.
+        let (generations, reporter) = AsyncStream.makeStream(of: (generation: Int, bestReward: Double).self)
+        async let forwarding: Void = progress.forward(generations, generations: configuration.iterations)
+        let outcome: StaticPruning.Outcome
         do {
-            let settled = configuration
-            result = try await queue.run {
-                try serving.agent.search(ratio: ratio, configuration: settled,
-                                         progress: { reporter.yield(($0, $1)) }, reward: serving.reward.model)
-            }
+            outcome = try await StaticPruning.run(
+                agent: serving, ratio: ratio, configuration: configuration, measurer: measurer, queue: queue,
+                generationProgress: { reporter.yield(($0, $1)) }, events: { phase in
+                switch phase {
+                case .searched(_, let result):
+                    reporter.finish()
+                    logger.info("static search for ratio event \(event.label): \(result.rewardCalls) predictor calls (\(result.policiesScored) policies) in \(String(format: "%.2f", result.wallSeconds)) s; predicted ppl \(String(format: "%.3f", exp(result.start.prediction.mean))) (agent) → \(String(format: "%.3f", exp(result.candidates.first?.prediction.mean ?? .nan))) (best of \(result.candidates.count))")
+                case .verifying(let candidates):
+                    logger.info("ratio event \(event.label): verifying \(candidates.count) candidate(s) with true measurements (\(regime))")
+                    await progress.send(.verifying, completed: 0, total: candidates.count,
+                                        bestPredicted: candidates.bestPredictedPerplexity)
+                case .measured(_, let candidates, let measurement, let count, let best):
+                    logger.info("ratio event \(event.label): candidate measured, ppl \(String(format: "%.3f", measurement.perplexity)) (\(count)/\(candidates.count))")
+                    await progress.send(.measured, completed: count, total: candidates.count,
+                                        bestPredicted: candidates.bestPredictedPerplexity, bestMeasured: best)
+                }
+            })
             reporter.finish()
             await forwarding
+        } catch StaticPruningError.settledElsewhere {
+            reporter.finish()
+            await forwarding
+            logger.info("ratio event \(event.label) was answered elsewhere; stopping its static search")
+            return
+        } catch StaticPruningError.nothingMeasured(let count, _) {
+            reporter.finish()
+            await forwarding
+            let message = "none of the \(count) verification measurements arrived within \(Int(settings.agentVerifyTimeoutSeconds)) s; check that evaluators serve '\(event.change.modelId)' (ppf status)"
+            await progress.send(.failed, total: count, message: message)
+            try await answers.reject(event, reason: .searchFailed, message: message)
+            return
         } catch {
             reporter.finish()
             await forwarding
             throw error
         }
-        guard let best = result.candidates.first else {
-            throw AgentError(.projectionFailed, "the search returned no candidate")
-        }
-        logger.info("static search for ratio event \(event.label): \(result.rewardCalls) predictor calls (\(result.policiesScored) policies) in \(String(format: "%.2f", result.wallSeconds)) s; predicted ppl \(String(format: "%.3f", exp(result.start.prediction.mean))) (agent) → \(String(format: "%.3f", exp(best.prediction.mean))) (best of \(result.candidates.count))")
 
-        // 2. Verification requests (reused when this event was searched before a restart).
-        let verifications = try await requestVerification(job, candidates: result.candidates)
-        let regime = serving.regime
-        logger.info("ratio event \(event.label): verifying \(verifications.count) candidate(s) with true measurements (\(regime.metric), validation, \(regime.tokenBudget) tokens, window \(regime.window))")
-        await progress.send(.verifying, completed: 0, total: verifications.count,
-                            bestPredicted: exp(best.prediction.mean))
-
-        // 3. Wait for the evaluators' measurements.
-        let deadline = ContinuousClock.now + .seconds(settings.agentVerifyTimeoutSeconds)
-        var measured: [UUID: MeasurementRecord] = [:]
-        let requestIds = verifications.map(\.requestId)
-        while true {
-            let rows = try await context.pool.withConnection {
-                try await MeasurementRepository.find(requestIds: requestIds, on: $0)
-            }
-            for row in rows where measured[row.requestId] == nil {
-                measured[row.requestId] = row
-                logger.info("ratio event \(event.label): candidate measured, ppl \(String(format: "%.3f", row.perplexity)) (\(measured.count)/\(verifications.count))")
-                await progress.send(.measured, completed: measured.count, total: verifications.count,
-                                    bestPredicted: exp(best.prediction.mean),
-                                    bestMeasured: measured.values.map(\.perplexity).min())
-            }
-            if measured.count == verifications.count || ContinuousClock.now >= deadline { break }
-            if try await answers.isAnswered(event.id) {
-                logger.info("ratio event \(event.label) was answered elsewhere; stopping its static search")
-                return
-            }
-            try await Task.sleep(for: Self.pollInterval)
-        }
-
-        // 4. The best measured candidate is the answer.
-        let scored = verifications.compactMap { verification in
-            measured[verification.requestId].map { (verification: verification, measurement: $0) }
-        }
-        guard let winner = scored.min(by: { $0.measurement.perplexity < $1.measurement.perplexity }) else {
-            let message = "none of the \(verifications.count) verification measurements arrived within \(Int(settings.agentVerifyTimeoutSeconds)) s; check that evaluators serve '\(event.change.modelId)' (ppf status)"
-            await progress.send(.failed, total: verifications.count, message: message)
-            try await answers.reject(event, reason: .searchFailed, message: message)
-            return
-        }
-        let candidate = winner.verification.candidate
+        let candidate = outcome.best.candidate
+        let measured = outcome.bestMeasurement.perplexity
         guard let answer = try await answers.publish(
             event, policy: candidate.policy, achievedRatio: candidate.achievedRatio, source: .staticSearch,
-            serving: serving, prediction: candidate.prediction, measuredPerplexity: winner.measurement.perplexity,
-            verificationMeasurements: scored.count) else {
+            serving: serving, prediction: candidate.prediction, measuredPerplexity: measured,
+            verificationMeasurements: outcome.measuredCount) else {
             logger.info("ratio event \(event.label) was answered meanwhile; this answer is discarded")
             return
         }
-        let message = "published policy \(answer.policyId.uuidString.lowercased()): measured ppl \(String(format: "%.3f", winner.measurement.perplexity)), predicted \(String(format: "%.3f", exp(candidate.prediction.mean)))"
-        logger.info("answered ratio event \(event.label) ('\(answer.modelId)', r=\(ratio), static): \(message), \(scored.count) true measurement(s), \(String(format: "%.1f", Date().timeIntervalSince(event.createdAt))) s after the event")
-        await progress.send(.finished, completed: scored.count, total: verifications.count,
-                            bestPredicted: exp(best.prediction.mean), bestMeasured: winner.measurement.perplexity,
-                            message: message)
-    }
-
-    /// Stores each candidate's policy and evaluation request with its outbox
-    /// entry, in one transaction. Requests this event stored before (a
-    /// resumed search finds the same candidates: the search is deterministic)
-    /// are reused, and re-announced unless measured, since the broker may
-    /// have forgotten them; evaluators measure a request once.
-    private func requestVerification(_ job: StaticJob, candidates: [SearchCandidate]) async throws -> [Verification] {
-        let event = job.event, regime = job.serving.regime
-        let change = event.change
-        let context = context
-        return try await context.pool.withTransaction { connection in
-            let earlier = try await EvaluationRequestRepository.all(
-                correlationId: event.id, reason: EvaluationReason.staticVerify.rawValue, on: connection)
-            let byPolicy = Dictionary(earlier.map { ($0.policyId, $0) }, uniquingKeysWith: { first, _ in first })
-            var verifications: [Verification] = []
-            for candidate in candidates {
-                let record = try await PolicyRepository.store(
-                    candidate.policy, modelId: change.modelId, source: PolicyPublished.Source.staticSearch.rawValue,
-                    targetRatio: change.targetRatio, achievedRatio: candidate.achievedRatio, correlationId: event.id,
-                    on: connection).record
-                guard !verifications.contains(where: { $0.policyId == record.id }) else { continue }
-                let known = byPolicy[record.id]
-                let request = try EvaluationRequest(
-                    requestId: known?.id ?? UUID(), modelId: change.modelId, policyId: record.id, policy: candidate.policy,
-                    metric: known?.metric ?? regime.metric, split: known?.split ?? "validation",
-                    tokenBudget: known?.tokenBudget ?? regime.tokenBudget, window: known?.window ?? regime.window,
-                    reason: .staticVerify)
-                if known == nil {
-                    try await MeasurementRequests.enqueue(request, correlationId: event.id, producer: context.producerName,
-                                                          on: connection)
-                } else if try await MeasurementRepository.find(requestId: request.requestId, on: connection) == nil {
-                    try await MeasurementRequests.republish(request, correlationId: event.id,
-                                                            producer: context.producerName, on: connection)
-                }
-                verifications.append(Verification(candidate: candidate, policyId: record.id, requestId: request.requestId))
-            }
-            return verifications
-        }
+        let message = "published policy \(answer.policyId.uuidString.lowercased()): measured ppl \(String(format: "%.3f", measured)), predicted \(String(format: "%.3f", exp(candidate.prediction.mean)))"
+        logger.info("answered ratio event \(event.label) ('\(answer.modelId)', r=\(ratio), static): \(message), \(outcome.measuredCount) true measurement(s), \(String(format: "%.1f", Date().timeIntervalSince(event.createdAt))) s after the event")
+        await progress.send(.finished, completed: outcome.measuredCount, total: outcome.candidates.count,
+                            bestPredicted: outcome.candidates.bestPredictedPerplexity, bestMeasured: measured, message: message)
     }
 }
 

@@ -98,8 +98,7 @@ struct Prune: AsyncParsableCommand {
                            metric: chosenMetric, out: out, format: format, precision: precision, savePolicy: savePolicy,
                            calibrationWindows: calibrationWindows, verifyTopK: verifyTopK, verifyTokens: verifyTokens,
                            staticStarts: staticStarts, agent: agent)
-        // Calibration, planning, measuring and export block on BLAS and I/O: not on the cooperative pool.
-        try await BlockingQueue(label: "ppf.prune").run { try job.run() }
+        try await job.run()
     }
 }
 
@@ -154,42 +153,56 @@ struct PruneJob: Sendable {
     let staticStarts: String
     let agent: LoadedAgent?
 
-    func run() throws {
-        let checkpoint = try checkpointLoader.load()
+    /// Calibration, planning, measuring and export block on BLAS and I/O, so they run on `queue`, not on the cooperative pool.
+    func run() async throws {
+        let queue = BlockingQueue(label: "ppf.prune")
         let settings = CommandLineSettings.current
         let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))
-        let session = try PruningSession.prepare(
-            checkpoint: checkpoint, corpus: corpus,
-            metric: metric, calibration: CalibrationSpec(windows: calibrationWindows),
-            cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
-            calibrate: choice.needsCalibration)
+        let (checkpoint, session) = try await queue.run { [self] in
+            let checkpoint = try checkpointLoader.load()
+            return (checkpoint, try PruningSession.prepare(
+                checkpoint: checkpoint, corpus: corpus,
+                metric: metric, calibration: CalibrationSpec(windows: calibrationWindows),
+                cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
+                calibrate: choice.needsCalibration))
+        }
         let chosen: PruningPolicy
         switch choice {
         case .source(let source):
             chosen = try session.policy(source, targetRatio: ratio)
         case .agent:
             guard let agent, let ratio else { throw UserFacingError("--policy agent needs a stored agent and --ratio") }
-            try StaticVerifier.requireSameShapes(agent, checkpoint: checkpoint)
+            try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
             chosen = try agent.agent.policy(forRatio: ratio)
             let prediction = try agent.reward.prediction(for: chosen)
             print(String(format: "agent %@: predicted perplexity %.3f (log std %.4f) under metric %@", agent.record.id.uuidString.lowercased(),
                          exp(prediction.mean), prediction.std, metric.rawValue))
         case .staticSearch:
             guard let agent, let ratio else { throw UserFacingError("--policy static needs a stored agent and --ratio") }
-            try StaticVerifier.requireSameShapes(agent, checkpoint: checkpoint)
+            try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
             let budget = verifyTokens ?? agent.regime.tokenBudget
-            let window = min(agent.regime.window, budget)
             let tokens = checkpoint.tokens(of: try corpus.text(of: .validation), limit: budget)
-            let starts = try StaticVerifier.baselineStarts(staticStarts, ratio: ratio, session: session)
-            let outcome = try StaticVerifier.run(agent: agent, session: session, ratio: ratio, topK: verifyTopK,
-                                                 seed: settings.agentSeed, validationTokens: tokens, window: window,
-                                                 starts: starts) { line in
-                FileHandle.standardError.write(Data((line + "\n").utf8))
-            }
+            let measurer = InProcessMeasurer(session: session, tokens: tokens, window: min(agent.regime.window, budget),
+                                             queue: queue)
+            var configuration = StaticSearchConfiguration()
+            configuration.topK = verifyTopK
+            configuration.seed = settings.agentSeed
+            let outcome = try await StaticPruning.run(
+                agent: agent, ratio: ratio, configuration: configuration,
+                starts: try StaticPruning.baselineStarts(named: staticStarts.components(separatedBy: ","), ratio: ratio,
+                                                          session: session),
+                measurer: measurer, queue: queue, events: { event in
+                    FileHandle.standardError.write(Data((StaticPruningLog.line(for: event, ratio: ratio) + "\n").utf8))
+                })
             chosen = outcome.best.candidate.policy
             print(String(format: "static search: best of %d measured candidates, validation perplexity %.3f (predicted %.3f)",
-                         outcome.verified.count, outcome.best.measuredPerplexity, exp(outcome.best.candidate.prediction.mean)))
+                         outcome.measuredCount, outcome.bestMeasurement.perplexity, exp(outcome.best.candidate.prediction.mean)))
         }
+        try await queue.run { [self] in try export(chosen, checkpoint: checkpoint, session: session) }
+    }
+
+    /// Plans `chosen`, prints the plan, saves the policy and exports the pruned model as asked. Blocks on BLAS and I/O.
+    private func export(_ chosen: PruningPolicy, checkpoint: LlamaCheckpoint, session: PruningSession) throws {
         let plan = try session.plan(chosen, targetRatio: ratio)
         print(PlanTable.markdown(plan))
         if let savePolicy {

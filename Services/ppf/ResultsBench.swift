@@ -82,7 +82,7 @@ struct ResultsBench: AsyncParsableCommand {
                              verifyTopK: verifyTopK, verifyTokens: verifyTokens, staticStarts: staticStarts,
                              baselinesCSV: baselines,
                              measureBaselines: measureBaselines, calibrationWindows: calibrationWindows, command: command)
-        let report = try await BlockingQueue(label: "ppf.bench.results").run { try job.run() }
+        let report = try await job.run()
         let markdown = report.markdown()
         print(markdown)
         if let write {
@@ -117,26 +117,33 @@ struct ResultsJob: Sendable {
 
     private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
-    func run() throws -> ResultsReport {
+    /// Plans, applies and measures on `queue` (BLAS), not on the cooperative pool.
+    func run() async throws -> ResultsReport {
         let settings = CommandLineSettings.current
-        let checkpoint = try checkpointLoader.load()
-        try StaticVerifier.requireSameShapes(agent, checkpoint: checkpoint)
-        guard let metric = MetricKind(rawValue: agent.regime.metric) else {
-            throw UserFacingError("the predictor's measurements used metric '\(agent.regime.metric)', which this build does not know")
-        }
+        let queue = BlockingQueue(label: "ppf.bench.results")
         let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))
         let cache = CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration"))
         let calibration = CalibrationSpec(windows: calibrationWindows)
-        let session = try PruningSession.prepare(checkpoint: checkpoint, corpus: corpus, metric: metric,
-                                                 calibration: calibration, cache: cache)
+        guard let metric = MetricKind(rawValue: agent.regime.metric) else {
+            throw UserFacingError("the predictor's measurements used metric '\(agent.regime.metric)', which this build does not know")
+        }
+        let (checkpoint, session) = try await queue.run { [self] in
+            let checkpoint = try checkpointLoader.load()
+            try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
+            return (checkpoint, try PruningSession.prepare(checkpoint: checkpoint, corpus: corpus, metric: metric,
+                                                           calibration: calibration, cache: cache))
+        }
         let testTokens = checkpoint.tokens(of: try corpus.text(of: .test), limit: tokens)
         let verifyBudget = verifyTokens ?? agent.regime.tokenBudget
         let verifyWindow = min(agent.regime.window, verifyBudget)
         let validationTokens = checkpoint.tokens(of: try corpus.text(of: .validation), limit: verifyBudget)
-        let dense = try PerplexityEvaluator(model: checkpoint.model, windowLength: window)
-            .evaluate(testTokens, tokenBudget: testTokens.count).perplexity
+        let onTest = InProcessMeasurer(session: session, tokens: testTokens, window: window, queue: queue)
+        let onValidation = InProcessMeasurer(session: session, tokens: validationTokens, window: verifyWindow, queue: queue)
+        let dense = try await queue.run { [self] in
+            try PerplexityEvaluator(model: checkpoint.model, windowLength: window).evaluate(testTokens, tokenBudget: testTokens.count).perplexity
+        }
         log(String(format: "dense: test ppl %.3f", dense))
-        let (policyMedian, policyP99, predictionMedian) = try latencies()
+        let latency = try await queue.run { [self] in try latencies() }
 
         var dynamic: [ResultsReport.PPFRow] = []
         var staticRows: [ResultsReport.PPFRow] = []
@@ -149,7 +156,7 @@ struct ResultsJob: Sendable {
             let policy = try agent.agent.policy(forRatio: ratio)
             let policySeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             let prediction = try agent.reward.prediction(for: policy)
-            let perplexity = try StaticVerifier.measure(policy, ratio: ratio, session: session, tokens: testTokens, window: window)
+            let perplexity = try await queue.run { try onTest.timedPerplexity(of: policy, ratio: ratio).perplexity }
             dynamic.append(ResultsReport.PPFRow(
                 ratio: ratio, achievedRatio: try agent.agent.budget.achievedRatio(policy), perplexity: perplexity,
                 predictedPerplexity: exp(prediction.mean), validationPerplexity: nil, measurements: 0, predictorCalls: 1,
@@ -157,23 +164,29 @@ struct ResultsJob: Sendable {
             log(String(format: "r %.2f: PPF dynamic test ppl %.3f (predicted %.3f)", ratio, perplexity, exp(prediction.mean)))
 
             let searchStart = DispatchTime.now().uptimeNanoseconds
-            let starts = try StaticVerifier.baselineStarts(staticStarts, ratio: ratio, session: session)
-            let outcome = try StaticVerifier.run(agent: agent, session: session, ratio: ratio, topK: verifyTopK,
-                                                 seed: settings.agentSeed, validationTokens: validationTokens,
-                                                 window: verifyWindow, starts: starts, log: log)
+            var configuration = StaticSearchConfiguration()
+            configuration.topK = verifyTopK
+            configuration.seed = settings.agentSeed
+            let outcome = try await StaticPruning.run(
+                agent: agent, ratio: ratio, configuration: configuration,
+                starts: try StaticPruning.baselineStarts(named: staticStarts.components(separatedBy: ","), ratio: ratio,
+                                                          session: session),
+                measurer: onValidation, queue: queue, events: { event in log(StaticPruningLog.line(for: event, ratio: ratio)) })
             let searchSeconds = Double(DispatchTime.now().uptimeNanoseconds - searchStart) / 1e9
             let chosen = outcome.best.candidate
-            let staticPerplexity = try StaticVerifier.measure(chosen.policy, ratio: ratio, session: session,
-                                                              tokens: testTokens, window: window)
+            let staticPerplexity = try await queue.run { try onTest.timedPerplexity(of: chosen.policy, ratio: ratio).perplexity }
             staticRows.append(ResultsReport.PPFRow(
                 ratio: ratio, achievedRatio: chosen.achievedRatio, perplexity: staticPerplexity,
-                predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: outcome.best.measuredPerplexity,
-                measurements: outcome.verified.count, predictorCalls: outcome.rewardCalls,
+                predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: outcome.bestMeasurement.perplexity,
+                measurements: outcome.measuredCount, predictorCalls: outcome.rewardCalls,
                 policiesScored: outcome.policiesScored, seconds: searchSeconds))
-            log(String(format: "r %.2f: PPF static test ppl %.3f (validation %.3f)", ratio, staticPerplexity, outcome.best.measuredPerplexity))
+            log(String(format: "r %.2f: PPF static test ppl %.3f (validation %.3f)", ratio, staticPerplexity, outcome.bestMeasurement.perplexity))
         }
 
-        let (points, source) = try baselinePoints(checkpoint: checkpoint, corpus: corpus, cache: cache, calibration: calibration)
+        let (points, source) = try await queue.run { [self] in
+            try baselinePoints(checkpoint: checkpoint, corpus: corpus, cache: cache, calibration: calibration)
+        }
+        let (policyMedian, policyP99, predictionMedian) = latency
         return ResultsReport(
             command: command, measuredAt: Date(), blasThreads: BLAS.threadCount, model: checkpoint.url.lastPathComponent,
             tokens: tokens, window: window, densePerplexity: dense, agentVersion: agent.record.id.uuidString.lowercased(),

@@ -56,6 +56,14 @@ public struct SearchCandidate: Codable, Sendable, Hashable {
     public var prediction: Prediction
     /// `−mean − κ·std`.
     public var reward: Double
+
+    /// A candidate from its parts (a search makes them; callers that store or replay candidates rebuild them).
+    public init(policy: PruningPolicy, achievedRatio: Double, prediction: Prediction, reward: Double) {
+        self.policy = policy
+        self.achievedRatio = achievedRatio
+        self.prediction = prediction
+        self.reward = reward
+    }
 }
 
 /// What a static search found.

@@ -1,6 +1,7 @@
 import Foundation
 import PPFAgent
 import PPFContracts
+import PPFModel
 import PPFPredictor
 import PPFRuntime
 import PPFStore
@@ -59,6 +60,16 @@ public struct LoadedAgent: Sendable {
     public var predictorVersionId: UUID { record.predictorVersionId }
     /// The ratios it answers.
     public var ratioRange: ClosedRange<Double> { agent.ratioRange }
+
+    /// Checks that this agent was trained for `configuration`'s shapes (the
+    /// model it is about to prune), since its policies index that model's blocks and levels.
+    /// - Throws: ``AgentError`` `invalidArtifact` naming both block counts.
+    public func requireTrained(for configuration: LlamaConfiguration, modelName: String) throws {
+        let budget = try ParameterBudget(configuration: configuration, allowsBlockDrop: false)
+        guard budget.layers == agent.budget.layers else {
+            throw AgentError(.invalidArtifact, "agent version \(versionId.uuidString.lowercased()) was trained for other shapes than \(modelName) (\(agent.budget.blockCount) blocks vs \(budget.blockCount)); pass the model it was trained for")
+        }
+    }
 }
 
 // MARK: - AgentVersions
