@@ -84,11 +84,11 @@ let package = Package(
                 path: "Shared/PPFWorkflows", swiftSettings: strict),
 
         // MARK: - Services (thin executables)
-        service("model-host", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
-        service("pruner", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
+        service("model-host", extra: ["PPFWorkflows", "PPFModel", "PPFPruning", "PPFTensor"]),
+        service("pruner", extra: ["PPFWorkflows", "PPFModel", "PPFPruning", "PPFTensor"]),
         service("agent", extra: ["PPFWorkflows", "PPFAgent", "PPFPredictor", "PPFModel", "PPFTensor"]),
         service("predictor", extra: ["PPFWorkflows", "PPFPredictor", "PPFTensor"]),
-        service("evaluator", extra: ["PPFModel", "PPFPruning", "PPFTensor"]),
+        service("evaluator", extra: ["PPFWorkflows", "PPFModel", "PPFPruning", "PPFTensor"]),
         .executableTarget(
             name: "ppf",
             dependencies: serviceDependencies + ["PPFWorkflows", "PPFModel", "PPFTensor", "PPFPruning", "PPFReport", "PPFAgent", "PPFPredictor",
@@ -100,7 +100,7 @@ let package = Package(
 
         // MARK: - Tests
         // Helpers shared by test targets: throwaway servers, child processes, waiting.
-        .target(name: "PPFTestSupport", dependencies: ["PPFStore", logging], path: "Tests/PPFTestSupport",
+        .target(name: "PPFTestSupport", dependencies: ["PPFStore", "PPFModel", logging], path: "Tests/PPFTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "PPFContractsTests", dependencies: ["PPFContracts"],
                     path: "Tests/PPFContractsTests", resources: [.copy("Golden")], swiftSettings: strict),
@@ -122,7 +122,8 @@ let package = Package(
                                                       "PPFTestSupport"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
         .testTarget(name: "PPFWorkflowsTests", dependencies: ["PPFWorkflows", "PPFStore", "PPFContracts", "PPFTestSupport",
-                                                          "PPFAgent", "PPFPredictor", "PPFRuntime", "PPFTensor"],
+                                                          "PPFAgent", "PPFPredictor", "PPFRuntime", "PPFTensor", "PPFModel",
+                                                          "PPFPruning"],
                     path: "Tests/PPFWorkflowsTests", swiftSettings: strict),
         .testTarget(name: "PPFReportTests", dependencies: ["PPFReport"],
                     path: "Tests/PPFReportTests", swiftSettings: strict),

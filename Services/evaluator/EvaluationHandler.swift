@@ -4,6 +4,7 @@ import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 // MARK: - EvaluationHandler
@@ -23,7 +24,7 @@ struct EvaluationHandler: Sendable {
     static let inboxConsumer = "evaluator.requests"
 
     let context: ServiceContext
-    let engine: EvaluationEngine
+    let engine: BaseModelEngine
     let status: EvaluatorStatus
 
     private var logger: Logger { context.logger }
@@ -65,7 +66,7 @@ struct EvaluationHandler: Sendable {
             requestId: request.requestId, policyId: request.policyId, modelId: request.modelId, split: request.split,
             tokenBudget: request.tokenBudget, window: request.window, nll: outcome.nll, perplexity: outcome.perplexity,
             tokensCounted: outcome.tokensCounted, seconds: outcome.seconds, evaluatorId: context.settings.instanceId,
-            engineVersion: EvaluationEngine.version, achievedRatio: outcome.achievedRatio)
+            engineVersion: BaseModelEngine.version, achievedRatio: outcome.achievedRatio)
         logger.info("measured request \(id): ppl \(String(format: "%.3f", outcome.perplexity)) on \(outcome.tokensCounted) tokens, achieved ratio \(String(format: "%.4f", outcome.achievedRatio)), \(String(format: "%.2f", outcome.seconds)) s measuring (\(String(format: "%.2f", Date().timeIntervalSince(started))) s in all)")
 
         let notification = Envelope(correlationId: envelope.correlationId, producer: context.producerName, payload: measurement)

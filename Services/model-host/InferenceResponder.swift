@@ -3,6 +3,7 @@ import Logging
 import PPFContracts
 import PPFModel
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 // MARK: - InferenceResponder
@@ -24,7 +25,7 @@ struct InferenceResponder: Sendable {
     static let perplexityWindow = 512
 
     let context: ServiceContext
-    let base: BaseModel
+    let base: BaseModelEngine
     let slot: ServingSlot
     let board: ModelHostStatusBoard
     /// Inference blocks on BLAS: off the cooperative pool, on its own queue

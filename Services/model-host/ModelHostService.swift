@@ -3,6 +3,7 @@ import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 // MARK: - ModelHostService
@@ -31,15 +32,13 @@ struct ModelHostService: PPFService {
         context.logger.info("loading model '\(settings.modelId)' from \(url.path)")
         let started = Date()
         let serving = BlockingQueue(label: "ppf.model-host.serve")
-        let base = try await BaseModel.load(url: url, queue: serving)
+        // Builds run on the engine's own queue, so they never delay an answer on the serving one.
+        let base = try await BaseModelEngine.load(settings: settings, queue: BlockingQueue(label: "ppf.model-host.build"))
+        _ = try await base.checksum()
         context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(base.blockCount) blocks")
-        let builder = ModelBuilder(
-            base: base, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
-            cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
-            queue: BlockingQueue(label: "ppf.model-host.build"))
 
-        let slot = ServingSlot(serving: try await restore(base: base, builder: builder))
-        let swapper = PlanSwapper(context: context, base: base, builder: builder, slot: slot, board: board)
+        let slot = ServingSlot(serving: try await restore(base: base))
+        let swapper = PlanSwapper(context: context, base: base, slot: slot, board: board)
         try await swapper.record(slot.current, swapNumber: 0, onlyIfMissing: false)
         board.set(activity: "serving")
         context.logger.info("serving '\(settings.modelId)' as \(slot.current.version)")
@@ -71,7 +70,7 @@ struct ModelHostService: PPFService {
 
     /// The version to start with: the newest plan of the deployment, or the
     /// dense model when there is none or it cannot be built (logged).
-    private func restore(base: BaseModel, builder: ModelBuilder) async throws -> ServedModel {
+    private func restore(base: BaseModelEngine) async throws -> ServedModel {
         let modelId = context.settings.modelId
         guard let newest = try await context.pool.withConnection({ try await PlanRepository.latest(modelId: modelId, on: $0) }) else {
             return .dense(base.checkpoint.model)
@@ -79,7 +78,7 @@ struct ModelHostService: PPFService {
         let id = newest.id.uuidString.lowercased()
         board.set(activity: "restoring plan \(id)")
         do {
-            let built = try await builder.build(newest)
+            let built = try await ServedModel(newest, builtBy: base)
             context.logger.info("restored the newest plan \(id) of '\(modelId)' (achieved ratio \(String(format: "%.4f", newest.achievedRatio)), built in \(String(format: "%.3f", built.buildSeconds)) s)")
             return built
         } catch let rejection as EnvelopeRejection {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PPFContracts
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 // MARK: - PlanSwapper
@@ -18,8 +19,7 @@ import PPFStore
 /// policy the pruner rejected never reaches them.
 struct PlanSwapper: Sendable {
     let context: ServiceContext
-    let base: BaseModel
-    let builder: ModelBuilder
+    let base: BaseModelEngine
     let slot: ServingSlot
     let board: ModelHostStatusBoard
 
@@ -85,7 +85,7 @@ struct PlanSwapper: Sendable {
         }
         board.set(activity: "building plan \(id)")
         defer { board.set(activity: "serving") }
-        let built = try await builder.build(row)
+        let built = try await ServedModel(row, builtBy: base)
         guard let number = slot.swapIfNewer(to: built) else {
             logger.info("plan \(id) was built, but it or a newer plan was swapped in meanwhile; discarding this build")
             return

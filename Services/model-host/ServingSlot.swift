@@ -2,6 +2,7 @@ import Foundation
 import PPFContracts
 import PPFModel
 import PPFStore
+import PPFWorkflows
 
 // MARK: - ServedModel
 
@@ -23,6 +24,15 @@ struct ServedModel: Sendable {
     /// The base model, unpruned.
     static func dense(_ model: LlamaModel) -> ServedModel {
         ServedModel(version: ModelVersion.dense, model: model, plan: nil, buildSeconds: 0)
+    }
+}
+
+extension ServedModel {
+    /// The pruned model of a stored plan, built by `engine` (off the serving queue).
+    /// - Throws: ``EnvelopeRejection`` for a plan this base model cannot serve.
+    init(_ record: PlanRecord, builtBy engine: BaseModelEngine) async throws {
+        let built = try await engine.build(record)
+        self.init(version: ModelVersion.plan(record.id), model: built.model, plan: record, buildSeconds: built.seconds)
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import PPFContracts
 import PPFPruning
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 // MARK: - PlanOrder
@@ -33,7 +34,7 @@ struct PlanOrder: Sendable {
 /// nothing (its export, if any, is deleted).
 struct PolicyPlanner: Sendable {
     let context: ServiceContext
-    let engine: PlanningEngine
+    let engine: BaseModelEngine
     let status: PrunerStatus
 
     private var logger: Logger { context.logger }

@@ -3,6 +3,7 @@ import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
+import PPFWorkflows
 
 // MARK: - PrunerService
 
@@ -26,10 +27,7 @@ struct PrunerService: PPFService {
         status.set(activity: "loading model")
         context.logger.info("loading model '\(settings.modelId)' from \(url.path)")
         let started = Date()
-        let engine = try await PlanningEngine.load(
-            url: url, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
-            cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
-            queue: BlockingQueue(label: "ppf.pruner.engine"))
+        let engine = try await BaseModelEngine.load(settings: settings, queue: BlockingQueue(label: "ppf.pruner.engine"))
         context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(engine.blockCount) blocks")
         status.set(activity: "reconciling")
 

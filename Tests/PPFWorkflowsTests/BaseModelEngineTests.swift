@@ -1,0 +1,69 @@
+import Foundation
+import PPFContracts
+import PPFModel
+import PPFPruning
+import PPFRuntime
+import PPFStore
+import PPFTestSupport
+import PPFWorkflows
+import Testing
+
+/// ``BaseModelEngine`` on the tiny random model: the one calibration rule,
+/// planning, measuring and building served models from the same sessions.
+@Suite struct BaseModelEngineTests {
+    static func engine(_ tiny: TinyModel) async throws -> BaseModelEngine {
+        try await BaseModelEngine.load(
+            url: tiny.folder.appendingPathComponent(TinyModel.fileName),
+            corpus: Corpus(directory: tiny.folder.appendingPathComponent("corpus")),
+            cache: CalibrationCache(directory: tiny.folder.appendingPathComponent("calibration")),
+            queue: BlockingQueue(label: "test.engine"))
+    }
+
+    @Test func aMissingCheckpointIsANamedError() async throws {
+        await #expect { _ = try await BaseModelEngine.load(
+            url: URL(fileURLWithPath: "/nonexistent/model.gguf"), corpus: Corpus(directory: URL(fileURLWithPath: "/nonexistent")),
+            cache: CalibrationCache(directory: URL(fileURLWithPath: "/tmp")), queue: BlockingQueue(label: "t")) } throws: { error in
+            (error as? ModelError)?.code == .io && "\(error)".contains("make setup")
+        }
+    }
+
+    @Test func plansMeasurementsAndServedModelsComeFromTheSameSessionsAndCalibration() async throws {
+        let tiny = try TinyModel.make()
+        defer { tiny.remove() }
+        let engine = try await Self.engine(tiny)
+        #expect(engine.blockCount == TinyModel.blocks)
+        #expect(engine.calibration.windowLength == 256, "the context length (256) caps the default 512-token windows")
+
+        let policy = PruningPolicy.uniform(blocks: TinyModel.blocks, attention: 0.5, mlp: 0.25)
+        let plan = try await engine.plan(policy, metric: .flap)
+        #expect(plan.calibration == engine.calibration, "the plan records the engine's calibration")
+        #expect(plan.achievedRatio > 0.2 && plan.achievedRatio < 0.5)
+
+        // The evaluator's number is the in-process measurer's on the same tokens.
+        let measured = try await engine.measure(policy: policy, metric: .flap, split: .validation, tokenBudget: 300, window: 100)
+        let session = try await engine.session(for: .flap)
+        let tokens = try await engine.prefix(of: .validation, tokenBudget: 300)
+        #expect(tokens.count == 300)
+        let inProcess = try InProcessMeasurer.perplexity(of: policy, ratio: nil, session: session, tokens: tokens, window: 100)
+        #expect(isClose(measured.perplexity, inProcess, relative: 1e-9), "\(measured.perplexity) vs \(inProcess)")
+        #expect(measured.achievedRatio == plan.achievedRatio && measured.tokensCounted > 0)
+
+        // model-host builds the plan the pruner made, and refuses one made for another checkpoint.
+        let encoded = String(decoding: try MessageCoding.encoder().encode(plan), as: UTF8.self)
+        let record = PlanRecord(ratioEventId: UUID(), policyId: UUID(), modelId: tiny.modelId, metric: "flap", plan: encoded,
+                                keptParameters: 1, totalParameters: 2, achievedRatio: plan.achievedRatio, targetRatio: nil,
+                                exportPath: nil, prunerId: "test", seconds: 0)
+        let built = try await engine.build(record)
+        #expect(built.model.configuration.blockCount == TinyModel.blocks)
+        var foreign = record
+        foreign.plan = encoded.replacingOccurrences(of: try await engine.checksum(), with: String(repeating: "0", count: 64))
+        await #expect { _ = try await engine.build(foreign) } throws: { error in
+            "\(error)".contains("was made for checkpoint")
+        }
+
+        // A policy for another block count is the caller's error, named.
+        await #expect(throws: EnvelopeRejection.self) {
+            _ = try await engine.plan(PruningPolicy.uniform(blocks: 3, attention: 0.1, mlp: 0.1), metric: .magnitude)
+        }
+    }
+}
