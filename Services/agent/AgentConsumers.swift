@@ -11,7 +11,7 @@ import PPFRuntime
 /// unknown schema, a ratio outside [0, 1), a predictor version without
 /// samples) are dead-lettered by ``EnvelopeConsumerService``.
 enum AgentServices {
-    static func make(context: ServiceContext, status: AgentStatus) -> [any PPFService] {
+    static func make(context: ServiceContext, status: ServiceStatus) -> [any PPFService] {
         let registry = AgentRegistry(context: context, status: status)
         let answers = AnswerStore(context: context, status: status)
         let searches = StaticPruningService(context: context, answers: answers, status: status)
@@ -46,7 +46,7 @@ struct ReconcileThenAnswer: PPFService {
     let registry: AgentRegistry
     let handler: RatioEventHandler
     let consumer: EnvelopeConsumerService<RatioChange>
-    let status: AgentStatus
+    let status: ServiceStatus
 
     func run() async throws {
         try await registry.reconcile()

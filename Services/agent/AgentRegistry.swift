@@ -25,14 +25,14 @@ import PPFWorkflows
 actor AgentRegistry {
     private let context: ServiceContext
     private let shapes: ModelShapes
-    private let status: AgentStatus
+    private let status: ServiceStatus
     private let logger: Logger
     private let queue = BlockingQueue(label: "ppf.agent.training")
     private var serving: [String: LoadedAgent] = [:]
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    init(context: ServiceContext, status: AgentStatus) {
+    init(context: ServiceContext, status: ServiceStatus) {
         self.context = context
         self.shapes = ModelShapes(settings: context.settings)
         self.status = status
@@ -111,7 +111,7 @@ actor AgentRegistry {
                                                correlationId: correlationId)
             if case .ready(let agent) = resolution {
                 serving[modelId] = agent
-                status.serve(modelId: modelId, agentVersion: agent.versionId, predictorVersion: predictorVersionId)
+                status.set("agent.\(modelId)", to: "\(agent.versionId.uuidString.lowercased()) (predictor \(predictorVersionId.uuidString.lowercased()))")
             }
             return resolution
         }

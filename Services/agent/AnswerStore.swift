@@ -22,7 +22,7 @@ struct AnswerStore: Sendable {
     static let inboxConsumer = "agent.ratio-events"
 
     let context: ServiceContext
-    let status: AgentStatus
+    let status: ServiceStatus
 
     private var logger: Logger { context.logger }
 
@@ -76,7 +76,7 @@ struct AnswerStore: Sendable {
         }
         if answer != nil {
             FaultInjection.crashIfRequested(at: FaultInjection.agentAfterAnswerCommit)
-            status.countAnswer(rejected: false)
+            status.count("answered")
         }
         return answer
     }
@@ -131,7 +131,7 @@ struct AnswerStore: Sendable {
             return true
         }
         if stored {
-            status.countAnswer(rejected: true)
+            status.count("rejected")
             logger.warning("rejected ratio event \(event.label) ('\(change.modelId)', r=\(change.targetRatio), \(change.mode.rawValue)): \(explanation)")
         }
         return stored

@@ -36,7 +36,7 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
     let name = "static-search"
     private let context: ServiceContext
     private let answers: AnswerStore
-    private let status: AgentStatus
+    private let status: ServiceStatus
     /// Searches call the predictor (BLAS) thousands of times: their own queue.
     private let queue = BlockingQueue(label: "ppf.agent.static-search")
     private let jobs: AsyncStream<StaticJob>
@@ -49,7 +49,7 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
 
     private var logger: Logger { context.logger }
 
-    init(context: ServiceContext, answers: AnswerStore, status: AgentStatus) {
+    init(context: ServiceContext, answers: AnswerStore, status: ServiceStatus) {
         self.context = context
         self.answers = answers
         self.status = status
@@ -82,9 +82,9 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
     /// Runs a job to its answer, retrying after database outages; a job that
     /// cannot succeed is rejected with `search-failed`.
     private func perform(_ job: StaticJob) async {
-        status.countStaticSearch(1)
+        status.count("static-searches")
         defer {
-            status.countStaticSearch(-1)
+            status.count("static-searches", by: -1)
             _ = lock.withLock { running.remove(job.event.id) }
         }
         let progress = ProgressPublisher(context: context, event: job.event)

@@ -14,7 +14,7 @@
 import PPFRuntime
 import PPFTensor
 
-let status = AgentStatus()
+let status = ServiceStatus(counters: ["static-searches", "answered", "rejected"])
 await ServiceMain.run(serviceName: "agent", details: { status.details }) { context in
     // The networks are tiny: more BLAS threads only add synchronisation (default 1).
     BLAS.setThreadCount(context.settings.blasThreads > 0 ? context.settings.blasThreads : 1)

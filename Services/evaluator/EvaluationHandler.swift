@@ -25,7 +25,7 @@ struct EvaluationHandler: Sendable {
 
     let context: ServiceContext
     let engine: BaseModelEngine
-    let status: EvaluatorStatus
+    let status: ServiceStatus
 
     private var logger: Logger { context.logger }
 
@@ -81,7 +81,7 @@ struct EvaluationHandler: Sendable {
         }
         if profile != nil, stored != nil { await engine.profileStored(metric: metric) }
         if stored == true {
-            status.countMeasurement()
+            status.count("measured")
         } else {
             logger.info("request \(id) was measured by another evaluator meanwhile; this result is discarded")
         }

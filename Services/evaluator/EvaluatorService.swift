@@ -15,7 +15,7 @@ import PPFWorkflows
 struct EvaluatorService: PPFService {
     let name = "evaluations"
     let context: ServiceContext
-    let status: EvaluatorStatus
+    let status: ServiceStatus
 
     func run() async throws {
         let settings = context.settings

@@ -10,7 +10,7 @@
 import PPFRuntime
 import PPFTensor
 
-let status = EvaluatorStatus()
+let status = ServiceStatus(counters: ["measured"], fields: ["model": ""])
 await ServiceMain.run(serviceName: "evaluator", details: { status.details }) { context in
     // Several evaluators on few cores oversubscribe them; the stack sets PPF_BLAS_THREADS=1 each.
     if context.settings.blasThreads > 0 { BLAS.setThreadCount(context.settings.blasThreads) }

@@ -27,7 +27,7 @@ struct InferenceResponder: Sendable {
     let context: ServiceContext
     let base: BaseModelEngine
     let slot: ServingSlot
-    let board: ModelHostStatusBoard
+    let board: ServiceStatus
     /// Inference blocks on BLAS: off the cooperative pool, on its own queue
     /// so a build running on the builder's queue never delays an answer.
     let queue: BlockingQueue
@@ -80,7 +80,7 @@ struct InferenceResponder: Sendable {
         } else {
             logger.info("answered request \(id) (\(task.kind), \(outcome.inputTokens) tokens in, \(outcome.outputTokens) out) with \(served.version) in \(String(format: "%.3f", seconds)) s")
         }
-        board.countAnswer()
+        board.count("answered")
         let entry = InferenceLogEntry(
             requestId: request.requestId, correlationId: envelope.correlationId, modelId: request.modelId,
             instanceId: settings.instanceId, modelVersion: served.version, kind: task.kind,

@@ -22,7 +22,7 @@ import PPFStore
 struct ModelHostService: PPFService {
     let name = "model-host"
     let context: ServiceContext
-    let board: ModelHostStatusBoard
+    let board: ServiceStatus
 
     func run() async throws {
         let settings = context.settings

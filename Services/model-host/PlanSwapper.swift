@@ -21,7 +21,7 @@ struct PlanSwapper: Sendable {
     let context: ServiceContext
     let base: BaseModelEngine
     let slot: ServingSlot
-    let board: ModelHostStatusBoard
+    let board: ServiceStatus
 
     private var logger: Logger { context.logger }
     private var modelId: String { context.settings.modelId }
@@ -118,6 +118,7 @@ struct PlanSwapper: Sendable {
                                     payload: status)
             try await context.enqueue(envelope, topic: Topic.modelHostStatus, key: settings.instanceId, on: connection)
         }
-        board.serving(version: served.version, swaps: swapNumber)
+        board.set("version", to: served.version)
+        board.set("swaps", to: String(swapNumber))
     }
 }

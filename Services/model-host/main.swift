@@ -14,7 +14,7 @@
 import PPFRuntime
 import PPFTensor
 
-let board = ModelHostStatusBoard()
+let board = ServiceStatus(counters: ["swaps", "answered"], fields: ["model": "", "version": ""])
 await ServiceMain.run(serviceName: "model-host", details: { board.details }) { context in
     if context.settings.blasThreads > 0 { BLAS.setThreadCount(context.settings.blasThreads) }
     return [ModelHostService(context: context, board: board)]

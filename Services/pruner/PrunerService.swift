@@ -16,7 +16,7 @@ import PPFWorkflows
 struct PrunerService: PPFService {
     let name = "policies"
     let context: ServiceContext
-    let status: PrunerStatus
+    let status: ServiceStatus
 
     func run() async throws {
         let settings = context.settings

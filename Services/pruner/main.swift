@@ -12,9 +12,10 @@
 //   without its policies row is dead-lettered with the reason.
 // Heartbeats carry the model id, the policy in hand and the number of plans stored.
 import PPFRuntime
+import PPFWorkflows
 import PPFTensor
 
-let status = PrunerStatus()
+let status = ServiceStatus(counters: ["planned"], fields: ["model": ""])
 await ServiceMain.run(serviceName: "pruner", details: { status.details }) { context in
     if context.settings.blasThreads > 0 { BLAS.setThreadCount(context.settings.blasThreads) }
     return [PrunerService(context: context, status: status)]

@@ -3,23 +3,22 @@ import Logging
 import PPFContracts
 import PPFPruning
 import PPFRuntime
-import PPFWorkflows
 import PPFStore
 
 // MARK: - PlanOrder
 
 /// One policy to plan, whether it arrived as a ``PolicyPublished`` or was
 /// found unplanned in PostgreSQL at start-up.
-struct PlanOrder: Sendable {
-    let ratioEventId: UUID
-    let policyId: UUID
-    let policy: PruningPolicy
-    let metric: String
-    let targetRatio: Double?
+public struct PlanOrder: Sendable {
+    public let ratioEventId: UUID
+    public let policyId: UUID
+    public let policy: PruningPolicy
+    public let metric: String
+    public let targetRatio: Double?
     /// The achieved ratio the policy's author announced, to cross-check ours.
-    let announcedRatio: Double?
+    public let announcedRatio: Double?
     /// Where it came from, for logs.
-    let origin: String
+    public let origin: String
 }
 
 // MARK: - PolicyPlanner
@@ -32,10 +31,17 @@ struct PlanOrder: Sendable {
 /// policy's achieved ratio are written in one transaction. Of two pruners
 /// racing on one event, the loser's insert changes nothing and it announces
 /// nothing (its export, if any, is deleted).
-struct PolicyPlanner: Sendable {
-    let context: ServiceContext
-    let engine: BaseModelEngine
-    let status: PrunerStatus
+public struct PolicyPlanner: Sendable {
+    public let context: ServiceContext
+    public let engine: BaseModelEngine
+    public let status: ServiceStatus
+
+    /// A planner for the model `context`'s settings name, planning with `engine`.
+    public init(context: ServiceContext, engine: BaseModelEngine, status: ServiceStatus) {
+        self.context = context
+        self.engine = engine
+        self.status = status
+    }
 
     private var logger: Logger { context.logger }
     private var modelId: String { context.settings.modelId }
@@ -45,7 +51,7 @@ struct PolicyPlanner: Sendable {
     /// Validates and plans one announcement.
     /// - Throws: ``EnvelopeRejection`` for a policy this pruner can never plan
     ///   (dead-lettered with the reason); other errors are retried.
-    func handle(_ envelope: Envelope<PolicyPublished>) async throws {
+    public func handle(_ envelope: Envelope<PolicyPublished>) async throws {
         let published = envelope.payload
         try published.validate()
         guard published.modelId == modelId else {
@@ -69,7 +75,7 @@ struct PolicyPlanner: Sendable {
     /// - Parameter seconds: nil at start (everything owed, and say so when
     ///   nothing is); in the periodic passes, only policies at least this old
     ///   (younger ones are left to the consumer), silently when nothing is owed.
-    func reconcile(olderThan seconds: Double? = nil) async throws {
+    public func reconcile(olderThan seconds: Double? = nil) async throws {
         let owed = try await context.pool.withConnection {
             try await PlanRepository.unplanned(modelId: modelId, olderThan: seconds ?? 0, on: $0)
         }
@@ -97,7 +103,7 @@ struct PolicyPlanner: Sendable {
     // MARK: - Planning
 
     /// Plans `order` unless its event is planned already, and stores the plan.
-    func plan(_ order: PlanOrder) async throws {
+    public func plan(_ order: PlanOrder) async throws {
         let event = order.ratioEventId.uuidString.lowercased()
         let (existing, row) = try await context.pool.withConnection { connection in
             (try await PlanRepository.find(ratioEventId: order.ratioEventId, on: connection),
@@ -145,7 +151,8 @@ struct PolicyPlanner: Sendable {
             if let exportPath { try? FileManager.default.removeItem(atPath: exportPath) }
             return
         }
-        status.countPlan(planId)
+        status.count("planned")
+        status.set("lastPlan", to: planId.uuidString.lowercased())
         logger.info("planned ratio event \(event) (\(order.origin)) as \(planId.uuidString.lowercased()): \(metric.rawValue), achieved ratio \(String(format: "%.4f", plan.achievedRatio)) (\(plan.prunableParametersAfter) of \(plan.prunableParametersBefore) prunable parameters kept), \(String(format: "%.3f", seconds)) s\(exportPath.map { ", exported to \($0)" } ?? "")")
     }
 
@@ -190,7 +197,7 @@ struct PolicyPlanner: Sendable {
 
 extension PlanPublished {
     /// The announcement of a stored plan: its counts per block.
-    init(record: PlanRecord, plan: PruningPlan) throws(EnvelopeRejection) {
+    public init(record: PlanRecord, plan: PruningPlan) throws(EnvelopeRejection) {
         try self.init(
             planId: record.id, ratioEventId: record.ratioEventId, policyId: record.policyId, modelId: record.modelId,
             metric: record.metric, targetRatio: record.targetRatio, achievedRatio: record.achievedRatio,
