@@ -12,6 +12,7 @@
 // ratio event without an outcome. Shapes come from the configured model's GGUF header
 // (PPF_MODEL_ID, PPF_MODEL_DIR, PPF_MODEL_FILE).
 import PPFRuntime
+import PPFWorkflows
 import PPFTensor
 
 let status = ServiceStatus(counters: ["static-searches", "answered", "rejected"])

@@ -8,6 +8,7 @@
 //   block count is dead-lettered with the reason.
 // Heartbeats carry the model id, the request in hand and its progress.
 import PPFRuntime
+import PPFWorkflows
 import PPFTensor
 
 let status = ServiceStatus(counters: ["measured"], fields: ["model": ""])

@@ -12,6 +12,7 @@
 // - Requests outside the limits and plans it cannot serve are dead-lettered with the reason.
 // Heartbeats carry the version serving, swaps since start and requests answered.
 import PPFRuntime
+import PPFWorkflows
 import PPFTensor
 
 let board = ServiceStatus(counters: ["swaps", "answered"], fields: ["model": "", "version": ""])

@@ -1,6 +1,7 @@
 import PPFBus
 import PPFContracts
 import PPFRuntime
+import PPFWorkflows
 
 // MARK: - Consumers
 

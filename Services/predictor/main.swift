@@ -6,6 +6,7 @@
 // - ppf.prediction-requests: answered on ppf.prediction-replies with the newest version.
 // On start it reconciles from PostgreSQL: a model with enough untrained measurements is trained.
 import PPFRuntime
+import PPFWorkflows
 import PPFTensor
 
 await ServiceMain.run(serviceName: "predictor") { context in

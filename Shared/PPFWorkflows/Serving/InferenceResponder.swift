@@ -3,7 +3,6 @@ import Logging
 import PPFContracts
 import PPFModel
 import PPFRuntime
-import PPFWorkflows
 import PPFStore
 
 // MARK: - InferenceResponder
@@ -17,27 +16,36 @@ import PPFStore
 /// broker acknowledged it, so a request found there was answered and its
 /// redelivery is skipped; a crash between the two answers it twice, with the
 /// same request id (the asker keeps the first).
-struct InferenceResponder: Sendable {
+public struct InferenceResponder: Sendable {
     /// Requests older than this are not answered: their asker gave up long ago
     /// (a new host group reads the topic from its start).
-    static let maximumAge: TimeInterval = 600
+    public static let maximumAge: TimeInterval = 600
     /// Longest perplexity window, as `ppf eval` uses.
-    static let perplexityWindow = 512
+    public static let perplexityWindow = 512
 
-    let context: ServiceContext
-    let base: BaseModelEngine
-    let slot: ServingSlot
-    let board: ServiceStatus
+    public let context: ServiceContext
+    public let base: BaseModelEngine
+    public let slot: ServingSlot
+    public let board: ServiceStatus
     /// Inference blocks on BLAS: off the cooperative pool, on its own queue
     /// so a build running on the builder's queue never delays an answer.
-    let queue: BlockingQueue
+    public let queue: BlockingQueue
+
+    /// Creates the value from its parts.
+    public init(context: ServiceContext, base: BaseModelEngine, slot: ServingSlot, board: ServiceStatus, queue: BlockingQueue) {
+        self.context = context
+        self.base = base
+        self.slot = slot
+        self.board = board
+        self.queue = queue
+    }
 
     private var logger: Logger { context.logger }
 
     /// Answers one request (or skips it: another deployment's, expired, or already answered).
     /// - Throws: ``EnvelopeRejection`` for a request outside the limits
     ///   (dead-lettered); other errors (broker, database) are retried.
-    func handle(_ envelope: Envelope<InferenceRequest>) async throws {
+    public func handle(_ envelope: Envelope<InferenceRequest>) async throws {
         let request = envelope.payload
         try request.validate()
         let id = request.requestId.uuidString.lowercased()

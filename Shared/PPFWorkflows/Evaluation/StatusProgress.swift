@@ -7,7 +7,7 @@ import PPFRuntime
 
 /// Reports a measurement's windows to the heartbeat status, and to the log
 /// at most every few seconds (a long budget would otherwise flood it).
-final class StatusProgress: ProgressReporter, @unchecked Sendable {
+public final class StatusProgress: ProgressReporter, @unchecked Sendable {
     // @unchecked: mutable state is guarded by `lock`; the rest is immutable.
     private let lock = NSLock()
     private let status: ServiceStatus
@@ -19,14 +19,14 @@ final class StatusProgress: ProgressReporter, @unchecked Sendable {
     private var lastLogged = Date()
 
     /// Reports for the measurement named `label` (e.g. its request id).
-    init(status: ServiceStatus, logger: Logger, label: String, logInterval: TimeInterval = 5) {
+    public init(status: ServiceStatus, logger: Logger, label: String, logInterval: TimeInterval = 5) {
         self.status = status
         self.logger = logger
         self.label = label
         self.logInterval = logInterval
     }
 
-    func start(total: Int, unit: String) {
+    public func start(total: Int, unit: String) {
         lock.withLock {
             self.total = total
             self.unit = unit
@@ -35,7 +35,7 @@ final class StatusProgress: ProgressReporter, @unchecked Sendable {
         status.set("progress", to: "0/\(total) \(unit)")
     }
 
-    func update(completed: Int, detail: String) {
+    public func update(completed: Int, detail: String) {
         let (line, due) = lock.withLock { () -> (String, Bool) in
             let line = "\(completed)/\(total) \(unit), \(detail)"
             let due = Date().timeIntervalSince(lastLogged) >= logInterval
@@ -46,5 +46,5 @@ final class StatusProgress: ProgressReporter, @unchecked Sendable {
         if due { logger.info("request \(label): \(line)") }
     }
 
-    func finish() {}
+    public func finish() {}
 }

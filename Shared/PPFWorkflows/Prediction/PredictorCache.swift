@@ -3,23 +3,32 @@ import PPFPredictor
 
 /// The newest decoded predictor per model, so a prediction request costs a
 /// version check, not an artifact decode.
-actor PredictorCache {
+public actor PredictorCache {
     /// A decoded version.
-    struct Entry: Sendable {
-        let versionId: UUID
-        let predictor: PerformancePredictor
+    public struct Entry: Sendable {
+        public let versionId: UUID
+        public let predictor: PerformancePredictor
+
+        /// Creates the value from its parts.
+        public init(versionId: UUID, predictor: PerformancePredictor) {
+            self.versionId = versionId
+            self.predictor = predictor
+        }
     }
 
     private var entries: [String: Entry] = [:]
 
+    /// An empty cache.
+    public init() {}
+
     /// The cached predictor of `modelId` if it is version `versionId`.
-    func predictor(modelId: String, versionId: UUID) -> Entry? {
+    public func predictor(modelId: String, versionId: UUID) -> Entry? {
         guard let entry = entries[modelId], entry.versionId == versionId else { return nil }
         return entry
     }
 
     /// Remembers `predictor` as `modelId`'s newest version.
-    func store(modelId: String, versionId: UUID, predictor: PerformancePredictor) {
+    public func store(modelId: String, versionId: UUID, predictor: PerformancePredictor) {
         entries[modelId] = Entry(versionId: versionId, predictor: predictor)
     }
 }

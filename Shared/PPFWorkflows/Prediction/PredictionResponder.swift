@@ -15,19 +15,19 @@ import PPFStore
 /// version for the model yet, a policy with the wrong block count) gets a
 /// reply carrying an `error`, so the asker fails at once rather than timing
 /// out; a malformed one is dead-lettered by the consumer.
-struct PredictionResponder: Sendable {
+public struct PredictionResponder: Sendable {
     private let context: ServiceContext
     private let cache: PredictorCache
     /// Predictions call BLAS: off the cooperative pool, and not behind a training.
     private let queue = BlockingQueue(label: "ppf.predictor.inference")
 
-    init(context: ServiceContext, cache: PredictorCache) {
+    public init(context: ServiceContext, cache: PredictorCache) {
         self.context = context
         self.cache = cache
     }
 
     /// Answers one request.
-    func answer(_ envelope: Envelope<PredictionRequest>) async throws {
+    public func answer(_ envelope: Envelope<PredictionRequest>) async throws {
         let request = envelope.payload
         let reply: PredictionReply
         do {

@@ -6,7 +6,6 @@ import PPFModel
 import PPFPredictor
 import PPFRuntime
 import PPFStore
-import PPFWorkflows
 
 // MARK: - AgentRegistry
 
@@ -22,7 +21,7 @@ import PPFWorkflows
 /// Trainings run one at a time (a gate: actor methods are re-entrant across
 /// `await`) on their own queue, off the cooperative pool and apart from the
 /// queue that answers dynamic events, so answers are never stuck behind a training.
-actor AgentRegistry {
+public actor AgentRegistry {
     private let context: ServiceContext
     private let shapes: ModelShapes
     private let status: ServiceStatus
@@ -32,7 +31,7 @@ actor AgentRegistry {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    init(context: ServiceContext, status: ServiceStatus) {
+    public init(context: ServiceContext, status: ServiceStatus) {
         self.context = context
         self.shapes = ModelShapes(settings: context.settings)
         self.status = status
@@ -47,7 +46,7 @@ actor AgentRegistry {
     /// A model is known when it is the configured `PPF_MODEL_ID` or has
     /// measurements or predictor versions. While a newer predictor version's
     /// agent trains, the one in memory keeps answering.
-    func resolve(modelId: String) async throws -> Resolution {
+    public func resolve(modelId: String) async throws -> Resolution {
         if let agent = serving[modelId] { return .ready(agent) }
         let configured = context.settings.modelId
         let (measured, newest) = try await context.pool.withConnection { connection in
@@ -68,7 +67,7 @@ actor AgentRegistry {
     // MARK: - Triggers
 
     /// A new predictor version: train its agent, unless a newer version exists already.
-    func predictorVersionPublished(_ envelope: Envelope<PredictorVersionPublished>) async throws {
+    public func predictorVersionPublished(_ envelope: Envelope<PredictorVersionPublished>) async throws {
         let event = envelope.payload
         let newest = try await context.pool.withConnection {
             try await PredictorVersionRepository.latestSummary(modelId: event.modelId, on: $0)?.id
@@ -86,7 +85,7 @@ actor AgentRegistry {
 
     /// On start: every model whose newest predictor version has no agent in
     /// memory gets one (loaded when stored, trained otherwise).
-    func reconcile() async throws {
+    public func reconcile() async throws {
         let models = try await context.pool.withConnection { try await PredictorVersionRepository.modelIds(on: $0) }
         for model in models {
             guard let newest = try await context.pool.withConnection({

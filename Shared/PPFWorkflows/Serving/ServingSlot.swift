@@ -2,27 +2,34 @@ import Foundation
 import PPFContracts
 import PPFModel
 import PPFStore
-import PPFWorkflows
 
 // MARK: - ServedModel
 
 /// One model version ready to answer: the weights in memory and where they came from.
 /// Immutable, so a request holding one keeps a consistent model whatever is swapped in meanwhile.
-struct ServedModel: Sendable {
+public struct ServedModel: Sendable {
     /// ``ModelVersion/dense`` or the plan id; every reply names it.
-    let version: String
+    public let version: String
     /// The model requests run on.
-    let model: LlamaModel
+    public let model: LlamaModel
     /// The plan it was built from; nil for the dense model.
-    let plan: PlanRecord?
+    public let plan: PlanRecord?
     /// Seconds spent building it (0 for the dense model, which is the base itself).
-    let buildSeconds: Double
+    public let buildSeconds: Double
+
+    /// Creates the value from its parts.
+    public init(version: String, model: LlamaModel, plan: PlanRecord?, buildSeconds: Double) {
+        self.version = version
+        self.model = model
+        self.plan = plan
+        self.buildSeconds = buildSeconds
+    }
 
     /// The plan's id, if pruned.
-    var planId: UUID? { plan?.id }
+    public var planId: UUID? { plan?.id }
 
     /// The base model, unpruned.
-    static func dense(_ model: LlamaModel) -> ServedModel {
+    public static func dense(_ model: LlamaModel) -> ServedModel {
         ServedModel(version: ModelVersion.dense, model: model, plan: nil, buildSeconds: 0)
     }
 }
@@ -30,7 +37,7 @@ struct ServedModel: Sendable {
 extension ServedModel {
     /// The pruned model of a stored plan, built by `engine` (off the serving queue).
     /// - Throws: ``EnvelopeRejection`` for a plan this base model cannot serve.
-    init(_ record: PlanRecord, builtBy engine: BaseModelEngine) async throws {
+    public init(_ record: PlanRecord, builtBy engine: BaseModelEngine) async throws {
         let built = try await engine.build(record)
         self.init(version: ModelVersion.plan(record.id), model: built.model, plan: record, buildSeconds: built.seconds)
     }
@@ -47,26 +54,26 @@ extension ServedModel {
 /// every request that starts after the swap uses the new one, none waits
 /// for a build, and the old weights are freed when the last request holding
 /// them finishes.
-final class ServingSlot: @unchecked Sendable {
+public final class ServingSlot: @unchecked Sendable {
     // @unchecked: `served` and `swaps` are guarded by `lock`.
     private let lock = NSLock()
     private var served: ServedModel
     private var swaps = 0
 
     /// A slot serving `initial` (the version the instance starts with; swap 0).
-    init(serving initial: ServedModel) {
+    public init(serving initial: ServedModel) {
         served = initial
     }
 
     /// The version serving now.
-    var current: ServedModel { lock.withLock { served } }
+    public var current: ServedModel { lock.withLock { served } }
 
     /// Swaps made since start.
-    var swapCount: Int { lock.withLock { swaps } }
+    public var swapCount: Int { lock.withLock { swaps } }
 
     /// Makes `next` the version new requests get.
     /// - Returns: the swap's number (1 for the first swap after start).
-    func swap(to next: ServedModel) -> Int {
+    public func swap(to next: ServedModel) -> Int {
         lock.withLock {
             served = next
             swaps += 1
@@ -78,7 +85,7 @@ final class ServingSlot: @unchecked Sendable {
     /// already or a newer plan is (checked and swapped under one lock, so two
     /// builders of the same plan swap it in once).
     /// - Returns: the swap's number, or nil when nothing was swapped.
-    func swapIfNewer(to next: ServedModel) -> Int? {
+    public func swapIfNewer(to next: ServedModel) -> Int? {
         lock.withLock {
             if served.planId == next.planId { return nil }
             if let serving = served.plan, let candidate = next.plan, candidate.createdAt < serving.createdAt { return nil }

@@ -4,7 +4,6 @@ import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
-import PPFWorkflows
 import PPFStore
 
 // MARK: - EvaluationHandler
@@ -19,20 +18,27 @@ import PPFStore
 /// next owner of its partition; a request already answered is skipped before
 /// any work, and a race between two instances leaves one row (the loser's
 /// insert returns nil and it writes nothing).
-struct EvaluationHandler: Sendable {
+public struct EvaluationHandler: Sendable {
     /// The inbox name requests are claimed under.
-    static let inboxConsumer = "evaluator.requests"
+    public static let inboxConsumer = "evaluator.requests"
 
-    let context: ServiceContext
-    let engine: BaseModelEngine
-    let status: ServiceStatus
+    public let context: ServiceContext
+    public let engine: BaseModelEngine
+    public let status: ServiceStatus
+
+    /// Creates the value from its parts.
+    public init(context: ServiceContext, engine: BaseModelEngine, status: ServiceStatus) {
+        self.context = context
+        self.engine = engine
+        self.status = status
+    }
 
     private var logger: Logger { context.logger }
 
     /// Validates, measures and stores one request.
     /// - Throws: ``EnvelopeRejection`` for a request this evaluator can never
     ///   answer (dead-lettered with the reason); other errors are retried.
-    func handle(_ envelope: Envelope<EvaluationRequest>) async throws {
+    public func handle(_ envelope: Envelope<EvaluationRequest>) async throws {
         let request = envelope.payload
         let (split, metric) = try check(request)
         let id = request.requestId.uuidString.lowercased()

@@ -10,17 +10,22 @@ import PPFRuntime
 /// (`PPF_MODEL_DIR`/`PPF_MODEL_FILE` for `PPF_MODEL_ID`). Only the header is
 /// read; weights stay on disk. Other models are served only if an agent
 /// version of theirs is stored (its artifact carries the budget).
-struct ModelShapes: Sendable {
-    let settings: Settings
+public struct ModelShapes: Sendable {
+    public let settings: Settings
+
+    /// Creates the value from its parts.
+    public init(settings: Settings) {
+        self.settings = settings
+    }
 
     /// The configured model's file.
-    var checkpointURL: URL {
+    public var checkpointURL: URL {
         URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile)
     }
 
     /// The configuration of `modelId` when it is the configured model, else nil.
     /// - Throws: `ModelError` when the configured file is missing or not a LLaMA GGUF.
-    func configuration(modelId: String) throws -> LlamaConfiguration? {
+    public func configuration(modelId: String) throws -> LlamaConfiguration? {
         guard modelId == settings.modelId else { return nil }
         let url = checkpointURL
         guard FileManager.default.fileExists(atPath: url.path) else {

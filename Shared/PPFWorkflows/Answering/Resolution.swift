@@ -2,10 +2,9 @@ import Foundation
 import PPFAgent
 import PPFContracts
 import PPFStore
-import PPFWorkflows
 
 /// What a ratio event gets from the registry: an agent to answer with, or why not.
-enum Resolution: Sendable {
+public enum Resolution: Sendable {
     /// The agent that answers.
     case ready(LoadedAgent)
     /// The event cannot be answered (unknown model, no predictor yet).

@@ -7,9 +7,9 @@ import PPFStore
 
 /// A ratio-change event in hand: received from the broker, or found pending
 /// in PostgreSQL on start. Either way it is answered exactly once.
-struct RatioEvent: Sendable {
+public struct RatioEvent: Sendable {
     /// Where the event came from (for the dead-letter entry of a rejection).
-    enum Origin: Sendable {
+    public enum Origin: Sendable {
         /// Consumed from `topic` at `partition`/`offset` under `key`.
         case message(topic: String, partition: Int, offset: Int64, key: String?)
         /// A `ratio_events` row without an outcome, found on start.
@@ -17,20 +17,20 @@ struct RatioEvent: Sendable {
     }
 
     /// `ratio_events.id`: the envelope's message id, and the correlation id of every answer.
-    let id: UUID
+    public let id: UUID
     /// What was asked.
-    let change: RatioChange
+    public let change: RatioChange
     /// The envelope as received (or re-encoded from the row), kept for the dead-letter entry.
-    let envelopeBytes: [UInt8]
+    public let envelopeBytes: [UInt8]
     /// Where it came from.
-    let origin: Origin
+    public let origin: Origin
     /// When the asker created it (the envelope's time, or the row's).
-    let createdAt: Date
+    public let createdAt: Date
     /// When this process took it in hand, for the answer latency.
-    let receivedAt: ContinuousClock.Instant
+    public let receivedAt: ContinuousClock.Instant
 
     /// An event consumed from the broker.
-    init(envelope: Envelope<RatioChange>, message: ConsumedMessage) {
+    public init(envelope: Envelope<RatioChange>, message: ConsumedMessage) {
         id = envelope.messageId
         change = envelope.payload
         envelopeBytes = message.value
@@ -41,7 +41,7 @@ struct RatioEvent: Sendable {
     }
 
     /// A pending event found in PostgreSQL.
-    init(record: RatioEventRecord, producer: String) throws {
+    public init(record: RatioEventRecord, producer: String) throws {
         id = record.id
         change = try record.change()
         let envelope = Envelope(correlationId: record.id, producer: producer, payload: change, messageId: record.id,
@@ -53,5 +53,5 @@ struct RatioEvent: Sendable {
     }
 
     /// The event id in its canonical lowercase form, for logs.
-    var label: String { id.uuidString.lowercased() }
+    public var label: String { id.uuidString.lowercased() }
 }

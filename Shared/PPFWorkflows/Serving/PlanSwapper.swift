@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import PPFContracts
 import PPFRuntime
-import PPFWorkflows
 import PPFStore
 
 // MARK: - PlanSwapper
@@ -17,11 +16,19 @@ import PPFStore
 /// every host serves exactly the row a version id names, a restart restores
 /// the same row, and hosts neither score importance nor judge policies; a
 /// policy the pruner rejected never reaches them.
-struct PlanSwapper: Sendable {
-    let context: ServiceContext
-    let base: BaseModelEngine
-    let slot: ServingSlot
-    let board: ServiceStatus
+public struct PlanSwapper: Sendable {
+    public let context: ServiceContext
+    public let base: BaseModelEngine
+    public let slot: ServingSlot
+    public let board: ServiceStatus
+
+    /// Creates the value from its parts.
+    public init(context: ServiceContext, base: BaseModelEngine, slot: ServingSlot, board: ServiceStatus) {
+        self.context = context
+        self.base = base
+        self.slot = slot
+        self.board = board
+    }
 
     private var logger: Logger { context.logger }
     private var modelId: String { context.settings.modelId }
@@ -29,7 +36,7 @@ struct PlanSwapper: Sendable {
     /// Swaps to the announced plan if it is this deployment's and newer than the one serving.
     /// - Throws: ``EnvelopeRejection`` for a plan this host cannot serve
     ///   (dead-lettered; the current version keeps serving); other errors are retried.
-    func handle(_ envelope: Envelope<PlanPublished>) async throws {
+    public func handle(_ envelope: Envelope<PlanPublished>) async throws {
         let announced = envelope.payload
         try announced.validate()
         let id = announced.planId.uuidString.lowercased()
@@ -59,7 +66,7 @@ struct PlanSwapper: Sendable {
     /// A periodic pass: swaps to the deployment's newest stored plan when it
     /// is at least `seconds` old and not serving — its announcement never
     /// arrived (a restarted broker forgets the messages in flight).
-    func catchUp(olderThan seconds: Double) async throws {
+    public func catchUp(olderThan seconds: Double) async throws {
         guard let newest = try await context.pool.withConnection({
             try await PlanRepository.latest(modelId: modelId, on: $0)
         }) else { return }
@@ -97,7 +104,7 @@ struct PlanSwapper: Sendable {
     /// Records that `served` is serving: a `model_versions` row (closing the
     /// previous one) and its ``ModelHostStatus``, in one transaction.
     /// - Parameter onlyIfMissing: write only if the table does not say so yet (redeliveries).
-    func record(_ served: ServedModel, swapNumber: Int, onlyIfMissing: Bool) async throws {
+    public func record(_ served: ServedModel, swapNumber: Int, onlyIfMissing: Bool) async throws {
         let settings = context.settings
         let context = context
         try await context.pool.withTransaction { connection in

@@ -4,7 +4,6 @@ import PPFAgent
 import PPFContracts
 import PPFRuntime
 import PPFStore
-import PPFWorkflows
 
 // MARK: - AnswerStore
 
@@ -17,20 +16,26 @@ import PPFWorkflows
 /// Exactly once: the claim (`processed_messages`) and the outcome's primary
 /// key both refuse a second answer, so a redelivered event, the same event
 /// found again by reconcile, or a second instance publishes nothing more.
-struct AnswerStore: Sendable {
+public struct AnswerStore: Sendable {
     /// The inbox name ratio events are claimed under.
-    static let inboxConsumer = "agent.ratio-events"
+    public static let inboxConsumer = "agent.ratio-events"
 
-    let context: ServiceContext
-    let status: ServiceStatus
+    public let context: ServiceContext
+    public let status: ServiceStatus
+
+    /// Creates the value from its parts.
+    public init(context: ServiceContext, status: ServiceStatus) {
+        self.context = context
+        self.status = status
+    }
 
     private var logger: Logger { context.logger }
 
     /// The consumer group of ratio events, also named on the dead letters of rejected events.
-    var groupId: String { context.settings.consumerGroupPrefix + Self.inboxConsumer }
+    public var groupId: String { context.settings.consumerGroupPrefix + Self.inboxConsumer }
 
     /// Whether `eventId` has an outcome already.
-    func isAnswered(_ eventId: UUID) async throws -> Bool {
+    public func isAnswered(_ eventId: UUID) async throws -> Bool {
         try await context.pool.withConnection {
             try await RatioEventOutcomeRepository.find(ratioEventId: eventId, on: $0) != nil
         }
@@ -40,7 +45,7 @@ struct AnswerStore: Sendable {
 
     /// Publishes `policy` as the answer to `event`.
     /// - Returns: the published message, or nil when the event was answered meanwhile (nothing is published).
-    func publish(_ event: RatioEvent, policy: PruningPolicy, achievedRatio: Double, source: PolicyPublished.Source,
+    public func publish(_ event: RatioEvent, policy: PruningPolicy, achievedRatio: Double, source: PolicyPublished.Source,
                  serving: LoadedAgent, prediction: Prediction, measuredPerplexity: Double? = nil,
                  verificationMeasurements: Int = 0) async throws -> PolicyPublished? {
         let predicted = exp(prediction.mean)
@@ -99,7 +104,7 @@ struct AnswerStore: Sendable {
     /// ``Topic/ratioRejections``, and the event dead-lettered (table and topic) with the reason.
     /// - Returns: false when the event was answered meanwhile (nothing is written).
     @discardableResult
-    func reject(_ event: RatioEvent, reason: RatioEventRejected.Reason, message: String) async throws -> Bool {
+    public func reject(_ event: RatioEvent, reason: RatioEventRejected.Reason, message: String) async throws -> Bool {
         let change = event.change
         let rejection = RatioEventRejected(ratioEventId: event.id, modelId: change.modelId, targetRatio: change.targetRatio,
                                            reason: reason, message: message)

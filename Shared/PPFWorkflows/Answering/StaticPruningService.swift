@@ -4,14 +4,19 @@ import PPFAgent
 import PPFContracts
 import PPFRuntime
 import PPFStore
-import PPFWorkflows
 
 // MARK: - StaticJob
 
 /// A static ratio event and the agent that answers it.
-struct StaticJob: Sendable {
-    let event: RatioEvent
-    let serving: LoadedAgent
+public struct StaticJob: Sendable {
+    public let event: RatioEvent
+    public let serving: LoadedAgent
+
+    /// Creates the value from its parts.
+    public init(event: RatioEvent, serving: LoadedAgent) {
+        self.event = event
+        self.serving = serving
+    }
 }
 
 // MARK: - StaticPruningService
@@ -31,9 +36,9 @@ struct StaticJob: Sendable {
 /// Jobs run as child tasks of this service, so dynamic events are never
 /// behind a search; a job that stops (shutdown) leaves its event pending, and
 /// the next start resumes it, reusing the verification requests it stored.
-final class StaticPruningService: PPFService, @unchecked Sendable {
+public final class StaticPruningService: PPFService, @unchecked Sendable {
     // @unchecked: `running` is guarded by `lock`; everything else is immutable and Sendable.
-    let name = "static-search"
+    public let name = "static-search"
     private let context: ServiceContext
     private let answers: AnswerStore
     private let status: ServiceStatus
@@ -45,11 +50,11 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
     private var running: Set<UUID> = []
 
     /// How often the verification measurements are looked for.
-    static let pollInterval: Duration = .seconds(1)
+    public static let pollInterval: Duration = .seconds(1)
 
     private var logger: Logger { context.logger }
 
-    init(context: ServiceContext, answers: AnswerStore, status: ServiceStatus) {
+    public init(context: ServiceContext, answers: AnswerStore, status: ServiceStatus) {
         self.context = context
         self.answers = answers
         self.status = status
@@ -57,7 +62,7 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
     }
 
     /// Starts answering `job` unless its event is already being searched.
-    func submit(_ job: StaticJob) {
+    public func submit(_ job: StaticJob) {
         let fresh = lock.withLock { running.insert(job.event.id).inserted }
         guard fresh else {
             logger.info("ratio event \(job.event.label) is being searched already")
@@ -67,7 +72,7 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
         continuation.yield(job)
     }
 
-    func run() async throws {
+    public func run() async throws {
         await withDiscardingTaskGroup { group in
             // The stream ends when this task is cancelled (shutdown); jobs in hand are cancelled then.
             for await job in jobs {
@@ -192,12 +197,18 @@ final class StaticPruningService: PPFService, @unchecked Sendable {
 
 /// Sends one event's ``StaticSearchProgress`` straight to the producer:
 /// progress is ephemeral, so it skips the outbox, and a failed send is logged, not retried.
-struct ProgressPublisher: Sendable {
-    let context: ServiceContext
-    let event: RatioEvent
+public struct ProgressPublisher: Sendable {
+    public let context: ServiceContext
+    public let event: RatioEvent
+
+    /// Creates the value from its parts.
+    public init(context: ServiceContext, event: RatioEvent) {
+        self.context = context
+        self.event = event
+    }
 
     /// Publishes one report.
-    func send(_ phase: StaticSearchProgress.Phase, completed: Int = 0, total: Int = 0, bestPredicted: Double? = nil,
+    public func send(_ phase: StaticSearchProgress.Phase, completed: Int = 0, total: Int = 0, bestPredicted: Double? = nil,
               bestMeasured: Double? = nil, message: String? = nil) async {
         do {
             let report = try StaticSearchProgress(
@@ -212,7 +223,7 @@ struct ProgressPublisher: Sendable {
     }
 
     /// Forwards the search's generations, every fifth and the last.
-    func forward(_ generations: AsyncStream<(generation: Int, bestReward: Double)>, generations total: Int) async {
+    public func forward(_ generations: AsyncStream<(generation: Int, bestReward: Double)>, generations total: Int) async {
         for await (generation, bestReward) in generations where generation % 5 == 0 || generation == total {
             await send(.searching, completed: generation, total: total,
                        message: "best reward \(String(format: "%.4f", bestReward)) (−predicted log-ppl − κ·std)")

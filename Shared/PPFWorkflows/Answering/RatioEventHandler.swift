@@ -6,7 +6,6 @@ import PPFContracts
 import PPFPredictor
 import PPFRuntime
 import PPFStore
-import PPFWorkflows
 
 // MARK: - RatioEventHandler
 
@@ -21,19 +20,27 @@ import PPFWorkflows
 ///   the agent's range): rejected with the reason and dead-lettered; the
 ///   service keeps going. A malformed event or payload never reaches here:
 ///   the consumer dead-letters it.
-struct RatioEventHandler: Sendable {
-    let context: ServiceContext
-    let registry: AgentRegistry
-    let answers: AnswerStore
-    let searches: StaticPruningService
+public struct RatioEventHandler: Sendable {
+    public let context: ServiceContext
+    public let registry: AgentRegistry
+    public let answers: AnswerStore
+    public let searches: StaticPruningService
+
+    /// Creates the value from its parts.
+    public init(context: ServiceContext, registry: AgentRegistry, answers: AnswerStore, searches: StaticPruningService) {
+        self.context = context
+        self.registry = registry
+        self.answers = answers
+        self.searches = searches
+    }
     /// Dynamic answers call BLAS: off the cooperative pool, and apart from trainings and searches.
-    let inference = BlockingQueue(label: "ppf.agent.inference")
+    public let inference = BlockingQueue(label: "ppf.agent.inference")
 
     private var logger: Logger { context.logger }
 
     /// An event from the broker.
     /// - Throws: ``EnvelopeRejection`` for a payload out of range (the consumer dead-letters it).
-    func handle(_ envelope: Envelope<RatioChange>, _ message: ConsumedMessage) async throws {
+    public func handle(_ envelope: Envelope<RatioChange>, _ message: ConsumedMessage) async throws {
         try envelope.payload.validate()
         try await answer(RatioEvent(envelope: envelope, message: message))
     }
@@ -42,7 +49,7 @@ struct RatioEventHandler: Sendable {
     /// no outcome (the local broker keeps topics in memory only, so their
     /// messages may be gone).
     /// - Parameter seconds: only events at least this old (younger ones are left to the consumer).
-    func reconcile(olderThan seconds: Double = 0) async throws {
+    public func reconcile(olderThan seconds: Double = 0) async throws {
         let pending = try await context.pool.withConnection {
             try await RatioEventRepository.unanswered(olderThan: seconds, on: $0)
         }
@@ -61,7 +68,7 @@ struct RatioEventHandler: Sendable {
     }
 
     /// Answers one event, once.
-    func answer(_ event: RatioEvent) async throws {
+    public func answer(_ event: RatioEvent) async throws {
         if try await answers.isAnswered(event.id) {
             logger.info("skipping ratio event \(event.label): it is answered already")
             return
@@ -113,7 +120,7 @@ struct RatioEventHandler: Sendable {
 }
 
 /// A duration in milliseconds with one decimal, for logs.
-func milliseconds(_ duration: Duration) -> String {
+public func milliseconds(_ duration: Duration) -> String {
     let (seconds, attoseconds) = duration.components
     return String(format: "%.1f", Double(seconds) * 1000 + Double(attoseconds) / 1e15)
 }

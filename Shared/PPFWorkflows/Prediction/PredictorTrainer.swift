@@ -4,7 +4,6 @@ import PPFContracts
 import PPFPredictor
 import PPFRuntime
 import PPFStore
-import PPFWorkflows
 
 // MARK: - PredictorTrainer
 
@@ -23,7 +22,7 @@ import PPFWorkflows
 ///
 /// One training runs at a time in this process (a gate, since actor methods
 /// are re-entrant across `await`). The design runs a single predictor instance.
-actor PredictorTrainer {
+public actor PredictorTrainer {
     private let context: ServiceContext
     private let cache: PredictorCache
     private let logger: Logger
@@ -34,13 +33,13 @@ actor PredictorTrainer {
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
     /// Share of a model's policies held out to score each version (at least 2).
-    static let heldOutFraction = 0.2
+    public static let heldOutFraction = 0.2
     /// Seed of the held-out split and the ensemble, so a version is reproducible from its rows.
-    static let seed: UInt64 = 1
+    public static let seed: UInt64 = 1
     /// The inbox name commands are claimed under.
-    static let commandConsumer = "predictor.commands"
+    public static let commandConsumer = "predictor.commands"
 
-    init(context: ServiceContext, cache: PredictorCache) {
+    public init(context: ServiceContext, cache: PredictorCache) {
         self.context = context
         self.cache = cache
         self.logger = context.logger
@@ -51,7 +50,7 @@ actor PredictorTrainer {
 
     /// A measurement notification: check its row exists, then train if due.
     /// - Throws: ``EnvelopeRejection`` when no row answers the request (dead-lettered).
-    func measurementArrived(_ envelope: Envelope<PerplexityMeasurement>) async throws {
+    public func measurementArrived(_ envelope: Envelope<PerplexityMeasurement>) async throws {
         let measurement = envelope.payload
         let stored = try await context.pool.withConnection {
             try await MeasurementRepository.find(requestId: measurement.requestId, on: $0)
@@ -66,7 +65,7 @@ actor PredictorTrainer {
     }
 
     /// A command: train the model now (once per command message).
-    func commanded(_ envelope: Envelope<PredictorCommand>) async throws {
+    public func commanded(_ envelope: Envelope<PredictorCommand>) async throws {
         let command = envelope.payload
         try await exclusively {
             let done = try await context.pool.withConnection {
@@ -82,7 +81,7 @@ actor PredictorTrainer {
     }
 
     /// On start: train every model whose untrained measurements reached the threshold.
-    func reconcile() async throws {
+    public func reconcile() async throws {
         let models = try await context.pool.withConnection { try await MeasurementRepository.modelIds(on: $0) }
         for model in models {
             try await exclusively { try await trainIfDue(modelId: model, correlationId: nil) }
