@@ -116,7 +116,7 @@ let package = Package(
                     path: "Tests/PPFModelTests", resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "PPFPruningTests", dependencies: ["PPFPruning", "PPFModel", "PPFTensor", "PPFContracts"],
                     path: "Tests/PPFPruningTests", resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "PPFPredictorTests", dependencies: ["PPFPredictor", "PPFTensor", "PPFContracts"],
+        .testTarget(name: "PPFPredictorTests", dependencies: ["PPFPredictor", "PPFTensor", "PPFContracts", "PPFTestSupport"],
                     path: "Tests/PPFPredictorTests", swiftSettings: strict),
         .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts", "PPFPredictor", "PPFModel",
                                                       "PPFTestSupport"],

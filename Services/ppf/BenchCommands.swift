@@ -3,6 +3,7 @@ import Foundation
 import PPFModel
 import PPFPruning
 import PPFRuntime
+import PPFWorkflows
 import PPFTensor
 
 /// `ppf bench …`: benchmark programs (speed targets live here, never in tests).

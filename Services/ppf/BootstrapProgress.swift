@@ -2,6 +2,7 @@ import Foundation
 import PPFContracts
 import PPFModel
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 /// Follows a bootstrap from Postgres (the system of record): measurements

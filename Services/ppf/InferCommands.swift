@@ -4,6 +4,7 @@ import Logging
 import PPFBus
 import PPFContracts
 import PPFRuntime
+import PPFWorkflows
 
 // MARK: - ppf infer
 

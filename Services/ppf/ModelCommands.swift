@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPFModel
 import PPFRuntime
+import PPFWorkflows
 import PPFTensor
 
 /// Options shared by the commands that load a model.

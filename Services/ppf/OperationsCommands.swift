@@ -4,6 +4,7 @@ import Logging
 import PPFBus
 import PPFContracts
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 // MARK: - ppf status

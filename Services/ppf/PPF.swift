@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPFBus
 import PPFRuntime
+import PPFWorkflows
 
 /// The root command.
 struct PPF: AsyncParsableCommand {

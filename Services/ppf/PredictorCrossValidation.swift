@@ -71,32 +71,17 @@ struct PredictorCrossValidation: AsyncParsableCommand {
         print("\(set.samples.count) policies (\(set.regime)); importance channels: \(set.profile != nil); "
               + "conv \(widths) k=\(kernel) head \(head) ensemble \(ensemble) wd \(weightDecay) ranking \(rankingWeight)")
 
-        // Deterministic fold assignment by a shuffled order.
-        var order = Array(set.samples.indices)
-        var generator = SplitMix(seed: 17)
-        order.shuffle(using: &generator)
-        var predicted = [Double](repeating: 0, count: set.samples.count)
-        let started = Date()
-        for fold in 0..<folds {
-            let test = Set(order.enumerated().filter { $0.offset % folds == fold }.map(\.element))
-            let training = set.samples.indices.filter { !test.contains($0) }.map { set.samples[$0] }
-            let predictor = try PerformancePredictor.train(on: training, hyperparameters: hyperparameters)
-            let indices = test.sorted()
-            let predictions = try predictor.predict(indices.map { set.samples[$0].features })
-            for (index, prediction) in zip(indices, predictions) { predicted[index] = prediction.logPerplexity }
-            FileHandle.standardError.write(Data("fold \(fold + 1)/\(folds) done\n".utf8))
+        let validation = try CrossValidation.run(set.samples, folds: folds, hyperparameters: hyperparameters) { fold in
+            FileHandle.standardError.write(Data("fold \(fold)/\(folds) done\n".utf8))
         }
-        let measuredLog = set.samples.map { log($0.perplexity) }
-        print(String(format: "trained %d folds in %.1f s", folds, Date().timeIntervalSince(started)))
+        print(String(format: "trained %d folds in %.1f s", folds, validation.seconds))
         print("| policies | n | Kendall τ | Spearman ρ | MAPE | median APE | RMSE (log) |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         func row(_ name: String, _ indices: [Int]) throws {
-            guard indices.count >= 3 else { return }
-            let m = try RankingMetrics(predictedLogPerplexity: indices.map { predicted[$0] },
-                                       measuredLogPerplexity: indices.map { measuredLog[$0] })
-            let ape = indices.map { abs(exp(predicted[$0] - measuredLog[$0]) - 1) }.sorted()
+            guard let summary = try validation.summary(of: indices) else { return }
+            let m = summary.metrics
             print(String(format: "| %@ | %d | %.3f | %.3f | %.2f %% | %.2f %% | %.4f |", name, m.count, m.kendallTau,
-                         m.spearmanRho, 100 * m.perplexityMAPE, 100 * ape[ape.count / 2], m.logPerplexityRMSE))
+                         m.spearmanRho, 100 * m.perplexityMAPE, 100 * summary.medianAPE, m.logPerplexityRMSE))
         }
         try row("all", Array(set.samples.indices))
         let kinds = Dictionary(grouping: set.samples.indices) { index in
@@ -104,18 +89,5 @@ struct PredictorCrossValidation: AsyncParsableCommand {
             return source.hasPrefix("baseline") ? "baseline" : String(source.split(separator: ":").last ?? "other")
         }
         for kind in kinds.keys.sorted() { try row(kind, kinds[kind] ?? []) }
-    }
-}
-
-/// A small deterministic generator for fold assignment (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -5,6 +5,7 @@ import PPFModel
 import PPFPredictor
 import PPFPruning
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 import PPFTensor
 

@@ -1,6 +1,7 @@
 import Foundation
 import PPFContracts
 import PPFRuntime
+import PPFWorkflows
 import PPFStore
 
 /// The predictor service's train command, as `ppf bootstrap` and

@@ -5,6 +5,7 @@ import ArgumentParser
 @preconcurrency import Glibc
 import Foundation
 import PPFRuntime
+import PPFWorkflows
 
 // Line-buffered output: progress lines reach a log file or pipe as they happen.
 setvbuf(stdout, nil, _IOLBF, 0)
