@@ -221,14 +221,14 @@ struct ResultsJob: Sendable {
                 predictionTimes[predictionTimes.count / 2])
     }
 
-    /// Each baseline's perplexity per ratio under its best metric (lowest mean log-perplexity over the ratios).
+    /// Each baseline's perplexity per ratio under its best metric (``BaselineCurves/bestMetric(_:ratios:)``). Blocks on BLAS.
     private func baselinePoints(checkpoint: LlamaCheckpoint, corpus: Corpus, cache: CalibrationCache,
-                                calibration: CalibrationSpec) throws -> ([ResultsReport.BaselinePoint], String) {
-        let rows: [BaselinesChart.Row]
+                                calibration: CalibrationSpec) throws -> ([BaselinePoint], String) {
+        let points: [BaselinePoint]
         let source: String
         let csvURL = URL(fileURLWithPath: baselinesCSV)
         if !measureBaselines, FileManager.default.fileExists(atPath: csvURL.path) {
-            rows = try BaselinesChart.rows(csv: try String(contentsOf: csvURL, encoding: .utf8))
+            points = try BaselineCurves.points(csv: try String(contentsOf: csvURL, encoding: .utf8))
             source = "read from \(baselinesCSV) (`make bench-prune`: test split, 8192 tokens, window 512 unless run otherwise)"
                 + (tokens == 8192 && window == 512 ? ""
                     : ". **Not comparable:** the PPF rows here were measured on \(tokens) tokens in windows of \(window); pass --measure-baselines")
@@ -242,27 +242,9 @@ struct ResultsJob: Sendable {
                 checkpoint: checkpoint, corpus: corpus, statistics: statistics,
                 configuration: BaselineBenchmark.Configuration(ratios: ratios, tokenBudget: tokens, windowLength: window)
             ) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
-            rows = report.rows.map {
-                BaselinesChart.Row(baseline: $0.baseline, metric: $0.metric, ratio: $0.targetRatio, perplexity: $0.perplexity)
-            }
+            points = BaselineCurves.points(report)
             source = "measured in this run on the same tokens"
         }
-        let wanted = rows.filter { row in ratios.contains { abs($0 - row.ratio) < 1e-9 } && row.perplexity.isFinite && row.perplexity > 0 }
-        var names: [String] = []
-        for row in wanted where !names.contains(row.baseline) { names.append(row.baseline) }
-        var points: [ResultsReport.BaselinePoint] = []
-        for name in names {
-            let mine = wanted.filter { $0.baseline == name }
-            let metrics = Set(mine.map(\.metric)).sorted()
-            let meanLog: (String) -> Double = { metric in
-                let values = mine.filter { $0.metric == metric }.map { Foundation.log($0.perplexity) }
-                return values.reduce(0, +) / Double(values.count)
-            }
-            guard let best = metrics.min(by: { meanLog($0) < meanLog($1) }) else { continue }
-            points += mine.filter { $0.metric == best }.map {
-                ResultsReport.BaselinePoint(baseline: name, metric: best, ratio: $0.ratio, perplexity: $0.perplexity)
-            }
-        }
-        return (points, source)
+        return (BaselineCurves.bestMetric(points, ratios: ratios), source)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PPFPruning
 import PPFReport
 
 // MARK: - ResultsReport
@@ -24,14 +25,6 @@ struct ResultsReport: Sendable {
         let policiesScored: Int
         /// Seconds spent choosing it (search and verification; dynamic: the policy's latency).
         let seconds: Double
-    }
-
-    /// A baseline's perplexity at one ratio under its best metric.
-    struct BaselinePoint: Sendable {
-        let baseline: String
-        let metric: String
-        let ratio: Double
-        let perplexity: Double
     }
 
     let command: String

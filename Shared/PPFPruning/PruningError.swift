@@ -47,6 +47,8 @@ public struct PruningError: Error, CustomStringConvertible, Sendable {
         /// A policy file is malformed (bad JSON, unknown format version, bad layer entries).
         public static let invalidPolicyFile = Code("invalidPolicyFile")
         /// The operating system refused a file operation (cache or policy file).
+        /// A results file (the baselines CSV) that cannot be read back.
+        public static let invalidResults = Code("invalidResults")
         public static let io = Code("io")
         /// The model engine failed (loading, running or evaluating a model).
         public static let model = Code("model")
