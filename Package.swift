@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "PPFReport", path: "Shared/PPFReport", swiftSettings: strict),
         // Use cases the executables share (docs/architecture.md): each workflow exists once, here.
         .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFStore", "PPFRuntime", "PPFAgent", "PPFPredictor",
-                                                 "PPFPruning", "PPFModel"],
+                                                 "PPFPruning", "PPFModel", "PPFReport"],
                 path: "Shared/PPFWorkflows", swiftSettings: strict),
 
         // MARK: - Services (thin executables)

@@ -136,7 +136,7 @@ struct PruneBench: ParsableCommand {
         let corpus = Corpus(directory: URL(fileURLWithPath: CommandLineSettings.current.corpusDirectory))
         let cache = CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory))
         let statistics = try Calibration.statistics(checkpoint: checkpoint, corpus: corpus,
-                                                    spec: CalibrationSpec(windows: calibrationWindows), cache: cache)
+                                                    spec: .standard(contextLength: checkpoint.model.configuration.contextLength, windows: calibrationWindows), cache: cache)
         let report = try BaselineBenchmark.run(
             checkpoint: checkpoint, corpus: corpus, statistics: statistics,
             configuration: BaselineBenchmark.Configuration(ratios: ratios, tokenBudget: tokens, windowLength: window)

@@ -122,7 +122,7 @@ struct Bootstrap: AsyncParsableCommand {
         print("preparing baselines (calibration from \(cacheDirectory.path), computed once if missing)…")
         let session = try PruningSession.prepare(
             checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
-            metric: metric, calibration: CalibrationSpec(windows: 32),
+            metric: metric, 
             cache: CalibrationCache(directory: cacheDirectory), calibrate: true)
         let accounting = ParameterAccounting(configuration: configuration)
         var candidates: [BootstrapCandidate] = []

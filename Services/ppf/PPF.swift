@@ -26,11 +26,9 @@ enum CommandLineSettings {
     nonisolated(unsafe) static var current = Settings.defaults(serviceName: "ppf")
 }
 
-/// A failure to show the user as one clear line, with exit status 1.
-struct UserFacingError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
+/// A failure to show the user as one clear line, with exit status 1: the
+/// workflows' own error, so a command and the workflow it runs fail alike.
+typealias UserFacingError = WorkflowError
 
 /// Parses `arguments` and runs the chosen command, async commands included.
 /// (Calling `PPF.main(_:)` from top-level code picks ArgumentParser's

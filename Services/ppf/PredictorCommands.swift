@@ -252,7 +252,7 @@ struct Predict: AsyncParsableCommand {
             let session = try PruningSession.prepare(
                 checkpoint: checkpoint,
                 corpus: Corpus(directory: URL(fileURLWithPath: CommandLineSettings.current.corpusDirectory)),
-                metric: metric, calibration: CalibrationSpec(windows: 32),
+                metric: metric, 
                 cache: CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)),
                 calibrate: source.needsCalibration)
             chosen = try session.policy(source, targetRatio: ratio)

@@ -162,7 +162,8 @@ struct PruneJob: Sendable {
             let checkpoint = try checkpointLoader.load()
             return (checkpoint, try PruningSession.prepare(
                 checkpoint: checkpoint, corpus: corpus,
-                metric: metric, calibration: CalibrationSpec(windows: calibrationWindows),
+                metric: metric,
+                calibration: .standard(contextLength: checkpoint.model.configuration.contextLength, windows: calibrationWindows),
                 cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
                 calibrate: choice.needsCalibration))
         }

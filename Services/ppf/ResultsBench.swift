@@ -1,13 +1,10 @@
 import ArgumentParser
-import Dispatch
 import Foundation
-import PPFAgent
 import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
 import PPFStore
-import PPFTensor
 import PPFWorkflows
 
 // MARK: - ppf bench results
@@ -73,16 +70,24 @@ struct ResultsBench: AsyncParsableCommand {
         guard let predictor = try await PredictorVersionRepository.find(id: agent.predictorVersionId, on: connection) else {
             throw UserFacingError("the agent's predictor version is not stored")
         }
-        let heldOut = predictor.heldOut.map {
-            String(format: "%d policies, Kendall τ %.3f, MAPE %.1f%%", $0.count, $0.kendallTau, 100 * $0.mape)
-        } ?? "none"
-        let command = (["ppf", "bench", "results"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
-        let job = ResultsJob(checkpointLoader: model, agent: agent, predictorSamples: predictor.sampleCount,
-                             predictorHeldOut: heldOut, ratios: ratios, tokens: tokens, window: window,
-                             verifyTopK: verifyTopK, verifyTokens: verifyTokens, staticStarts: staticStarts,
-                             baselinesCSV: baselines,
-                             measureBaselines: measureBaselines, calibrationWindows: calibrationWindows, command: command)
-        let report = try await job.run()
+        var configuration = ResultsBenchmark.Configuration()
+        configuration.ratios = ratios
+        configuration.tokens = tokens
+        configuration.window = window
+        configuration.verifyTopK = verifyTopK
+        configuration.verifyTokens = verifyTokens
+        configuration.staticStarts = staticStarts.components(separatedBy: ",")
+        configuration.baselinesCSV = measureBaselines ? nil : baselines
+        configuration.calibrationWindows = calibrationWindows
+        configuration.seed = settings.agentSeed
+        configuration.command = (["ppf", "bench", "results"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
+        let model = model
+        let checkpoint = try await BlockingQueue(label: "ppf.bench.load").run { try model.load() }
+        let report = try await ResultsBenchmark(
+            checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
+            cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
+            agent: agent, predictor: predictor, configuration: configuration
+        ) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }.run()
         let markdown = report.markdown()
         print(markdown)
         if let write {
@@ -96,155 +101,3 @@ struct ResultsBench: AsyncParsableCommand {
     }
 }
 
-// MARK: - ResultsJob
-
-/// The blocking part of `ppf bench results`: every plan, apply and measurement.
-struct ResultsJob: Sendable {
-    let checkpointLoader: ModelOptions
-    let agent: LoadedAgent
-    let predictorSamples: Int
-    let predictorHeldOut: String
-    let ratios: [Double]
-    let tokens: Int
-    let window: Int
-    let verifyTopK: Int
-    let verifyTokens: Int?
-    let staticStarts: String
-    let baselinesCSV: String
-    let measureBaselines: Bool
-    let calibrationWindows: Int
-    let command: String
-
-    private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-
-    /// Plans, applies and measures on `queue` (BLAS), not on the cooperative pool.
-    func run() async throws -> ResultsReport {
-        let settings = CommandLineSettings.current
-        let queue = BlockingQueue(label: "ppf.bench.results")
-        let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))
-        let cache = CalibrationCache(directory: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent(".deps/cache/calibration"))
-        let calibration = CalibrationSpec(windows: calibrationWindows)
-        guard let metric = MetricKind(rawValue: agent.regime.metric) else {
-            throw UserFacingError("the predictor's measurements used metric '\(agent.regime.metric)', which this build does not know")
-        }
-        let (checkpoint, session) = try await queue.run { [self] in
-            let checkpoint = try checkpointLoader.load()
-            try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
-            return (checkpoint, try PruningSession.prepare(checkpoint: checkpoint, corpus: corpus, metric: metric,
-                                                           calibration: calibration, cache: cache))
-        }
-        let testTokens = checkpoint.tokens(of: try corpus.text(of: .test), limit: tokens)
-        let verifyBudget = verifyTokens ?? agent.regime.tokenBudget
-        let verifyWindow = min(agent.regime.window, verifyBudget)
-        let validationTokens = checkpoint.tokens(of: try corpus.text(of: .validation), limit: verifyBudget)
-        let onTest = InProcessMeasurer(session: session, tokens: testTokens, window: window, queue: queue)
-        let onValidation = InProcessMeasurer(session: session, tokens: validationTokens, window: verifyWindow, queue: queue)
-        let dense = try await queue.run { [self] in
-            try PerplexityEvaluator(model: checkpoint.model, windowLength: window).evaluate(testTokens, tokenBudget: testTokens.count).perplexity
-        }
-        log(String(format: "dense: test ppl %.3f", dense))
-        let latency = try await queue.run { [self] in try latencies() }
-
-        var dynamic: [ResultsReport.PPFRow] = []
-        var staticRows: [ResultsReport.PPFRow] = []
-        for ratio in ratios {
-            guard agent.agent.ratioRange.contains(ratio) else {
-                log("r \(ratio): outside the agent's range \(agent.agent.ratioRange); skipped")
-                continue
-            }
-            let start = DispatchTime.now().uptimeNanoseconds
-            let policy = try agent.agent.policy(forRatio: ratio)
-            let policySeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let prediction = try agent.reward.prediction(for: policy)
-            let perplexity = try await queue.run { try onTest.timedPerplexity(of: policy, ratio: ratio).perplexity }
-            dynamic.append(ResultsReport.PPFRow(
-                ratio: ratio, achievedRatio: try agent.agent.budget.achievedRatio(policy), perplexity: perplexity,
-                predictedPerplexity: exp(prediction.mean), validationPerplexity: nil, measurements: 0, predictorCalls: 1,
-                policiesScored: 1, seconds: policySeconds))
-            log(String(format: "r %.2f: PPF dynamic test ppl %.3f (predicted %.3f)", ratio, perplexity, exp(prediction.mean)))
-
-            let searchStart = DispatchTime.now().uptimeNanoseconds
-            var configuration = StaticSearchConfiguration()
-            configuration.topK = verifyTopK
-            configuration.seed = settings.agentSeed
-            let outcome = try await StaticPruning.run(
-                agent: agent, ratio: ratio, configuration: configuration,
-                starts: try StaticPruning.baselineStarts(named: staticStarts.components(separatedBy: ","), ratio: ratio,
-                                                          session: session),
-                measurer: onValidation, queue: queue, events: { event in log(StaticPruningLog.line(for: event, ratio: ratio)) })
-            let searchSeconds = Double(DispatchTime.now().uptimeNanoseconds - searchStart) / 1e9
-            let chosen = outcome.best.candidate
-            let staticPerplexity = try await queue.run { try onTest.timedPerplexity(of: chosen.policy, ratio: ratio).perplexity }
-            staticRows.append(ResultsReport.PPFRow(
-                ratio: ratio, achievedRatio: chosen.achievedRatio, perplexity: staticPerplexity,
-                predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: outcome.bestMeasurement.perplexity,
-                measurements: outcome.measuredCount, predictorCalls: outcome.rewardCalls,
-                policiesScored: outcome.policiesScored, seconds: searchSeconds))
-            log(String(format: "r %.2f: PPF static test ppl %.3f (validation %.3f)", ratio, staticPerplexity, outcome.bestMeasurement.perplexity))
-        }
-
-        let (points, source) = try await queue.run { [self] in
-            try baselinePoints(checkpoint: checkpoint, corpus: corpus, cache: cache, calibration: calibration)
-        }
-        let (policyMedian, policyP99, predictionMedian) = latency
-        return ResultsReport(
-            command: command, measuredAt: Date(), blasThreads: BLAS.threadCount, model: checkpoint.url.lastPathComponent,
-            tokens: tokens, window: window, densePerplexity: dense, agentVersion: agent.record.id.uuidString.lowercased(),
-            agentTrainedAt: agent.record.createdAt, agentTrainingSeconds: agent.record.summary.trainingSeconds,
-            predictorVersion: agent.predictorVersionId.uuidString.lowercased(), predictorSamples: predictorSamples,
-            predictorHeldOut: predictorHeldOut, metric: metric.rawValue, verifyTopK: verifyTopK,
-            staticStarts: staticStarts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
-            verifyTokens: validationTokens.count, verifyWindow: verifyWindow, ratios: ratios, dynamic: dynamic,
-            staticRows: staticRows, baselines: points, baselineSource: source, policyLatencyMedian: policyMedian,
-            policyLatencyP99: policyP99, predictionLatencyMedian: predictionMedian)
-    }
-
-    /// The agent's latency over 1000 random ratios, and the predictor's for one policy (milliseconds).
-    private func latencies() throws -> (median: Double, p99: Double, prediction: Double) {
-        var generator = SeededGenerator(seed: 7)
-        var policyTimes: [Double] = []
-        var predictionTimes: [Double] = []
-        for index in 0..<1000 {
-            let ratio = Double.random(in: agent.agent.ratioRange, using: &generator)
-            let start = DispatchTime.now().uptimeNanoseconds
-            let policy = try agent.agent.policy(forRatio: ratio)
-            let middle = DispatchTime.now().uptimeNanoseconds
-            policyTimes.append(Double(middle - start) / 1e6)
-            if index % 5 == 0 {
-                _ = try agent.reward.prediction(for: policy)
-                predictionTimes.append(Double(DispatchTime.now().uptimeNanoseconds - middle) / 1e6)
-            }
-        }
-        policyTimes.sort()
-        predictionTimes.sort()
-        return (policyTimes[policyTimes.count / 2], policyTimes[policyTimes.count * 99 / 100],
-                predictionTimes[predictionTimes.count / 2])
-    }
-
-    /// Each baseline's perplexity per ratio under its best metric (``BaselineCurves/bestMetric(_:ratios:)``). Blocks on BLAS.
-    private func baselinePoints(checkpoint: LlamaCheckpoint, corpus: Corpus, cache: CalibrationCache,
-                                calibration: CalibrationSpec) throws -> ([BaselinePoint], String) {
-        let points: [BaselinePoint]
-        let source: String
-        let csvURL = URL(fileURLWithPath: baselinesCSV)
-        if !measureBaselines, FileManager.default.fileExists(atPath: csvURL.path) {
-            points = try BaselineCurves.points(csv: try String(contentsOf: csvURL, encoding: .utf8))
-            source = "read from \(baselinesCSV) (`make bench-prune`: test split, 8192 tokens, window 512 unless run otherwise)"
-                + (tokens == 8192 && window == 512 ? ""
-                    : ". **Not comparable:** the PPF rows here were measured on \(tokens) tokens in windows of \(window); pass --measure-baselines")
-            if tokens != 8192 || window != 512 {
-                log("warning: the baselines CSV holds 8192-token / window-512 measurements, the PPF rows use \(tokens) / \(window); use --measure-baselines to compare like with like")
-            }
-        } else {
-            log("measuring the baselines (\(ratios.count) ratios × \(BaselinePolicy.allCases.count) policies × \(MetricKind.allCases.count) metrics)")
-            let statistics = try Calibration.statistics(checkpoint: checkpoint, corpus: corpus, spec: calibration, cache: cache)
-            let report = try BaselineBenchmark.run(
-                checkpoint: checkpoint, corpus: corpus, statistics: statistics,
-                configuration: BaselineBenchmark.Configuration(ratios: ratios, tokenBudget: tokens, windowLength: window)
-            ) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
-            points = BaselineCurves.points(report)
-            source = "measured in this run on the same tokens"
-        }
-        return (BaselineCurves.bestMetric(points, ratios: ratios), source)
-    }
-}

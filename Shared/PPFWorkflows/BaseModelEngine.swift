@@ -87,7 +87,7 @@ public actor BaseModelEngine {
     /// Plans record it, so the evaluator prunes a measured policy exactly as
     /// the pruner would, and model-host recomputes (or reads) the same statistics.
     public nonisolated var calibration: CalibrationSpec {
-        CalibrationSpec(windowLength: min(CalibrationSpec().windowLength, contextLength))
+        CalibrationSpec.standard(contextLength: contextLength)
     }
 
     /// SHA-256 of the checkpoint file (computed once): a plan made for another file is refused.

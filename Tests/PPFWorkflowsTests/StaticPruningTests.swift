@@ -15,8 +15,9 @@ import Testing
     static let blocks = 4
     static let model = "workflow-tiny"
 
-    /// A predictor over 4 blocks whose truth punishes block 0 most, and an agent trained against it.
-    static func loadedAgent() throws -> LoadedAgent {
+    /// A predictor over 4 blocks whose truth punishes block 0 most, and an agent trained against it
+    /// over `budget` (default: four made-up blocks).
+    static func loadedAgent(budget given: ParameterBudget? = nil) throws -> LoadedAgent {
         let spec = try FeatureSpec(layerCount: blocks)
         var generator = SeededGenerator(seed: 5)
         let samples = try (0..<120).map { index in
@@ -32,7 +33,7 @@ import Testing
         let reward = try PredictorReward(predictor: predictor, blockCount: blocks)
         let layer = LayerBudget(attentionParameters: 1000, mlpParameters: 3000, attentionLevels: [0, 0.25, 0.5, 0.75],
                                 mlpChannels: 100, maxRemovedMLPChannels: 90)
-        let budget = try ParameterBudget(layers: Array(repeating: layer, count: blocks), allowsBlockDrop: false)
+        let budget = try given ?? ParameterBudget(layers: Array(repeating: layer, count: blocks), allowsBlockDrop: false)
         var configuration = TrainingConfiguration()
         configuration.iterations = 20
         configuration.seed = 3

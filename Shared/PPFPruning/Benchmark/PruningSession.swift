@@ -45,16 +45,18 @@ public struct PruningSession: Sendable {
     /// Prepares a session.
     ///
     /// - Parameters:
+    ///   - calibration: the calibration statistics to use (nil: ``CalibrationSpec/standard(contextLength:windows:)``).
     ///   - calibrate: force calibration even when the metric needs none (for OWL / ShortGPT policies).
     public static func prepare(checkpoint: LlamaCheckpoint, corpus: Corpus, metric: MetricKind,
-                               calibration: CalibrationSpec = CalibrationSpec(), cache: CalibrationCache?,
+                               calibration: CalibrationSpec? = nil, cache: CalibrationCache?,
                                calibrate: Bool = false) throws(PruningError) -> PruningSession {
         let start = DispatchTime.now().uptimeNanoseconds
         let checksum = try SHA256.hex(ofFileAt: checkpoint.url)
         let identity = ModelIdentity(name: checkpoint.url.lastPathComponent, checksum: checksum)
         var statistics: CalibrationStatistics?
         if calibrate || metric.metric.needsStatistics {
-            statistics = try Calibration.statistics(checkpoint: checkpoint, corpus: corpus, spec: calibration, cache: cache)
+            statistics = try Calibration.statistics(checkpoint: checkpoint, corpus: corpus, spec: calibration ?? .standard(contextLength: checkpoint.model.configuration.contextLength),
+                                                       cache: cache)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let builder = try PlanBuilder(weights: checkpoint.model.weights, statistics: statistics, metric: metric.metric, model: identity)

@@ -23,6 +23,14 @@ public struct CalibrationSpec: Codable, Sendable, Hashable {
         self.windowLength = windowLength
     }
 
+    /// The calibration PPF plans a model with: `windows` windows of 512
+    /// tokens, or of the model's context length when that is shorter. The
+    /// pruner, the evaluator, model-host and `ppf` all use it, so one policy
+    /// is planned the same way wherever it is planned.
+    public static func standard(contextLength: Int, windows: Int = 32) -> CalibrationSpec {
+        CalibrationSpec(windows: windows, windowLength: min(CalibrationSpec().windowLength, contextLength))
+    }
+
     /// Tokens read in total.
     public var tokenCount: Int { windows * windowLength }
 

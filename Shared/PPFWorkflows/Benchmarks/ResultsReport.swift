@@ -8,74 +8,74 @@ import PPFReport
 /// and every hand-made baseline (its best metric) at each ratio, PPF's
 /// reduction against the best baseline and against uniform, the agent's
 /// latency and what each PPF row cost in true measurements.
-struct ResultsReport: Sendable {
+public struct ResultsReport: Sendable {
     /// One measured PPF policy at one ratio.
-    struct PPFRow: Sendable {
-        let ratio: Double
-        let achievedRatio: Double
-        let perplexity: Double
+    public struct PPFRow: Sendable {
+        public let ratio: Double
+        public let achievedRatio: Double
+        public let perplexity: Double
         /// Predicted (validation-regime) perplexity of the chosen policy.
-        let predictedPerplexity: Double
+        public let predictedPerplexity: Double
         /// Validation perplexity of the chosen candidate (static only).
-        let validationPerplexity: Double?
+        public let validationPerplexity: Double?
         /// True measurements spent choosing it (static: the verified candidates; dynamic: 0).
-        let measurements: Int
+        public let measurements: Int
         /// Predictor calls and policies scored choosing it.
-        let predictorCalls: Int
-        let policiesScored: Int
+        public let predictorCalls: Int
+        public let policiesScored: Int
         /// Seconds spent choosing it (search and verification; dynamic: the policy's latency).
-        let seconds: Double
+        public let seconds: Double
     }
 
-    let command: String
-    let measuredAt: Date
-    let blasThreads: Int
-    let model: String
-    let tokens: Int
-    let window: Int
-    let densePerplexity: Double
-    let agentVersion: String
-    let agentTrainedAt: Date
-    let agentTrainingSeconds: Double
-    let predictorVersion: String
-    let predictorSamples: Int
-    let predictorHeldOut: String
-    let metric: String
-    let verifyTopK: Int
+    public let command: String
+    public let measuredAt: Date
+    public let blasThreads: Int
+    public let model: String
+    public let tokens: Int
+    public let window: Int
+    public let densePerplexity: Double
+    public let agentVersion: String
+    public let agentTrainedAt: Date
+    public let agentTrainingSeconds: Double
+    public let predictorVersion: String
+    public let predictorSamples: Int
+    public let predictorHeldOut: String
+    public let metric: String
+    public let verifyTopK: Int
     /// Baselines whose policies seeded extra static searches (empty: the agent's search only).
-    let staticStarts: [String]
-    let verifyTokens: Int
-    let verifyWindow: Int
-    let ratios: [Double]
-    let dynamic: [PPFRow]
-    let staticRows: [PPFRow]
-    let baselines: [BaselinePoint]
-    let baselineSource: String
+    public let staticStarts: [String]
+    public let verifyTokens: Int
+    public let verifyWindow: Int
+    public let ratios: [Double]
+    public let dynamic: [PPFRow]
+    public let staticRows: [PPFRow]
+    public let baselines: [BaselinePoint]
+    public let baselineSource: String
     /// `policy(forRatio:)` latency over random ratios, milliseconds.
-    let policyLatencyMedian: Double
-    let policyLatencyP99: Double
+    public let policyLatencyMedian: Double
+    public let policyLatencyP99: Double
     /// One policy scored by the predictor, milliseconds (median).
-    let predictionLatencyMedian: Double
+    public let predictionLatencyMedian: Double
 
     /// Baselines in first-seen order.
-    var baselineNames: [String] {
+    public var baselineNames: [String] {
         var names: [String] = []
         for point in baselines where !names.contains(point.baseline) { names.append(point.baseline) }
         return names
     }
 
-    func baseline(_ name: String, at ratio: Double) -> BaselinePoint? {
+    public func baseline(_ name: String, at ratio: Double) -> BaselinePoint? {
         baselines.first { $0.baseline == name && abs($0.ratio - ratio) < 1e-9 }
     }
 
     /// The lowest baseline perplexity at `ratio`.
-    func bestBaseline(at ratio: Double) -> BaselinePoint? {
+    public func bestBaseline(at ratio: Double) -> BaselinePoint? {
         baselines.filter { abs($0.ratio - ratio) < 1e-9 }.min { $0.perplexity < $1.perplexity }
     }
 
     // MARK: - Markdown
 
-    func markdown() -> String {
+    public func markdown() -> String {
         let formatter = ISO8601DateFormatter()
         func cell(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "–" }
         func row(_ rows: [PPFRow], _ ratio: Double) -> PPFRow? { rows.first { abs($0.ratio - ratio) < 1e-9 } }
@@ -145,7 +145,7 @@ struct ResultsReport: Sendable {
 
     // MARK: - CSV and chart
 
-    func csv() -> String {
+    public func csv() -> String {
         var lines = ["policy,metric,target_ratio,achieved_ratio,perplexity,predicted_perplexity,validation_perplexity,measurements"]
         for (name, rows) in [("ppf-dynamic", dynamic), ("ppf-static", staticRows)] {
             for row in rows {
@@ -158,7 +158,7 @@ struct ResultsReport: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    func chart() -> LineChart {
+    public func chart() -> LineChart {
         var series = [
             Series(name: "PPF dynamic", points: dynamic.map { (x: $0.ratio, y: $0.perplexity) }),
             Series(name: "PPF static", points: staticRows.map { (x: $0.ratio, y: $0.perplexity) }),

@@ -1,11 +1,10 @@
 import Foundation
-import PPFWorkflows
 
 /// The lines `ppf prune --policy static` and `ppf bench results` print (to
 /// stderr) as ``StaticPruning`` reports its phases.
-enum StaticPruningLog {
+public enum StaticPruningLog {
     /// One line for `event` of the run at `ratio`.
-    static func line(for event: StaticPruningEvent, ratio: Double) -> String {
+    public static func line(for event: StaticPruningEvent, ratio: Double) -> String {
         switch event {
         case .searched(let origin, let result) where origin == "agent":
             String(format: "r %.2f: static search from the agent, %d predictor calls (%d policies) in %.2f s; predicted ppl %.3f (agent) → %.3f (best)",

@@ -1,0 +1,56 @@
+import Foundation
+import PPFAgent
+import PPFModel
+import PPFPruning
+import PPFStore
+import PPFTestSupport
+import PPFWorkflows
+import Testing
+
+/// ``ResultsBenchmark`` end to end on the tiny random model: an agent, its
+/// static search verified in-process, and every baseline measured in the run.
+@Suite struct ResultsBenchmarkTests {
+    @Test func theResultsTableHoldsADynamicAndAStaticRowPerRatioAndEveryBaselineUnderItsBestMetric() async throws {
+        let tiny = try TinyModel.make()
+        defer { tiny.remove() }
+        let checkpoint = try LlamaCheckpoint.load(contentsOf: tiny.folder.appendingPathComponent(TinyModel.fileName))
+        let budget = try ParameterBudget(configuration: checkpoint.model.configuration, allowsBlockDrop: false)
+        let agent = try StaticPruningTests.loadedAgent(budget: budget)
+        let predictor = PredictorVersionRecord(modelId: tiny.modelId, artifact: [], sampleCount: 120,
+                                               trainingMeasurementIds: [], heldOut: nil, trainingSeconds: 1, correlationId: nil)
+        var configuration = ResultsBenchmark.Configuration()
+        configuration.ratios = [0.2]
+        configuration.tokens = 300
+        configuration.window = 100
+        configuration.verifyTokens = 200
+        configuration.staticStarts = ["uniform"]
+        configuration.baselinesCSV = nil
+        configuration.calibrationWindows = 2
+        let lines = Lines()
+        let report = try await ResultsBenchmark(
+            checkpoint: checkpoint, corpus: Corpus(directory: tiny.folder.appendingPathComponent("corpus")),
+            cache: CalibrationCache(directory: tiny.folder.appendingPathComponent("calibration")), agent: agent,
+            predictor: predictor, configuration: configuration, log: { lines.append($0) }
+        ).run()
+
+        #expect(report.dynamic.count == 1 && report.staticRows.count == 1)
+        let chosen = try #require(report.staticRows.first)
+        #expect(chosen.measurements == 2, "one verified candidate from the agent's search and one from the uniform start")
+        #expect(chosen.perplexity.isFinite && chosen.validationPerplexity?.isFinite == true)
+        #expect(report.densePerplexity.isFinite && report.densePerplexity < chosen.perplexity * 10)
+        let names = Set(report.baselines.map(\.baseline))
+        #expect(names == Set(BaselinePolicy.allCases.map(\.rawValue)), "every baseline, measured in this run")
+        #expect(report.baselines.count == names.count, "one metric (its best) per baseline at the one ratio")
+        #expect(report.verifyTokens == 200 && report.staticStarts == ["uniform"])
+        let markdown = report.markdown()
+        #expect(markdown.contains("dynamic vs best baseline") && markdown.contains("static vs best baseline"))
+        #expect(lines.all.contains { $0.contains("PPF static test ppl") })
+    }
+
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func append(_ line: String) { lock.withLock { lines.append(line) } }
+        var all: [String] { lock.withLock { lines } }
+    }
+}
