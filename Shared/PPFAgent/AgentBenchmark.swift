@@ -89,7 +89,7 @@ public enum AgentBenchmark {
         var generator = SeededGenerator(seed: 7)
         var latencies: [Double] = []
         for _ in 0..<1000 {
-            let ratio = Double.random(in: agent.ratioRange, using: &generator)
+            let ratio = generator.nextUniform(in: agent.ratioRange)
             let start = DispatchTime.now().uptimeNanoseconds
             _ = try agent.policy(forRatio: ratio)
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)

@@ -59,7 +59,7 @@ public struct AgentNetwork: Codable, Sendable, Equatable {
             let (fanIn, fanOut) = (widths[layer], widths[layer + 1])
             let isOutput = layer == widths.count - 2
             let scale = Float(sqrt(6.0 / Double(fanIn + fanOut))) * (isOutput ? 0.01 : 1)
-            for _ in 0..<(fanIn * fanOut) { values.append(Float.random(in: -scale...scale, using: &generator)) }
+            for _ in 0..<(fanIn * fanOut) { values.append(generator.nextFloat(in: -scale...scale)) }
             if isOutput, !outputBias.isEmpty {
                 values.append(contentsOf: outputBias.map(Float.init))
             } else {

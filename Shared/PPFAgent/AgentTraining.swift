@@ -51,7 +51,7 @@ extension PruningAgent {
             // Stratified ratios: one uniform draw in each of `groups` equal slices.
             let width = config.maximumRatio - config.minimumRatio
             let ratios = (0..<groups).map { group in
-                config.minimumRatio + width * (Double(group) + Double.random(in: 0..<1, using: &random)) / Double(groups)
+                config.minimumRatio + width * (Double(group) + random.nextUniform()) / Double(groups)
             }
             let activations = network.forward(ratios: ratios)
             let means = activations.output
@@ -76,7 +76,7 @@ extension PruningAgent {
                     // positive entry; encoding p keeps its ordering by confidence.
                     for entry in continuousCount..<actionCount {
                         let probability = sigmoid(Double(means[group, entry]))
-                        let drop = Double.random(in: 0..<1, using: &random) < probability
+                        let drop = random.nextUniform() < probability
                         noise[episode * actionCount + entry] = drop ? 1 : 0
                         action[entry] = drop ? 1 + probability : probability - 2
                     }

@@ -19,17 +19,26 @@ extension ParameterBudget {
     ///   be pruned further by this budget), or shapes the projection cannot serve.
     public init(configuration: LlamaConfiguration, minimumKeptMLPFraction: Double = 0.1,
                 allowsBlockDrop: Bool) throws(AgentError) {
+        try self.init(accounting: ParameterAccounting(configuration: configuration),
+                      minimumKeptMLPFraction: minimumKeptMLPFraction, allowsBlockDrop: allowsBlockDrop)
+    }
+
+    /// The budget of a model from PPFModel's accounting of its shapes, one
+    /// ``LayerBudget/init(accounting:minimumKeptMLPFraction:)`` per block, so
+    /// the agent's counts and levels are the pruning engine's.
+    ///
+    /// - Throws: ``AgentError/Code/invalidBudget`` naming the first block
+    ///   without attention or MLP, or shapes the projection cannot serve.
+    public init(accounting: ParameterAccounting, minimumKeptMLPFraction: Double = 0.1,
+                allowsBlockDrop: Bool) throws(AgentError) {
         var layers: [LayerBudget] = []
-        for (index, block) in configuration.blocks.enumerated() {
-            guard block.hasAttention, block.hasMLP else {
+        for (index, block) in accounting.layers.enumerated() {
+            guard block.queryHeads > 0, block.feedForwardLength > 0 else {
                 throw AgentError(.invalidBudget,
                                  "block \(index) has \(block.queryHeads) query heads and \(block.feedForwardLength) MLP channels; the agent needs both in every block")
             }
             do {
-                layers.append(try Self.groupedQueryAttentionLayer(
-                    hiddenSize: configuration.embeddingLength, queryHeads: block.queryHeads,
-                    kvHeads: block.keyValueHeads, headDimension: configuration.headDimension,
-                    ffnChannels: block.feedForwardLength, minimumKeptMLPFraction: minimumKeptMLPFraction))
+                layers.append(try LayerBudget(accounting: block, minimumKeptMLPFraction: minimumKeptMLPFraction))
             } catch {
                 throw AgentError(.invalidBudget, "block \(index): \(error.message)")
             }

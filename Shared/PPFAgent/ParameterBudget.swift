@@ -1,10 +1,16 @@
 import PPFContracts
+import PPFModel
 
 // MARK: - LayerBudget
 
 /// What one block can lose: its prunable parameter counts and the removal
 /// fractions its head and channel layout allows.
-public struct LayerBudget: Codable, Sendable, Hashable {
+///
+/// Budgets of real models are built from PPFModel's `LayerAccounting`
+/// (``init(accounting:minimumKeptMLPFraction:)``); the memberwise initialiser
+/// serves stored budgets and synthetic ones (near-continuous levels) that
+/// describe no real layout.
+public struct LayerBudget: PrunableBlockCounts, Codable, Sendable, Hashable {
     /// Prunable attention parameters (q, k, v, o projections), `A_l`.
     public let attentionParameters: Int
     /// Prunable MLP parameters (gate, up, down projections), `M_l`.
@@ -26,6 +32,30 @@ public struct LayerBudget: Codable, Sendable, Hashable {
         self.attentionLevels = attentionLevels
         self.mlpChannels = mlpChannels
         self.maxRemovedMLPChannels = maxRemovedMLPChannels
+    }
+
+    /// The budget of one block from PPFModel's accounting of its shapes: its
+    /// `A_l`, `M_l`, `F`, and the removal fractions of its attention levels
+    /// below 1 (full removal is only possible by dropping the block).
+    ///
+    /// - Parameters:
+    ///   - minimumKeptMLPFraction: the share of MLP channels a surviving block
+    ///     keeps, rounded up to whole channels and at least one.
+    /// - Throws: ``AgentError/Code/invalidBudget`` for a block without attention
+    ///   or MLP (the agent prunes both in every block) or a fraction outside [0, 1].
+    public init(accounting: LayerAccounting, minimumKeptMLPFraction: Double) throws(AgentError) {
+        guard accounting.queryHeads > 0, accounting.feedForwardLength > 0 else {
+            throw AgentError(.invalidBudget,
+                             "a block with \(accounting.queryHeads) query heads and \(accounting.feedForwardLength) MLP channels cannot be budgeted; the agent needs both")
+        }
+        guard (0...1).contains(minimumKeptMLPFraction) else {
+            throw AgentError(.invalidBudget, "minimum kept MLP fraction \(minimumKeptMLPFraction) must be in [0, 1]")
+        }
+        let channels = accounting.feedForwardLength
+        let keptChannels = max(1, Int((minimumKeptMLPFraction * Double(channels)).rounded(.up)))
+        self.init(attentionParameters: accounting.attentionParameters, mlpParameters: accounting.mlpParameters,
+                  attentionLevels: accounting.attentionLevels.filter { !$0.shapes.isEmpty }.map(\.removal),
+                  mlpChannels: channels, maxRemovedMLPChannels: max(0, channels - keptChannels))
     }
 
     /// `A_l + M_l`: what dropping the block removes.
@@ -122,24 +152,28 @@ public struct ParameterBudget: Codable, Sendable, Hashable {
 
     // MARK: - Achieved ratio
 
-    /// The prunable parameters `policy` removes, computed exactly from the budget.
+    /// How `policy` prunes each block, for a policy the budget can realise as
+    /// it stands: unlike the pruning engine, which maps any ratio to the
+    /// nearest layout, the agent only ever emits budget-exact policies, so
+    /// anything else is an error here.
     ///
     /// - Throws: ``AgentError/Code/policyShapeMismatch`` when the block count
     ///   differs, ``AgentError/Code/policyNotRepresentable`` when an attention
     ///   ratio is not an allowed level, an MLP ratio is not a whole number of
     ///   channels within the block's limit, or a drop is not allowed.
-    public func removedParameters(_ policy: PruningPolicy) throws(AgentError) -> Double {
+    public func removals(_ policy: PruningPolicy) throws(AgentError) -> [BlockRemoval] {
         guard policy.layers.count == blockCount else {
             throw AgentError(.policyShapeMismatch,
                              "policy has \(policy.layers.count) blocks but the budget has \(blockCount)")
         }
-        var removed = 0.0
+        var removals: [BlockRemoval] = []
+        removals.reserveCapacity(blockCount)
         for (index, (layer, budget)) in zip(policy.layers, layers).enumerated() {
             if layer.dropped {
                 guard allowsBlockDrop else {
                     throw AgentError(.policyNotRepresentable, "block \(index) is dropped but the budget allows no block drops")
                 }
-                removed += Double(budget.blockParameters)
+                removals.append(.dropped)
                 continue
             }
             guard let level = budget.attentionLevels.first(where: { abs($0 - layer.attentionRatio) <= 1e-9 }) else {
@@ -152,14 +186,29 @@ public struct ParameterBudget: Codable, Sendable, Hashable {
                 throw AgentError(.policyNotRepresentable,
                                  "block \(index): MLP ratio \(layer.mlpRatio) is not a whole number of channels in 0...\(budget.maxRemovedMLPChannels) of \(budget.mlpChannels)")
             }
-            removed += level * Double(budget.attentionParameters) + whole * budget.parametersPerChannel
+            // The budget stores levels as fractions (its Codable form), so the
+            // attention removed is level·A_l: within an ulp or so of the
+            // accounting's whole count for a budget built from shapes.
+            removals.append(.pruned(attentionParameters: level * Double(budget.attentionParameters), channels: Int(whole)))
         }
-        return removed
+        return removals
     }
 
-    /// The fraction of prunable parameters `policy` removes, computed exactly from the budget.
+    /// The prunable parameters `policy` removes: PPFModel's
+    /// `ParameterAccounting.removedParameters(by:in:)` of ``removals(_:)``.
+    ///
+    /// - Throws: see ``removals(_:)``.
+    public func removedParameters(_ policy: PruningPolicy) throws(AgentError) -> Double {
+        ParameterAccounting.removedParameters(by: try removals(policy), in: layers)
+    }
+
+    /// The fraction of prunable parameters `policy` removes: PPFModel's
+    /// `ParameterAccounting.achievedRatio(of:in:)` of ``removals(_:)``, the
+    /// same definition the pruning engine plans with.
+    ///
+    /// - Throws: see ``removals(_:)``.
     public func achievedRatio(_ policy: PruningPolicy) throws(AgentError) -> Double {
-        try removedParameters(policy) / Double(totalParameters)
+        ParameterAccounting.achievedRatio(of: try removals(policy), in: layers)
     }
 
     // MARK: - Validation
@@ -208,55 +257,35 @@ public struct ParameterBudget: Codable, Sendable, Hashable {
 // MARK: - Grouped-query attention budgets
 
 extension ParameterBudget {
-    /// The budget of a LLaMA-style model with grouped-query attention and a SwiGLU MLP.
+    /// The budget of a LLaMA-style model with grouped-query attention and a
+    /// SwiGLU MLP, every block alike, from PPFModel's `LayerAccounting` of
+    /// those shapes (see ``init(accounting:minimumKeptMLPFraction:allowsBlockDrop:)``).
     ///
     /// Attention is removed by keeping `g` of the `G` KV groups and `m` of the
     /// `Q/G` query heads in each kept group, so a block keeps
     /// `hidden·headDim·(2·g·m + 2·g)` of its `hidden·headDim·(2·Q + 2·G)`
-    /// attention parameters (q and o scale with query heads, k and v with
-    /// groups). For SmolLM2-135M (Q = 9, G = 3) the removal levels are
-    /// `1 − g(m+1)/12`. The MLP is `3·hidden·F` parameters in `F` channels.
+    /// attention parameters. For SmolLM2-135M (Q = 9, G = 3) the removal
+    /// levels are `1 − g(m+1)/12`. The MLP is `3·hidden·F` parameters in `F` channels.
     ///
     /// - Parameters:
     ///   - minimumKeptMLPFraction: the share of MLP channels every surviving
     ///     block keeps (default 0.1, rounded up to whole channels, at least one).
+    /// - Throws: ``AgentError/Code/invalidBudget`` for non-positive shapes,
+    ///   query heads that are not a multiple of the KV heads, or a budget the
+    ///   projection cannot serve.
     public static func groupedQueryAttention(
         blocks: Int, hiddenSize: Int, queryHeads: Int, kvHeads: Int, headDimension: Int,
         ffnChannels: Int, minimumKeptMLPFraction: Double = 0.1, allowsBlockDrop: Bool
     ) throws(AgentError) -> ParameterBudget {
         guard blocks > 0 else { throw AgentError(.invalidBudget, "a budget needs at least one block, got \(blocks)") }
-        let layer = try groupedQueryAttentionLayer(
-            hiddenSize: hiddenSize, queryHeads: queryHeads, kvHeads: kvHeads, headDimension: headDimension,
-            ffnChannels: ffnChannels, minimumKeptMLPFraction: minimumKeptMLPFraction)
+        let accounting: LayerAccounting
+        do {
+            accounting = try LayerAccounting(embeddingLength: hiddenSize, headDimension: headDimension, queryHeads: queryHeads,
+                                             keyValueGroups: kvHeads, feedForwardLength: ffnChannels)
+        } catch {
+            throw AgentError(.invalidBudget, error.message)
+        }
+        let layer = try LayerBudget(accounting: accounting, minimumKeptMLPFraction: minimumKeptMLPFraction)
         return try ParameterBudget(layers: Array(repeating: layer, count: blocks), allowsBlockDrop: allowsBlockDrop)
-    }
-
-    /// One GQA + SwiGLU block's budget (see ``groupedQueryAttention(blocks:hiddenSize:queryHeads:kvHeads:headDimension:ffnChannels:minimumKeptMLPFraction:allowsBlockDrop:)``).
-    static func groupedQueryAttentionLayer(
-        hiddenSize: Int, queryHeads: Int, kvHeads: Int, headDimension: Int, ffnChannels: Int,
-        minimumKeptMLPFraction: Double
-    ) throws(AgentError) -> LayerBudget {
-        guard hiddenSize > 0, kvHeads > 0, headDimension > 0, ffnChannels > 0,
-              queryHeads > 0, queryHeads % kvHeads == 0 else {
-            throw AgentError(.invalidBudget,
-                             "shapes must be positive and query heads (\(queryHeads)) a multiple of KV heads (\(kvHeads))")
-        }
-        guard (0...1).contains(minimumKeptMLPFraction) else {
-            throw AgentError(.invalidBudget, "minimum kept MLP fraction \(minimumKeptMLPFraction) must be in [0, 1]")
-        }
-        let headsPerGroup = queryHeads / kvHeads
-        let fullUnits = 2 * queryHeads + 2 * kvHeads
-        var keptUnits = Set<Int>()
-        for groups in 1...kvHeads {
-            for heads in 1...headsPerGroup { keptUnits.insert(2 * groups * heads + 2 * groups) }
-        }
-        let levels = keptUnits.sorted(by: >).map { 1 - Double($0) / Double(fullUnits) }
-        let keptChannels = max(1, Int((minimumKeptMLPFraction * Double(ffnChannels)).rounded(.up)))
-        return LayerBudget(
-            attentionParameters: hiddenSize * headDimension * fullUnits,
-            mlpParameters: 3 * hiddenSize * ffnChannels,
-            attentionLevels: levels,
-            mlpChannels: ffnChannels,
-            maxRemovedMLPChannels: max(0, ffnChannels - keptChannels))
     }
 }

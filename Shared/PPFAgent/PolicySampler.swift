@@ -155,7 +155,7 @@ public struct PolicySampler: Sendable {
         for (slot, kind) in kinds.enumerated() {
             for _ in 0..<configuration.attemptsPerPolicy {
                 // Stratified: slot i draws its ratio from the i-th of `count` equal strata.
-                let fraction = (Double(slot) + Double.random(in: 0..<1, using: &generator)) / Double(count)
+                let fraction = (Double(slot) + generator.nextUniform()) / Double(count)
                 let target = min(effectiveRange.lowerBound + fraction * width, effectiveRange.upperBound)
                 let drawn = try draw(kind, target: target, seedActions: seedActions, generator: &generator)
                 guard seen.insert(drawn.policy.canonicalKey(decimals: configuration.dedupDecimals)).inserted else {
@@ -177,7 +177,7 @@ public struct PolicySampler: Sendable {
         var kinds = Array(repeating: Kind.perturbation, count: perturbations)
             + Array(repeating: Kind.blockDrop, count: drops)
             + Array(repeating: Kind.randomAllocation, count: max(0, count - perturbations - drops))
-        kinds.shuffle(using: &generator)
+        generator.shuffle(&kinds)
         return kinds
     }
 
@@ -190,11 +190,11 @@ public struct PolicySampler: Sendable {
         var seedIndex: Int?
         switch kind {
         case .randomAllocation, .blockDrop:
-            let spread = Double.random(in: configuration.allocationSpread, using: &generator)
+            let spread = generator.nextUniform(in: configuration.allocationSpread)
             // Attention and MLP share one depth trend half the time, so both
             // "protect the early blocks" and "trade attention for MLP" shapes occur.
             let slope = configuration.depthTrendScale * generator.nextGaussian()
-            let mlpSlope = Bool.random(using: &generator)
+            let mlpSlope = generator.nextBool()
                 ? slope : configuration.depthTrendScale * generator.nextGaussian()
             for block in 0..<blocks {
                 let depth = blocks > 1 ? Double(block) / Double(blocks - 1) - 0.5 : 0
@@ -210,7 +210,7 @@ public struct PolicySampler: Sendable {
                 }
             }
         case .perturbation:
-            let index = Int.random(in: 0..<seedActions.count, using: &generator)
+            let index = generator.next(below: seedActions.count)
             seedIndex = index
             action = seedActions[index]
             for entry in 0..<(2 * blocks) {
@@ -233,8 +233,8 @@ public struct PolicySampler: Sendable {
         let largest = Double(budget.layers.map(\.blockParameters).max() ?? 1)
         let fitting = Int((target * Double(budget.totalParameters) / largest).rounded(.down))
         let most = max(1, min(fitting, budget.blockCount - 1))
-        let count = Int.random(in: 1...most, using: &generator)
-        return Array((0..<budget.blockCount).shuffled(using: &generator).prefix(count))
+        let count = generator.next(in: 1...most)
+        return Array(generator.shuffled(0..<budget.blockCount).prefix(count))
     }
 
     // MARK: - Seeds as actions

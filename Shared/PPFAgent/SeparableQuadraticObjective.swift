@@ -49,7 +49,7 @@ public struct SeparableQuadraticObjective: Sendable, Codable, Hashable {
     /// An objective with `c_l = exp(u_l)`, `u_l` uniform in `[−spread, spread]`, from a seed.
     public static func random(budget: ParameterBudget, spread: Double = 1.2, seed: UInt64) throws(AgentError) -> SeparableQuadraticObjective {
         var generator = SeededGenerator(seed: seed)
-        let weights = (0..<budget.blockCount).map { _ in exp(Double.random(in: -spread...spread, using: &generator)) }
+        let weights = (0..<budget.blockCount).map { _ in exp(generator.nextUniform(in: -spread...spread)) }
         return try SeparableQuadraticObjective(budget: budget, layerWeights: weights)
     }
 

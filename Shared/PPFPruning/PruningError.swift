@@ -71,9 +71,22 @@ public struct PruningError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
-    /// Wraps a model-engine error, keeping its message.
+    /// Wraps a model-engine error, keeping its message. The policy checks of
+    /// PPFModel's `ParameterAccounting` keep their code (`policyShapeMismatch`,
+    /// `invalidRatio`, `removesEveryHead`, `removesEveryChannel`,
+    /// `dropsEveryBlock` have namesakes here), so callers of the planner still
+    /// see what was wrong with the policy; anything else becomes `model`.
     public init(wrapping error: ModelError, file: String = #fileID, line: UInt = #line) {
-        self.init(.model, "\(error.code): \(error.message)", file: file, line: line)
+        let policyCodes: [ModelError.Code: Code] = [
+            .policyShapeMismatch: .policyShapeMismatch, .invalidRatio: .invalidRatio,
+            .removesEveryHead: .removesEveryHead, .removesEveryChannel: .removesEveryChannel,
+            .dropsEveryBlock: .dropsEveryBlock,
+        ]
+        if let code = policyCodes[error.code] {
+            self.init(code, error.message, file: file, line: line)
+        } else {
+            self.init(.model, "\(error.code): \(error.message)", file: file, line: line)
+        }
     }
 
     /// Whether trying again unchanged could succeed: only file-system failures can be transient.

@@ -87,14 +87,13 @@ extension Matrix {
     /// A matrix of uniform values in `[-scale, scale)` drawn from `generator`;
     /// with a seeded generator the result is reproducible (used by tests that
     /// build tiny random models without any download). Each value takes the
-    /// top 24 bits of one draw, so filling a 28M-element embedding is fast.
+    /// top 24 bits of one draw (``SeededGenerator/nextFloat()``), so
+    /// filling a 28M-element embedding is fast.
     public static func random(rows: Int, cols: Int, scale: Float, using generator: inout SeededGenerator) -> Matrix {
         var matrix = Matrix(rows: rows, cols: cols)
-        let unit: Float = 1 / Float(1 << 24)
         matrix.storage.withUnsafeMutableBufferPointer { values in
             for index in values.indices {
-                let uniform = Float(generator.next() >> 40) * unit   // [0, 1)
-                values[index] = (2 * uniform - 1) * scale
+                values[index] = (2 * generator.nextFloat() - 1) * scale
             }
         }
         return matrix

@@ -1,6 +1,8 @@
 import Foundation
 import PPFAgent
 import PPFContracts
+import PPFModel
+import PPFTensor
 import Testing
 
 // MARK: - SmolLM2 shapes
@@ -92,4 +94,56 @@ import Testing
     let broken = try #require(String(data: data, encoding: .utf8)?
         .replacingOccurrences(of: "\"maxRemovedMLPChannels\":1382", with: "\"maxRemovedMLPChannels\":1536"))
     #expect(throws: AgentError.self) { try JSONDecoder().decode(ParameterBudget.self, from: Data(broken.utf8)) }
+}
+
+// MARK: - One source with the pruning engine's accounting
+
+/// The budget of a configuration is built from PPFModel's `ParameterAccounting`
+/// of it, so its counts and levels are the accounting's, and both compute a
+/// policy's ratio with `ParameterAccounting.achievedRatio(of:in:)`.
+///
+/// The one place they may differ is the attention removed: the budget stores
+/// levels as fractions (its Codable form, which stored agent artifacts use), so
+/// it removes `level·A_l`, one rounding away from the accounting's whole
+/// `A_l − kept`. The removed count therefore matches after rounding to a whole
+/// parameter, and the ratio to 1e-15: `level·A_l` is off by about `A_l·2⁻⁵³`
+/// ≈ 1e-10 parameters per block, a few 1e-17 of the ratio over 30 blocks,
+/// while one wrong channel or level would move it by at least 1/Σ(A+M) ≈ 1e-8.
+@Test func theBudgetAndTheAccountingAreTheSameNumbersFromOneSource() throws {
+    let configurations = [
+        try LlamaConfiguration(blockCount: 30, embeddingLength: 576, headCounts: [9], keyValueHeadCounts: [3],
+                               feedForwardLengths: [1536], headDimension: 64, contextLength: 8192, vocabularySize: 49152),
+        try LlamaConfiguration(blockCount: 3, embeddingLength: 64, headCounts: [4, 2, 4], keyValueHeadCounts: [2, 1, 2],
+                               feedForwardLengths: [128, 96, 64], headDimension: 16, contextLength: 256, vocabularySize: 100),
+    ]
+    var generator = SeededGenerator(seed: 77)
+    for configuration in configurations {
+        let accounting = ParameterAccounting(configuration: configuration)
+        let budget = try ParameterBudget(configuration: configuration, allowsBlockDrop: configuration.blockCount == 30)
+        #expect(budget == (try ParameterBudget(accounting: accounting, allowsBlockDrop: budget.allowsBlockDrop)))
+        #expect(budget.totalParameters == accounting.prunableParameters)
+        for (layer, block) in zip(budget.layers, accounting.layers) {
+            #expect(layer.attentionParameters == block.attentionParameters)
+            #expect(layer.mlpParameters == block.mlpParameters)
+            #expect(layer.mlpChannels == block.feedForwardLength)
+            #expect(layer.attentionLevels == block.attentionLevels.filter { !$0.shapes.isEmpty }.map(\.removal))
+        }
+        var compared = 0
+        for _ in 0..<200 {
+            let layers = budget.layers.map { layer -> LayerPolicy in
+                if budget.allowsBlockDrop, generator.nextUniform() < 0.1 {
+                    return LayerPolicy(attentionRatio: 0, mlpRatio: 0, dropped: true)
+                }
+                return LayerPolicy(attentionRatio: generator.element(of: layer.attentionLevels) ?? 0,
+                                   mlpRatio: Double(generator.next(in: 0...layer.maxRemovedMLPChannels)) / Double(layer.mlpChannels))
+            }
+            let policy = PruningPolicy(layers: layers)
+            guard policy.layers.contains(where: { !$0.dropped }) else { continue }
+            let removed = accounting.prunableParameters - (try accounting.keptParameters(policy))
+            #expect(try budget.removedParameters(policy).rounded() == Double(removed))
+            #expect(abs(try budget.achievedRatio(policy) - accounting.achievedRatio(policy)) <= 1e-15)
+            compared += 1
+        }
+        #expect(compared > 150)
+    }
 }

@@ -199,8 +199,8 @@ extension LlamaWeights {
         func projection(_ rows: Int, _ cols: Int) -> Matrix {
             Matrix.random(rows: rows, cols: cols, scale: 1 / Float(cols).squareRoot(), using: &g)
         }
-        func norm() -> [Float] { (0..<d).map { _ in Float.random(in: 0.8..<1.2, using: &g) } }
-        func bias() -> [Float]? { withBiases ? (0..<d).map { _ in Float.random(in: -0.1..<0.1, using: &g) } : nil }
+        func norm() -> [Float] { (0..<d).map { _ in g.nextFloat(in: 0.8..<1.2) } }
+        func bias() -> [Float]? { withBiases ? (0..<d).map { _ in g.nextFloat(in: -0.1..<0.1) } : nil }
         let embedding = Matrix.random(rows: c.vocabularySize, cols: d, scale: 1, using: &g)
         var blocks: [Block] = []
         for shape in c.blocks {

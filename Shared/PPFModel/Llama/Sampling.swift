@@ -40,7 +40,7 @@ struct TokenSampler {
         let inverse = 1 / sampling.temperature
         for i in 0..<count { logits[i] *= inverse }
         Kernels.softmax(logits, count: count)
-        let threshold = Float.random(in: 0..<1, using: &generator)
+        let threshold = generator.nextFloat()
         var cumulative: Float = 0
         for i in 0..<count {
             cumulative += logits[i]

@@ -82,7 +82,8 @@ struct MemberTrainer {
                     network.backward(trainPass, batch: batch, parameters: base,
                                      outputGradient: outputGradient.pointer, into: gradient.pointer)
                 }
-                optimizer.update(&parameters.values, gradient: gradient.pointer, learningRate: rate)
+                optimizer.update(&parameters.values, gradient: UnsafeBufferPointer(start: gradient.pointer, count: gradient.count),
+                                 learningRate: rate)
                 start += batch
             }
 

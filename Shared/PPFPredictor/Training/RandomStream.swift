@@ -1,12 +1,12 @@
-import Foundation
 import PPFTensor
 
 // MARK: - RandomStream
 
-/// The predictor's reproducible randomness: SplitMix64 (PPFTensor's
-/// `SeededGenerator`) plus the few draws training needs, written out here so
-/// the stream does not depend on how the standard library maps random bits to
-/// `Double`s or shuffles (neither is guaranteed stable across Swift releases).
+/// The predictor's reproducible randomness: PPFTensor's `SeededGenerator`
+/// and its bit-defined draws (stable across Swift releases, unlike the
+/// standard library's `random(in:using:)` and `shuffle(using:)`), plus what
+/// only training needs: salted sub-streams and normals served one at a time
+/// without wasting the second Box–Muller value.
 struct RandomStream {
     private var generator: SeededGenerator
     /// The second Box–Muller value, kept for the next `normal()` call.
@@ -27,43 +27,33 @@ struct RandomStream {
     /// The next 64 random bits.
     mutating func nextBits() -> UInt64 { generator.next() }
 
-    /// Uniform in [0, 1), from the top 53 bits.
-    mutating func uniform() -> Double {
-        Double(nextBits() >> 11) * 0x1.0p-53
-    }
+    /// Uniform in [0, 1) (`SeededGenerator.nextUniform()`).
+    mutating func uniform() -> Double { generator.nextUniform() }
 
-    /// Uniform in [low, high).
+    /// `low + (high − low)·u`: uniform in [low, high), and `low` when the two
+    /// are equal (synthetic tasks may pin a ratio range to one value, which
+    /// `nextUniform(in:)`'s half-open range could not express).
     mutating func uniform(_ low: Double, _ high: Double) -> Double {
-        low + (high - low) * uniform()
+        low + (high - low) * generator.nextUniform()
     }
 
-    /// Uniform integer in 0..<bound (bound > 0), by multiply-shift (Lemire); the
-    /// tiny bias is irrelevant at training-set sizes.
-    mutating func index(below bound: Int) -> Int {
-        precondition(bound > 0, "index(below:) needs a positive bound")
-        return Int(nextBits().multipliedFullWidth(by: UInt64(bound)).high)
-    }
+    /// Uniform integer in 0..<bound (bound > 0), `SeededGenerator.next(below:)`.
+    mutating func index(below bound: Int) -> Int { generator.next(below: bound) }
 
-    /// Standard normal, by the Box–Muller transform.
+    /// Standard normal: both values of one `SeededGenerator.nextGaussianPair()`,
+    /// the cosine one first, the sine one on the next call.
     mutating func normal() -> Double {
         if let spare = spareNormal {
             spareNormal = nil
             return spare
         }
-        // 1 − u lies in (0, 1], so the logarithm is finite.
-        let radius = (-2 * Foundation.log(1 - uniform())).squareRoot()
-        let angle = 2 * Double.pi * uniform()
-        spareNormal = radius * sin(angle)
-        return radius * cos(angle)
+        let (first, second) = generator.nextGaussianPair()
+        spareNormal = second
+        return first
     }
 
-    /// Fisher–Yates shuffle in place.
-    mutating func shuffle<T>(_ values: inout [T]) {
-        guard values.count > 1 else { return }
-        for i in stride(from: values.count - 1, to: 0, by: -1) {
-            values.swapAt(i, index(below: i + 1))
-        }
-    }
+    /// Fisher–Yates shuffle in place (`SeededGenerator.shuffle(_:)`).
+    mutating func shuffle<T>(_ values: inout [T]) { generator.shuffle(&values) }
 
     /// A permutation of 0..<count.
     mutating func permutation(_ count: Int) -> [Int] {

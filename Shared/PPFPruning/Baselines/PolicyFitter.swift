@@ -1,4 +1,5 @@
 import PPFContracts
+import PPFModel
 
 // MARK: - PolicyFitter
 
@@ -87,7 +88,8 @@ public struct PolicyFitter: Sendable {
                               mlpRatio: Double(channels[index]) / Double(max(1, accounting.layers[index].feedForwardLength)))
         }
         let policy = PruningPolicy(layers: layers)
-        let achieved = try accounting.achievedRatio(policy)
+        let achieved: Double
+        do { achieved = try accounting.achievedRatio(policy) } catch { throw PruningError(wrapping: error) }
         guard abs(achieved - targetRatio) <= tolerance else {
             throw PruningError(.targetNotReached,
                                "the closest policy achieves ratio \(achieved), not \(targetRatio) ± \(tolerance): the kept blocks cannot lose that much (MLP at most \(maximumMLPRatio)) or the dropped blocks already remove more")

@@ -59,7 +59,7 @@ public struct PlanBuilder: Sendable {
     public func plan(_ policy: PruningPolicy, targetRatio: Double? = nil,
                      tolerance: Double = Self.defaultTolerance) throws(PruningError) -> PruningPlan {
         if let targetRatio { try Self.validateTarget(targetRatio) }
-        try accounting.validate(policy)
+        do { try accounting.validate(policy) } catch { throw PruningError(wrapping: error) }
         var layers: [LayerPlan] = []
         for (index, (layerAccounting, layerPolicy)) in zip(accounting.layers, policy.layers).enumerated() {
             layers.append(planLayer(index, layerAccounting, layerPolicy, scores.layers[index]))

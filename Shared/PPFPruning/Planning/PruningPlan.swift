@@ -1,4 +1,5 @@
 import PPFContracts
+import PPFModel
 
 // MARK: - ModelIdentity
 

@@ -1,5 +1,6 @@
 import Foundation
 import PPFContracts
+import PPFModel
 
 extension ImportanceProfile {
     /// The profile of `builder`'s model under its metric, computed from the
