@@ -223,8 +223,8 @@ enum SyntheticPredictor {
         try await context.pool.withTransaction { connection in
             for index in 0..<sampleCount {
                 let policy = PruningPolicy(layers: (0..<blocks).map { _ in
-                    LayerPolicy(attentionRatio: (Double.random(in: 0...0.7, using: &random) * 100).rounded() / 100,
-                                mlpRatio: (Double.random(in: 0...0.8, using: &random) * 100).rounded() / 100)
+                    LayerPolicy(attentionRatio: (random.nextUniform(in: 0...0.7) * 100).rounded() / 100,
+                                mlpRatio: (random.nextUniform(in: 0...0.8) * 100).rounded() / 100)
                 })
                 let perplexity = exp(logPerplexity(policy))
                 measurementIds.append(try await storeMeasurement(policy, perplexity: perplexity, modelId: modelId, on: connection))

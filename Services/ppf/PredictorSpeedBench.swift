@@ -59,20 +59,18 @@ struct PredictorSpeedBench: AsyncParsableCommand {
         let session = try PruningSession.prepare(
             checkpoint: checkpoint, corpus: corpus, metric: metric,
             cache: CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)))
-        let tokens = checkpoint.tokens(of: try corpus.text(of: split), limit: trainedIn.tokenBudget)
+        // The true measurement, as the evaluator takes it.
+        let measurer = InProcessMeasurer(session: session,
+                                         tokens: checkpoint.tokens(of: try corpus.text(of: split), limit: trainedIn.tokenBudget),
+                                         window: trainedIn.window, queue: BlockingQueue(label: "ppf.bench.predictor"))
         print("predictor \(stored.record.id.uuidString.lowercased()): \(predictor.members.count) members; "
               + "true measurements: \(trainedIn); BLAS threads \(BLAS.threadCount)")
 
         var rows: [Row] = []
         for (index, sample) in chosen.enumerated() {
-            // The true measurement, as the evaluator does it.
-            let started = DispatchTime.now().uptimeNanoseconds
             guard let policy = policyById[sample.id] else { continue }
-            let plan = try session.plan(policy, targetRatio: nil)
-            let pruned = try session.apply(plan)
-            let result = try PerplexityEvaluator(model: pruned, windowLength: trainedIn.window)
-                .evaluate(tokens, tokenBudget: trainedIn.tokenBudget)
-            let measureSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let result = try measurer.timedPerplexity(of: policy, ratio: nil)
+            let measureSeconds = result.seconds ?? .nan
             // The prediction of the same policy.
             let timing = try PredictorBenchmark.measure(predictor, policies: [sample.features],
                                                         singleRepetitions: repetitions, batchRepetitions: 1)
@@ -86,8 +84,8 @@ struct PredictorSpeedBench: AsyncParsableCommand {
         let batch = (0..<batchSize).map { chosen[$0 % chosen.count].features }
         let batched = try PredictorBenchmark.measure(predictor, policies: batch, singleRepetitions: 1, batchRepetitions: 5)
 
-        let medianMeasure = median(rows.map(\.measureSeconds))
-        let medianPredict = median(rows.map(\.predictSeconds))
+        let medianMeasure = Statistics.median(rows.map(\.measureSeconds))
+        let medianPredict = Statistics.median(rows.map(\.predictSeconds))
         var markdown = """
             `ppf bench predictor --policies \(policies)` on \(Self.machine()), \(Self.today()); predictor of \
             \(stored.record.sampleCount) policies, \(predictor.members.count)-member ensemble; true measurement = \
@@ -119,11 +117,6 @@ struct PredictorSpeedBench: AsyncParsableCommand {
 
     struct Row {
         let measuredPerplexity, predictedPerplexity, measureSeconds, predictSeconds: Double
-    }
-
-    func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
     }
 
     static func machine() -> String {

@@ -94,7 +94,6 @@ public enum AgentBenchmark {
             _ = try agent.policy(forRatio: ratio)
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
-        latencies.sort()
 
         let search = try agent.search(ratio: 0.4, reward: objective.rewardModel)
         let searched = try gap(search.candidates.first?.policy ?? agent.policy(forRatio: 0.4))
@@ -103,8 +102,8 @@ public enum AgentBenchmark {
                    meanGap: gaps.reduce(0, +) / Double(gaps.count), maxGap: gaps.max() ?? 0,
                    worstRatio: zip(probeRatios, gaps).max { $0.1 < $1.1 }?.0 ?? 0,
                    uniformMeanGap: uniformGaps.reduce(0, +) / Double(uniformGaps.count),
-                   latencyMedianMilliseconds: latencies[latencies.count / 2],
-                   latencyP99Milliseconds: latencies[latencies.count * 99 / 100],
+                   latencyMedianMilliseconds: Statistics.median(latencies),
+                   latencyP99Milliseconds: Statistics.quantile(latencies, 0.99),
                    searchedGapAt040: searched, agentGapAt040: try gap(agent.policy(forRatio: 0.4)),
                    searchSeconds: search.wallSeconds)
     }

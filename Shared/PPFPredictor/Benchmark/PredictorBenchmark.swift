@@ -50,7 +50,6 @@ public enum PredictorBenchmark {
             _ = try predictor.predict(policies[repetition % policies.count])
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        latencies.sort()
         var best = Double.infinity
         for _ in 0..<max(1, batchRepetitions) {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -58,7 +57,7 @@ public enum PredictorBenchmark {
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         return Result(memberCount: predictor.members.count,
-                      singlePolicyLatencySeconds: latencies[latencies.count / 2],
+                      singlePolicyLatencySeconds: Statistics.median(latencies),
                       batchSize: policies.count, batchSeconds: best,
                       policiesPerSecond: Double(policies.count) / best, blasThreads: BLAS.threadCount)
     }

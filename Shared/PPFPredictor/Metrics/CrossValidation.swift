@@ -32,7 +32,7 @@ public struct CrossValidation: Sendable {
         let started = Date()
         var order = Array(samples.indices)
         var generator = SeededGenerator(seed: seed)
-        order.shuffle(using: &generator)
+        generator.shuffle(&order)
         var fold = [Int](repeating: 0, count: samples.count)
         for (position, index) in order.enumerated() { fold[index] = position % folds }
         var predicted = [Double](repeating: .nan, count: samples.count)

@@ -160,7 +160,7 @@ public struct ResultsBenchmark: Sendable {
         var policyTimes: [Double] = []
         var predictionTimes: [Double] = []
         for index in 0..<1000 {
-            let ratio = Double.random(in: agent.agent.ratioRange, using: &generator)
+            let ratio = generator.nextUniform(in: agent.agent.ratioRange)
             let start = DispatchTime.now().uptimeNanoseconds
             let policy = try agent.agent.policy(forRatio: ratio)
             let middle = DispatchTime.now().uptimeNanoseconds
@@ -170,10 +170,7 @@ public struct ResultsBenchmark: Sendable {
                 predictionTimes.append(Double(DispatchTime.now().uptimeNanoseconds - middle) / 1e6)
             }
         }
-        policyTimes.sort()
-        predictionTimes.sort()
-        return (policyTimes[policyTimes.count / 2], policyTimes[policyTimes.count * 99 / 100],
-                predictionTimes[predictionTimes.count / 2])
+        return (Statistics.median(policyTimes), Statistics.quantile(policyTimes, 0.99), Statistics.median(predictionTimes))
     }
 
     /// Each baseline's perplexity per ratio under its best metric (``BaselineCurves/bestMetric(_:ratios:)``). Blocks on BLAS.
