@@ -56,121 +56,26 @@ struct AgentRefine: AsyncParsableCommand {
         await context.shutdown()
     }
 
-    private var ratios: [Double] {
-        let low: Double = range.range.lowerBound
-        let width: Double = range.range.upperBound - low
-        let count = Double(probes)
-        return (0..<probes).map { index -> Double in
-            let ratio: Double = low + (Double(index) + 0.5) / count * width
-            return (ratio * 10_000).rounded() / 10_000
-        }
-    }
-
     private func refine(_ context: ServiceContext) async throws {
+        let refinement = AgentRefinement(context: context, modelId: modelId,
+                                         ratios: AgentRefinement.probeRatios(probes, over: range.range),
+                                         measurementTimeout: .seconds(timeoutMinutes * 60))
         print("| round | agent | predictor (policies) | probes measured | MAPE of the agent's predictions | mean measured ppl | geometric mean |")
         print("|---:|---|---|---:|---:|---:|---:|")
-        for round in 1...rounds {
-            let (agentId, predictorId) = try await currentVersions(context)
-            let events = try await emit(context, round: round)
-            let results = try await waitForMeasurements(context, events: events)
-            let errors = results.compactMap { item in item.predicted.map { abs($0 / item.measured - 1) } }
-            let mape = errors.isEmpty ? Double.nan : errors.reduce(0, +) / Double(errors.count)
-            let mean = results.map(\.measured).reduce(0, +) / Double(max(1, results.count))
-            let geometric = exp(results.map { log($0.measured) }.reduce(0, +) / Double(max(1, results.count)))
-            let samples = try await context.pool.withConnection { connection in
-                try await PredictorVersionRepository.find(id: predictorId, on: connection)?.sampleCount ?? 0
-            }
-            print(String(format: "| %d | %@ | %@ (%d) | %d | %.1f %% | %.2f | %.2f |", round,
-                         String(agentId.uuidString.lowercased().prefix(8)), String(predictorId.uuidString.lowercased().prefix(8)),
-                         samples, results.count, 100 * mape, mean, geometric))
-            let command = try await PredictorTrainingRequest.send(
-                context: context, modelId: modelId, requestedBy: "ppf agent refine (round \(round))")
-            try await BootstrapProgress.waitForPredictor(context: context, modelId: modelId, command: command)
-            try await waitForAgent(context, trainedOn: command)
+        for number in 1...rounds {
+            let bar = TerminalProgressBar()
+            bar.start(total: probes, unit: "probes measured")
+            try await refinement.round(number, measured: { bar.update(completed: $0, detail: "") }, measuredRound: { round in
+                bar.finish()
+                if round.rejected > 0 { print("note: the agent rejected \(round.rejected) probe(s); see `ppf history`") }
+                print(String(format: "| %d | %@ | %@ (%d) | %d | %.1f %% | %.2f | %.2f |", number,
+                             String(round.agentVersion.uuidString.lowercased().prefix(8)),
+                             String(round.predictorVersion.uuidString.lowercased().prefix(8)), round.predictorSamples,
+                             round.probes.count, 100 * round.mape, round.meanPerplexity, round.geometricMeanPerplexity))
+            }, log: { print($0) })
         }
-        let (agentId, predictorId) = try await currentVersions(context)
+        let (agentId, predictorId) = try await refinement.currentVersions()
         print("refined: agent \(agentId.uuidString.lowercased()) on predictor \(predictorId.uuidString.lowercased()); "
               + "compare the rounds' measured perplexities above")
     }
-
-    /// The newest agent version and the predictor it was trained against.
-    private func currentVersions(_ context: ServiceContext) async throws -> (agent: UUID, predictor: UUID) {
-        let model = modelId
-        guard let latest = try await context.pool.withConnection({ connection in
-            try await AgentVersionRepository.latest(modelId: model, on: connection)
-        }) else {
-            throw UserFacingError("no agent version for '\(modelId)' yet: bootstrap the predictor (`ppf bootstrap`) with the agent service running")
-        }
-        return (latest.id, latest.predictorVersionId)
-    }
-
-    /// Stores and publishes one dynamic ratio event per probe ratio.
-    private func emit(_ context: ServiceContext, round: Int) async throws -> [UUID] {
-        var ids: [UUID] = []
-        for ratio in ratios {
-            let change = try RatioChange(modelId: modelId, targetRatio: ratio, mode: .dynamic,
-                                         requestedBy: "ppf agent refine (round \(round))")
-            let envelope = try await context.pool.withTransaction { connection in
-                try await RatioEvents.emit(change, producer: context.producerName, on: connection)
-            }
-            ids.append(envelope.messageId)
-        }
-        _ = try? await context.makeOutboxRelay().publishPending()
-        return ids
-    }
-
-    /// Waits until every event is answered and its policy measured in the
-    /// predictor's regime (a spot-check, or an earlier measurement of the same policy).
-    private func waitForMeasurements(_ context: ServiceContext, events: [UUID])
-        async throws -> [(predicted: Double?, measured: Double)] {
-        let started = ContinuousClock.now
-        let bar = TerminalProgressBarProxy(total: events.count)
-        defer { bar.finish() }
-        while true {
-            let answers = try await context.pool.withConnection { connection in
-                try await RatioEventHistoryRepository.measuredAnswers(ratioEventIds: events, on: connection)
-            }
-            let rejected = answers.filter { $0.status == "rejected" }.count
-            let measured = answers.compactMap { answer in
-                answer.measuredPerplexity.map { (predicted: answer.predictedPerplexity, measured: $0) }
-            }
-            bar.update(measured.count + rejected)
-            if measured.count + rejected >= events.count {
-                if rejected > 0 { print("note: the agent rejected \(rejected) probe(s); see `ppf history`") }
-                return measured
-            }
-            guard ContinuousClock.now - started < .seconds(timeoutMinutes * 60) else {
-                throw UserFacingError("only \(measured.count)/\(events.count) probes measured in \(Int(timeoutMinutes)) min; are the evaluators running?")
-            }
-            try await Task.sleep(for: .seconds(1))
-        }
-    }
-
-    /// Waits for the agent service to store an agent trained on the predictor version of `command`.
-    private func waitForAgent(_ context: ServiceContext, trainedOn command: UUID) async throws {
-        let started = ContinuousClock.now
-        while ContinuousClock.now - started < .seconds(600) {
-            let found = try await context.pool.withConnection { connection in
-                try await AgentVersionRepository.existsForPredictorTrained(byCommand: command, on: connection)
-            }
-            if found { return }
-            try await Task.sleep(for: .seconds(1))
-        }
-        throw UserFacingError("the agent service did not retrain on the new predictor version within 10 min; is it running?")
-    }
-}
-
-/// A progress bar on standard error for a count of items.
-final class TerminalProgressBarProxy: @unchecked Sendable {
-    private let bar: TerminalProgressBar
-    private let total: Int
-
-    init(total: Int) {
-        self.total = total
-        bar = TerminalProgressBar()
-        bar.start(total: total, unit: "probes measured")
-    }
-
-    func update(_ done: Int) { bar.update(completed: min(done, total), detail: "") }
-    func finish() { bar.finish() }
 }

@@ -100,9 +100,9 @@ struct Bootstrap: AsyncParsableCommand {
             try await BootstrapProgress(context: context, requestIds: queued.requestIds)
                 .waitForAll(timeout: .seconds(timeoutMinutes * 60))
             if !noTrain {
-                let command = try await PredictorTrainingRequest.send(
-                    context: context, modelId: modelId, requestedBy: ProcessInfo.processInfo.environment["USER"] ?? "ppf")
-                try await BootstrapProgress.waitForPredictor(context: context, modelId: modelId, command: command)
+                try await PredictorTraining.trainAndWait(
+                    context: context, modelId: modelId, requestedBy: ProcessInfo.processInfo.environment["USER"] ?? "ppf",
+                    log: { print($0) })
             }
         } catch {
             await context.shutdown()

@@ -186,6 +186,9 @@ public actor PredictorTrainer {
         }
     }
 
+    /// The audit action of a training decided against; `ppf bootstrap` waits for it or for a version.
+    public static let trainingSkippedAction = "predictor.training-skipped"
+
     /// Records why a model was not trained (and claims the command, so it is not retried).
     private func skip(_ modelId: String, reason: String, correlationId: UUID?, command: UUID?) async throws {
         logger.warning("not training the predictor of '\(modelId)': \(reason)")
@@ -194,7 +197,7 @@ public actor PredictorTrainer {
             if let command, try await !Inbox.claim(consumer: Self.commandConsumer, messageId: command, on: connection) {
                 return
             }
-            try await AuditLog.record(actor: context.producerName, action: "predictor.training-skipped",
+            try await AuditLog.record(actor: context.producerName, action: Self.trainingSkippedAction,
                                       correlationId: correlationId, details: ["modelId": modelId, "reason": reason],
                                       on: connection)
         }
