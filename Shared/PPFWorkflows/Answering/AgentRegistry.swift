@@ -28,8 +28,8 @@ public actor AgentRegistry {
     private let logger: Logger
     private let queue = BlockingQueue(label: "ppf.agent.training")
     private var serving: [String: LoadedAgent] = [:]
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// One preparation (load or train) at a time.
+    private let gate = SerialGate()
 
     public init(context: ServiceContext, status: ServiceStatus) {
         self.context = context
@@ -102,7 +102,7 @@ public actor AgentRegistry {
 
     /// The agent of `predictorVersionId`, made current for `modelId`.
     private func ensure(modelId: String, predictorVersionId: UUID, correlationId: UUID?) async throws -> Resolution {
-        try await exclusively {
+        try await gate.run {
             if let agent = serving[modelId], agent.predictorVersionId == predictorVersionId { return .ready(agent) }
             status.set(activity: "preparing the agent of '\(modelId)'")
             defer { status.set(activity: "idle") }
@@ -236,20 +236,5 @@ public actor AgentRegistry {
     private enum BudgetLookup {
         case success(ParameterBudget)
         case failure(String)
-    }
-
-    // MARK: - One at a time
-
-    /// Runs `body` when no other preparation is in progress.
-    private func exclusively<Value: Sendable>(_ body: () async throws -> Value) async throws -> Value {
-        while busy {
-            await withCheckedContinuation { waiting.append($0) }
-        }
-        busy = true
-        defer {
-            busy = false
-            if !waiting.isEmpty { waiting.removeFirst().resume() }
-        }
-        return try await body()
     }
 }

@@ -29,8 +29,8 @@ public actor PredictorTrainer {
     private let retrainAfter: Int
     /// Training is CPU-bound for seconds: it runs here, not on the cooperative pool.
     private let queue = BlockingQueue(label: "ppf.predictor.training")
-    private var training = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// One training decision (train, or decide not to) at a time.
+    private let gate = SerialGate()
 
     /// Share of a model's policies held out to score each version (at least 2).
     public static let heldOutFraction = 0.2
@@ -59,7 +59,7 @@ public actor PredictorTrainer {
             throw EnvelopeRejection.invalidPayload(
                 "no measurement row for request \(measurement.requestId.uuidString.lowercased()) of model '\(measurement.modelId)'; the evaluator must store the row with the message (outbox)")
         }
-        try await exclusively {
+        try await gate.run {
             try await trainIfDue(modelId: measurement.modelId, correlationId: envelope.correlationId)
         }
     }
@@ -67,7 +67,7 @@ public actor PredictorTrainer {
     /// A command: train the model now (once per command message).
     public func commanded(_ envelope: Envelope<PredictorCommand>) async throws {
         let command = envelope.payload
-        try await exclusively {
+        try await gate.run {
             let done = try await context.pool.withConnection {
                 try await Inbox.isProcessed(consumer: Self.commandConsumer, messageId: envelope.messageId, on: $0)
             }
@@ -84,7 +84,7 @@ public actor PredictorTrainer {
     public func reconcile() async throws {
         let models = try await context.pool.withConnection { try await MeasurementRepository.modelIds(on: $0) }
         for model in models {
-            try await exclusively { try await trainIfDue(modelId: model, correlationId: nil) }
+            try await gate.run { try await trainIfDue(modelId: model, correlationId: nil) }
         }
     }
 
@@ -201,20 +201,5 @@ public actor PredictorTrainer {
                                       correlationId: correlationId, details: ["modelId": modelId, "reason": reason],
                                       on: connection)
         }
-    }
-
-    // MARK: - One at a time
-
-    /// Runs `body` when no other training decision is in progress.
-    private func exclusively(_ body: () async throws -> Void) async throws {
-        while training {
-            await withCheckedContinuation { waiting.append($0) }
-        }
-        training = true
-        defer {
-            training = false
-            if !waiting.isEmpty { waiting.removeFirst().resume() }
-        }
-        try await body()
     }
 }
