@@ -77,7 +77,6 @@ struct Agent: AsyncParsableCommand {
             } catch {
                 throw UserFacingError("block drops cannot be planned on '\(modelId)': \(error.message); use --block-drops off")
             }
-            let reward = try PredictorReward(predictor: predictor.predictor, blockCount: budget.blockCount)
             var configuration = TrainingConfiguration()
             let range = Settings.ratioRange(ratios) ?? 0.05...0.6
             configuration.minimumRatio = range.lowerBound
@@ -85,24 +84,15 @@ struct Agent: AsyncParsableCommand {
             configuration.seed = seed
             configuration.iterations = iterations
             configuration.uncertaintyPenalty = uncertaintyPenalty
-            let key = AgentArtifact.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
             let predictorId = predictor.record.id.uuidString.lowercased()
             // Written at once, ahead of the training progress on stderr (print() buffers when piped).
             FileHandle.standardOutput.write(Data("model '\(modelId)': predictor \(predictorId) (\(predictor.record.sampleCount) measured policies, metric \(predictor.regime.metric)); \(budget.blockCount) blocks, block drops \(budget.allowsBlockDrop ? "on" : "off")\n".utf8))
 
-            if let stored = try await context.pool.withConnection({
-                try await AgentVersionRepository.find(predictorVersionId: predictor.record.id, configurationKey: key, on: $0)
-            }) {
-                print("this training is stored already as agent version \(stored.id.uuidString.lowercased()) (\(stored.createdAt)); nothing to do")
-                Self.printSummary(stored.summary)
-                await context.shutdown()
-                return
-            }
-
             let steps = iterations
-            let settled = configuration
-            let trained = try await BlockingQueue(label: "ppf.agent.train").run {
-                try PruningAgent.train(budget: budget, configuration: settled, progress: { record in
+            let obtained = try await AgentVersions.obtain(
+                modelId: modelId, predictor: predictor, budget: budget, configuration: configuration, correlationId: nil,
+                producer: context.producerName, pool: context.pool, queue: BlockingQueue(label: "ppf.agent.train"),
+                progress: { record in
                     let step = record.iteration + 1
                     if step % 25 == 0 || step == steps || step == 1 {
                         let line = String(format: "step %4d/%d  mean reward %.4f  best %.4f  predicted ppl %.3f ± %.4f (log std)  exploration σ %.3f\n",
@@ -110,39 +100,43 @@ struct Agent: AsyncParsableCommand {
                                           exp(record.meanPredictedLogPerplexity), record.meanUncertainty, record.explorationStd)
                         FileHandle.standardError.write(Data(line.utf8))
                     }
-                }, reward: reward.model)
-            }
-            let record = try AgentVersions.record(of: trained, modelId: modelId, predictorVersionId: predictor.record.id,
-                                                  configuration: configuration, correlationId: nil)
-            let stored = try await AgentVersions.store(record, correlationId: record.id, producer: context.producerName,
-                                                       pool: context.pool)
+                })
             _ = try? await context.makeOutboxRelay().publishPending()
             await context.shutdown()
-            print("agent version \(stored.record.id.uuidString.lowercased())\(stored.inserted ? "" : " (stored meanwhile by another trainer)")")
-            Self.printSummary(record.summary)
-            try Self.printRatioTable(agent: trained.agent, reward: reward)
+            let agent = obtained.agent
+            switch obtained.origin {
+            case .stored:
+                print("this training is stored already as agent version \(agent.versionId.uuidString.lowercased()) (\(agent.record.createdAt)); nothing to do")
+                Self.printSummary(agent.record.summary)
+                return
+            case .trained:
+                print("agent version \(agent.versionId.uuidString.lowercased())")
+            case .storedMeanwhile:
+                print("agent version \(agent.versionId.uuidString.lowercased()) (stored meanwhile by another trainer)")
+            }
+            Self.printSummary(agent.record.summary)
+            try Self.printRatioTable(agent: agent.agent, reward: agent.reward)
         }
 
-        /// The prunable layers of `modelId`, from the most specific source available.
+        /// The prunable layers of `modelId`: from `--checkpoint`, the configured model's file, or its newest agent.
         private func budgetLayers(modelId: String, context: ServiceContext) async throws -> [LayerBudget] {
             let settings = CommandLineSettings.current
             let file: URL? = checkpoint.map { URL(fileURLWithPath: $0) }
                 ?? (modelId == settings.modelId
                     ? URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile) : nil)
+            var configuration: LlamaConfiguration?
             if let file {
                 guard FileManager.default.fileExists(atPath: file.path) else {
                     throw UserFacingError("no checkpoint at \(file.path); run `make setup` or pass --checkpoint <file.gguf>")
                 }
                 let gguf = try GGUFFile.open(file)
-                return try ParameterBudget(configuration: LlamaConfiguration(metadata: gguf.metadata, tensors: gguf.tensors),
-                                           allowsBlockDrop: false).layers
+                configuration = try LlamaConfiguration(metadata: gguf.metadata, tensors: gguf.tensors)
             }
-            guard let stored = try await context.pool.withConnection({
-                try await AgentVersionRepository.latest(modelId: modelId, on: $0)
-            }) else {
+            guard let layers = try await AgentVersions.layers(modelId: modelId, checkpoint: configuration, pool: context.pool,
+                                                              queue: BlockingQueue(label: "ppf.agent.shapes")) else {
                 throw UserFacingError("the shapes of '\(modelId)' are unknown: pass --checkpoint <file.gguf>")
             }
-            return try AgentArtifact.decode(jsonData: Data(stored.artifact)).budget.layers
+            return layers
         }
 
         static func printSummary(_ summary: AgentTrainingSummary) {

@@ -138,4 +138,66 @@ public enum AgentVersions {
             return result
         }
     }
+
+    /// What ``obtain(modelId:predictor:budget:configuration:correlationId:producer:pool:queue:progress:)`` found or made.
+    public struct Obtained: Sendable {
+        /// The agent, bound to its predictor.
+        public let agent: LoadedAgent
+        /// How it came to be.
+        public let origin: Origin
+
+        /// How an agent version came to be.
+        public enum Origin: Sendable, Equatable {
+            /// A version of this predictor and configuration was stored already and is restored.
+            case stored
+            /// This call trained and stored it.
+            case trained
+            /// This call trained one, but another trainer stored the same version first: that one is restored.
+            case storedMeanwhile
+        }
+    }
+
+    /// The agent of `predictor` trained with `configuration` over `budget`:
+    /// restored when that version is stored, else trained on `queue`
+    /// (`progress` told each step), stored with its event and audit entry,
+    /// and, if another trainer stored it first, that one restored. The one
+    /// way the agent service and `ppf agent train` make agents.
+    /// - Throws: ``AgentError`` and ``PredictorError`` from training or scoring; ``StoreError``.
+    public static func obtain(modelId: String, predictor: LoadedPredictor, budget: ParameterBudget,
+                              configuration: TrainingConfiguration, correlationId: UUID?, producer: String, pool: PGPool,
+                              queue: BlockingQueue,
+                              progress: (@Sendable (IterationRecord) -> Void)? = nil) async throws -> Obtained {
+        let reward = try PredictorReward(predictor: predictor.predictor, blockCount: budget.blockCount)
+        let key = AgentArtifact.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
+        if let stored = try await pool.withConnection({
+            try await AgentVersionRepository.find(predictorVersionId: predictor.record.id, configurationKey: key, on: $0)
+        }) {
+            return Obtained(agent: LoadedAgent(record: stored, agent: try await restoreAgent(stored, queue: queue),
+                                               reward: reward, regime: predictor.regime), origin: .stored)
+        }
+        let trained = try await queue.run {
+            try PruningAgent.train(budget: budget, configuration: configuration, progress: progress, reward: reward.model)
+        }
+        let version = try record(of: trained, modelId: modelId, predictorVersionId: predictor.record.id,
+                                 configuration: configuration, correlationId: correlationId)
+        let stored = try await store(version, correlationId: correlationId ?? version.id, producer: producer, pool: pool)
+        if stored.inserted {
+            return Obtained(agent: LoadedAgent(record: version, agent: trained.agent, reward: reward, regime: predictor.regime),
+                            origin: .trained)
+        }
+        // Another trainer stored this version first: serve exactly what it stored.
+        return Obtained(agent: LoadedAgent(record: stored.record, agent: try await restoreAgent(stored.record, queue: queue),
+                                           reward: reward, regime: predictor.regime), origin: .storedMeanwhile)
+    }
+
+    /// The prunable layers of `modelId`: from `checkpoint`'s header when
+    /// given, else from its newest stored agent version (nil: neither).
+    /// - Throws: ``ModelError`` for a checkpoint that cannot be read; ``AgentError``.
+    public static func layers(modelId: String, checkpoint: LlamaConfiguration?, pool: PGPool,
+                              queue: BlockingQueue) async throws -> [LayerBudget]? {
+        if let checkpoint { return try ParameterBudget(configuration: checkpoint, allowsBlockDrop: false).layers }
+        guard let stored = try await pool.withConnection({ try await AgentVersionRepository.latest(modelId: modelId, on: $0) })
+        else { return nil }
+        return try await restoreAgent(stored, queue: queue).budget.layers
+    }
 }

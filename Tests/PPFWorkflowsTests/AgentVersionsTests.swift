@@ -71,6 +71,47 @@ import Testing
         }
     }
 
+    @Test func obtainTrainsAndStoresOnceThenRestoresTheStoredVersion() async throws {
+        try await TestDatabase.withSchema { schema in
+            let row = try await schema.pool.withConnection { try await Self.predictorVersion(on: $0) }
+            let predictor = LoadedPredictor(record: row, predictor: try StaticPruningTests.predictor(),
+                                            regime: .assumedForUnstoredMeasurements, regimeIsStored: false)
+            let layer = LayerBudget(attentionParameters: 1000, mlpParameters: 3000, attentionLevels: [0, 0.5],
+                                    mlpChannels: 100, maxRemovedMLPChannels: 90)
+            let budget = try ParameterBudget(layers: Array(repeating: layer, count: 4), allowsBlockDrop: false)
+            var configuration = TrainingConfiguration()
+            configuration.iterations = 3
+            let steps = Counter()
+            let first = try await AgentVersions.obtain(
+                modelId: Self.model, predictor: predictor, budget: budget, configuration: configuration, correlationId: nil,
+                producer: "agent/1", pool: schema.pool, queue: BlockingQueue(label: "test"), progress: { _ in steps.add() })
+            #expect(first.origin == .trained && steps.value == 3)
+            let again = try await AgentVersions.obtain(
+                modelId: Self.model, predictor: predictor, budget: budget, configuration: configuration, correlationId: nil,
+                producer: "agent/2", pool: schema.pool, queue: BlockingQueue(label: "test"), progress: { _ in steps.add() })
+            #expect(again.origin == .stored && again.agent.versionId == first.agent.versionId)
+            #expect(steps.value == 3, "a stored version is restored, not trained again")
+            #expect(try again.agent.agent.policy(forRatio: 0.3) == first.agent.agent.policy(forRatio: 0.3))
+            configuration.seed = 99
+            let other = try await AgentVersions.obtain(
+                modelId: Self.model, predictor: predictor, budget: budget, configuration: configuration, correlationId: nil,
+                producer: "agent/1", pool: schema.pool, queue: BlockingQueue(label: "test"))
+            #expect(other.origin == .trained && other.agent.versionId != first.agent.versionId, "another configuration, another version")
+            let layers = try await AgentVersions.layers(modelId: Self.model, checkpoint: nil, pool: schema.pool,
+                                                        queue: BlockingQueue(label: "test"))
+            #expect(layers == budget.layers, "without a checkpoint the newest stored agent gives the shapes")
+            #expect(try await AgentVersions.layers(modelId: "unknown", checkpoint: nil, pool: schema.pool,
+                                                   queue: BlockingQueue(label: "test")) == nil)
+        }
+    }
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        func add() { lock.withLock { count += 1 } }
+        var value: Int { lock.withLock { count } }
+    }
+
     @Test func aPredictorVersionWhoseArtifactIsNotAPredictorFailsToLoadWithAnError() async throws {
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in

@@ -18,19 +18,7 @@ import Testing
     /// A predictor over 4 blocks whose truth punishes block 0 most, and an agent trained against it
     /// over `budget` (default: four made-up blocks).
     static func loadedAgent(budget given: ParameterBudget? = nil) throws -> LoadedAgent {
-        let spec = try FeatureSpec(layerCount: blocks)
-        var generator = SeededGenerator(seed: 5)
-        let samples = try (0..<120).map { index in
-            let policy = PruningPolicy(layers: (0..<blocks).map { _ in
-                LayerPolicy(attentionRatio: Double.random(in: 0...0.6, using: &generator),
-                            mlpRatio: Double.random(in: 0...0.6, using: &generator))
-            })
-            return TrainingSample(id: "s\(index)", features: try PolicyFeatures(policy: policy, spec: spec),
-                                  perplexity: exp(Self.trueLogPerplexity(policy)))
-        }
-        let predictor = try PerformancePredictor.train(
-            on: samples, hyperparameters: PredictorHyperparameters(ensembleSize: 2, seed: 7, maxEpochs: 120, patience: 30))
-        let reward = try PredictorReward(predictor: predictor, blockCount: blocks)
+        let reward = try PredictorReward(predictor: try predictor(), blockCount: blocks)
         let layer = LayerBudget(attentionParameters: 1000, mlpParameters: 3000, attentionLevels: [0, 0.25, 0.5, 0.75],
                                 mlpChannels: 100, maxRemovedMLPChannels: 90)
         let budget = try given ?? ParameterBudget(layers: Array(repeating: layer, count: blocks), allowsBlockDrop: false)
@@ -42,6 +30,22 @@ import Testing
                                               configuration: configuration, correlationId: nil)
         return LoadedAgent(record: record, agent: trained.agent, reward: reward,
                            regime: PredictorRegime(measured: .bootstrapDefault, measurements: 120, includesBlockDrops: false))
+    }
+
+    /// A small predictor over 4 blocks trained on ``trueLogPerplexity``.
+    static func predictor() throws -> PerformancePredictor {
+        let spec = try FeatureSpec(layerCount: blocks)
+        var generator = SeededGenerator(seed: 5)
+        let samples = try (0..<120).map { index in
+            let policy = PruningPolicy(layers: (0..<blocks).map { _ in
+                LayerPolicy(attentionRatio: Double.random(in: 0...0.6, using: &generator),
+                            mlpRatio: Double.random(in: 0...0.6, using: &generator))
+            })
+            return TrainingSample(id: "s\(index)", features: try PolicyFeatures(policy: policy, spec: spec),
+                                  perplexity: exp(Self.trueLogPerplexity(policy)))
+        }
+        return try PerformancePredictor.train(
+            on: samples, hyperparameters: PredictorHyperparameters(ensembleSize: 2, seed: 7, maxEpochs: 120, patience: 30))
     }
 
     static func trueLogPerplexity(_ policy: PruningPolicy) -> Double {

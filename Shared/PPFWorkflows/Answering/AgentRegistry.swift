@@ -138,18 +138,11 @@ public actor AgentRegistry {
         if !loaded.regimeIsStored {
             logger.warning("predictor \(predictorId) lists no stored measurement; assuming \(regime.measured)")
         }
-        let predictor = loaded.predictor
 
         let budget: ParameterBudget
         switch try await lookUpBudget(modelId: modelId, allowsBlockDrop: regime.includesBlockDrops) {
         case .success(let found): budget = found
         case .failure(let message): return .rejected(reason: .unknownModel, message: message)
-        }
-        let reward: PredictorReward
-        do {
-            reward = try PredictorReward(predictor: predictor, blockCount: budget.blockCount)
-        } catch {
-            return .rejected(reason: .noPredictor, message: "predictor version \(predictorId) of '\(modelId)' cannot score this agent's policies: \(error.message)")
         }
         let settings = context.settings
         var configuration = TrainingConfiguration()
@@ -157,48 +150,35 @@ public actor AgentRegistry {
         configuration.minimumRatio = settings.agentRatioRange.lowerBound
         configuration.maximumRatio = settings.agentRatioRange.upperBound
         configuration.iterations = settings.agentIterations
-        let key = AgentArtifact.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
-
-        if let stored = try await context.pool.withConnection({
-            try await AgentVersionRepository.find(predictorVersionId: predictorVersionId, configurationKey: key, on: $0)
-        }) {
-            let agent = try await AgentVersions.restoreAgent(stored, queue: queue)
-            logger.info("loaded agent version \(stored.id.uuidString.lowercased()) of '\(modelId)' (predictor \(predictorId), ratios \(agent.ratioRange))")
-            return .ready(LoadedAgent(record: stored, agent: agent, reward: reward, regime: regime))
-        }
-
-        logger.info("training an agent for '\(modelId)' against predictor \(predictorId): \(budget.blockCount) blocks, ratios \(configuration.ratioRange), \(configuration.iterations) steps, block drops \(budget.allowsBlockDrop ? "on" : "off"), metric \(regime.metric)")
+        logger.info("preparing the agent of '\(modelId)' against predictor \(predictorId): \(budget.blockCount) blocks, ratios \(configuration.ratioRange), \(configuration.iterations) steps, block drops \(budget.allowsBlockDrop ? "on" : "off"), metric \(regime.metric)")
         let logger = logger
         let steps = configuration.iterations
-        let settled = configuration
-        let trained: (agent: PruningAgent, report: TrainingReport)
+        let obtained: AgentVersions.Obtained
         do {
-            trained = try await queue.run {
-                try PruningAgent.train(budget: budget, configuration: settled, progress: { record in
+            obtained = try await AgentVersions.obtain(
+                modelId: modelId, predictor: loaded, budget: budget, configuration: configuration,
+                correlationId: correlationId ?? predictorVersionId, producer: context.producerName, pool: context.pool,
+                queue: queue, progress: { record in
                     if (record.iteration + 1) % 50 == 0 || record.iteration + 1 == steps {
                         logger.info("agent training step \(record.iteration + 1)/\(steps): mean reward \(String(format: "%.4f", record.meanReward)), predicted log-ppl \(String(format: "%.4f", record.meanPredictedLogPerplexity)) ± \(String(format: "%.4f", record.meanUncertainty))")
                     }
-                }, reward: reward.model)
-            }
+                })
         } catch let error as AgentError {
-            return .rejected(reason: error.code == .ratioOutOfRange ? .ratioOutOfRange : .noPredictor,
-                             message: "an agent for '\(modelId)' cannot be trained against predictor \(predictorId): \(error.message)")
+            let reason: RatioEventRejected.Reason = error.code == .ratioOutOfRange ? .ratioOutOfRange : .noPredictor
+            return .rejected(reason: reason, message: "an agent for '\(modelId)' cannot be trained against predictor \(predictorId): \(error.message)")
         } catch let error as PredictorError {
             return .rejected(reason: .noPredictor, message: "predictor \(predictorId) fails on the agent's policies: \(error.message)")
         }
-        let version = try AgentVersions.record(of: trained, modelId: modelId, predictorVersionId: predictorVersionId,
-                                               configuration: settled, correlationId: correlationId)
-        let stored = try await AgentVersions.store(version, correlationId: correlationId ?? predictorVersionId,
-                                                   producer: context.producerName, pool: context.pool)
-        let summary = version.summary
-        if stored.inserted {
-            logger.info("trained agent version \(version.id.uuidString.lowercased()) of '\(modelId)' in \(String(format: "%.1f", summary.trainingSeconds)) s: \(summary.rewardCalls) predictor calls (\(summary.policiesScored) policies), final mean reward \(String(format: "%.4f", summary.finalMeanReward))")
-            return .ready(LoadedAgent(record: version, agent: trained.agent, reward: reward, regime: regime))
+        let agent = obtained.agent, summary = agent.record.summary
+        switch obtained.origin {
+        case .stored:
+            logger.info("loaded agent version \(agent.versionId.uuidString.lowercased()) of '\(modelId)' (predictor \(predictorId), ratios \(agent.ratioRange))")
+        case .trained:
+            logger.info("trained agent version \(agent.versionId.uuidString.lowercased()) of '\(modelId)' in \(String(format: "%.1f", summary.trainingSeconds)) s: \(summary.rewardCalls) predictor calls (\(summary.policiesScored) policies), final mean reward \(String(format: "%.4f", summary.finalMeanReward))")
+        case .storedMeanwhile:
+            logger.info("agent version \(agent.versionId.uuidString.lowercased()) of '\(modelId)' was stored meanwhile; serving it")
         }
-        // Another instance stored this version first: serve exactly what it stored.
-        logger.info("agent version \(stored.record.id.uuidString.lowercased()) of '\(modelId)' was stored meanwhile; serving it")
-        return .ready(LoadedAgent(record: stored.record, agent: try await AgentVersions.restoreAgent(stored.record, queue: queue),
-                                  reward: reward, regime: regime))
+        return .ready(agent)
     }
 
     /// The model's budget: from the configured checkpoint's header, else from
@@ -208,12 +188,10 @@ public actor AgentRegistry {
         let shapes = shapes
         let layers: [LayerBudget]
         do {
-            if let configuration = try await queue.run({ try shapes.configuration(modelId: modelId) }) {
-                layers = try ParameterBudget(configuration: configuration, allowsBlockDrop: false).layers
-            } else if let stored = try await context.pool.withConnection({
-                try await AgentVersionRepository.latest(modelId: modelId, on: $0)
-            }) {
-                layers = try await AgentVersions.restoreAgent(stored, queue: queue).budget.layers
+            let checkpoint = try await queue.run { try shapes.configuration(modelId: modelId) }
+            if let found = try await AgentVersions.layers(modelId: modelId, checkpoint: checkpoint, pool: context.pool,
+                                                          queue: queue) {
+                layers = found
             } else {
                 return .failure("no shapes are known for model '\(modelId)': this agent reads the checkpoint of '\(context.settings.modelId)' (PPF_MODEL_ID, PPF_MODEL_FILE) and '\(modelId)' has no stored agent version")
             }
