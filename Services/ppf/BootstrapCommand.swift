@@ -111,38 +111,17 @@ struct Bootstrap: AsyncParsableCommand {
         await context.shutdown()
     }
 
-    /// The candidate policies in order: baselines first, then the sampler's
-    /// (more than needed, so deduplication against the store can drop some).
+    /// The candidate policies: baselines first, then twice `--samples` of the
+    /// sampler's (the store may already hold some of them).
     private func proposals() throws -> [BootstrapCandidate] {
         let checkpoint = try model.load()
-        let configuration = checkpoint.model.configuration
-        let budget = try ParameterBudget(configuration: configuration, allowsBlockDrop: true)
         let settings = CommandLineSettings.current
-        let cacheDirectory = URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)
+        let cacheDirectory = URL(fileURLWithPath: settings.calibrationCacheDirectory)
         print("preparing baselines (calibration from \(cacheDirectory.path), computed once if missing)…")
         let session = try PruningSession.prepare(
             checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
-            metric: metric, 
-            cache: CalibrationCache(directory: cacheDirectory), calibrate: true)
-        let accounting = ParameterAccounting(configuration: configuration)
-        var candidates: [BootstrapCandidate] = []
-        for ratio in stride(from: 0.1, through: 0.6, by: 0.1) where ratios.range.contains(ratio) {
-            for baseline in BaselinePolicy.allCases {
-                guard let policy = try? session.policy(.baseline(baseline), targetRatio: ratio) else { continue }
-                candidates.append(BootstrapCandidate(policy: policy, source: "baseline:\(baseline.rawValue)",
-                                                     targetRatio: ratio,
-                                                     achievedRatio: try accounting.achievedRatio(policy)))
-            }
-        }
-        let sampler = try PolicySampler(projection: try BudgetProjection(budget: budget),
-                                        configuration: PolicySampler.Configuration(ratioRange: ratios.range))
-        // Twice the count: the store may already hold some of them.
-        let drawn = try sampler.sample(count: 2 * samples, seed: seed, seedPolicies: candidates.map(\.policy))
-        candidates += drawn.map {
-            BootstrapCandidate(policy: $0.policy, source: "sampler:\($0.kind.rawValue)", targetRatio: $0.targetRatio,
-                               achievedRatio: $0.achievedRatio)
-        }
-        return candidates
+            metric: metric, cache: CalibrationCache(directory: cacheDirectory), calibrate: true)
+        return try BootstrapCandidate.proposals(session: session, ratioRange: ratios.range, count: 2 * samples, seed: seed)
     }
 }
 

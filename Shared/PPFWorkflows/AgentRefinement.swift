@@ -85,6 +85,7 @@ public struct AgentRefinement: Sendable {
     ///   - measured: told how many probes are settled (measured or rejected) as they settle.
     ///   - measuredRound: told the round's measurements before the retraining starts.
     /// - Throws: ``WorkflowError`` when no agent exists, or a wait times out.
+    @discardableResult
     public func round(_ number: Int, measured: @Sendable (Int) -> Void = { _ in },
                       measuredRound: (Round) -> Void = { _ in }, log: (String) -> Void = { _ in }) async throws -> Round {
         let (agent, predictor) = try await currentVersions()

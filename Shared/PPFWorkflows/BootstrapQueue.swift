@@ -1,5 +1,8 @@
 import Foundation
+import PPFAgent
 import PPFContracts
+import PPFModel
+import PPFPruning
 import PPFStore
 
 // MARK: - BootstrapCandidate
@@ -21,6 +24,37 @@ public struct BootstrapCandidate: Sendable {
         self.source = source
         self.targetRatio = targetRatio
         self.achievedRatio = achievedRatio
+    }
+}
+
+extension BootstrapCandidate {
+    /// The candidates of a bootstrap, in order: each hand-made baseline at
+    /// each ratio 0.1, 0.2, … 0.6 inside `ratioRange`, then `count` policies
+    /// of the sampler (seeded with the baselines), so a store that already
+    /// holds some of them still has enough new ones.
+    /// - Parameter session: plans the baselines (OWL and ShortGPT need its calibration statistics).
+    /// - Throws: ``AgentError`` from the budget or the sampler; ``ModelError`` from the accounting.
+    public static func proposals(session: PruningSession, ratioRange: ClosedRange<Double>, count: Int,
+                                 seed: UInt64) throws -> [BootstrapCandidate] {
+        let configuration = session.checkpoint.model.configuration
+        let budget = try ParameterBudget(configuration: configuration, allowsBlockDrop: true)
+        let accounting = ParameterAccounting(configuration: configuration)
+        var candidates: [BootstrapCandidate] = []
+        // Tenths as k/10, not a float stride, which would make the third 0.30000000000000004.
+        for ratio in (1...6).map({ Double($0) / 10 }) where ratioRange.contains(ratio) {
+            for baseline in BaselinePolicy.allCases {
+                guard let policy = try? session.policy(.baseline(baseline), targetRatio: ratio) else { continue }
+                candidates.append(BootstrapCandidate(policy: policy, source: "baseline:\(baseline.rawValue)",
+                                                     targetRatio: ratio, achievedRatio: try accounting.achievedRatio(policy)))
+            }
+        }
+        let sampler = try PolicySampler(projection: try BudgetProjection(budget: budget),
+                                        configuration: PolicySampler.Configuration(ratioRange: ratioRange))
+        let drawn = try sampler.sample(count: count, seed: seed, seedPolicies: candidates.map(\.policy))
+        return candidates + drawn.map {
+            BootstrapCandidate(policy: $0.policy, source: "sampler:\($0.kind.rawValue)", targetRatio: $0.targetRatio,
+                               achievedRatio: $0.achievedRatio)
+        }
     }
 }
 

@@ -67,3 +67,24 @@ import Testing
         }
     }
 }
+
+/// What a bootstrap proposes to measure, on the tiny model.
+@Suite struct BootstrapProposalTests {
+    @Test func baselinesComeFirstAtEachTenthInsideTheRangeThenTheSamplersPolicies() async throws {
+        let tiny = try TinyModel.make()
+        defer { tiny.remove() }
+        let engine = try await BaseModelEngineTests.engine(tiny)
+        let session = try await engine.session(for: .flap)
+        let candidates = try BootstrapCandidate.proposals(session: session, ratioRange: 0.15...0.45, count: 10, seed: 3)
+        let baselines = candidates.prefix { $0.source.hasPrefix("baseline:") }
+        #expect(Set(baselines.map(\.targetRatio)) == [0.2, 0.3, 0.4], "the tenths inside 0.15…0.45")
+        #expect(candidates.count - baselines.count == 10, "then the sampler's")
+        #expect(candidates.dropFirst(baselines.count).allSatisfy { $0.source.hasPrefix("sampler:") })
+        for candidate in candidates {
+            #expect(candidate.policy.layers.count == TinyModel.blocks)
+            #expect(candidate.achievedRatio > 0 && candidate.achievedRatio < 0.7)
+        }
+        let again = try BootstrapCandidate.proposals(session: session, ratioRange: 0.15...0.45, count: 10, seed: 3)
+        #expect(again.map(\.policy) == candidates.map(\.policy), "a seed gives the same proposals")
+    }
+}
