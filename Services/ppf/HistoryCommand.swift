@@ -31,7 +31,7 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         let cutoff = try since.map(Self.parseSince) ?? Date(timeIntervalSince1970: 0)
-        let connection = try await StoredPredictor.connect()
+        let connection = try await StoredAgents.connect()
         let rows = try await RatioEventHistoryRepository.recent(since: cutoff, modelId: model, limit: limit, on: connection)
         switch format {
         case .json:

@@ -10,59 +10,6 @@ import PPFRuntime
 import PPFStore
 import PPFWorkflows
 
-// MARK: - Loading a stored predictor
-
-/// A predictor version read back from Postgres, with the training set it was
-/// trained on rebuilt from the stored measurements.
-struct StoredPredictor {
-    let record: PredictorVersionRecord
-    let artifact: PredictorArtifact
-
-    /// Connects to the configured Postgres with a clear error when it is down.
-    static func connect() async throws -> PGConnection {
-        do {
-            return try await PGConnection.connect(try PostgresConfiguration(url: CommandLineSettings.current.postgresURL),
-                                                  logger: Logger(label: "ppf.predictor"))
-        } catch {
-            throw UserFacingError("PostgreSQL is not reachable (\(error)); is the stack up? (`make up`)")
-        }
-    }
-
-    /// The newest version of `modelId`, or the one with `versionId`.
-    static func load(modelId: String, versionId: UUID?, on connection: PGConnection) async throws -> StoredPredictor {
-        let found: PredictorVersionRecord?
-        if let versionId {
-            found = try await PredictorVersionRepository.find(id: versionId, on: connection)
-        } else {
-            found = try await PredictorVersionRepository.latest(modelId: modelId, on: connection)
-        }
-        guard let record = found else {
-            throw UserFacingError(versionId.map { "no predictor version \($0.uuidString.lowercased())" }
-                ?? "no predictor version for '\(modelId)' yet; run `ppf bootstrap` with the services up (`make up`)")
-        }
-        do {
-            return StoredPredictor(record: record, artifact: try PredictorArtifact.decode(jsonData: Data(record.artifact)))
-        } catch {
-            throw UserFacingError("predictor version \(record.id.uuidString.lowercased()) cannot be read: \(error)")
-        }
-    }
-
-    /// The samples the version was trained and scored on, rebuilt from the store.
-    func samples(on connection: PGConnection) async throws
-        -> (training: [TrainingSample], heldOut: [TrainingSample], regime: String, policies: [String: PruningPolicy]) {
-        let measured = try await MeasurementRepository.measuredPolicies(modelId: record.modelId, on: connection)
-        let profiles = artifact.predictor.importanceProfile.map { [$0] } ?? []
-        let trainedOn = Set(record.trainingMeasurementIds)
-        let mine = measured.filter { trainedOn.contains($0.measurement.id) }.map(MeasuredSample.init)
-        guard let set = try TrainingSet(mine, profiles: profiles) else { return ([], [], "none", [:]) }
-        let policies = Dictionary(mine.map { ($0.policyId.uuidString.lowercased(), $0.policy) },
-                                  uniquingKeysWith: { first, _ in first })
-        let byId = Dictionary(set.samples.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        return (artifact.trainingSampleIds.compactMap { byId[$0] }, artifact.heldOutSampleIds.compactMap { byId[$0] },
-                set.regime.description, policies)
-    }
-}
-
 // MARK: - ppf predictor
 
 /// `ppf predictor …`: inspect the stored predictor versions.
@@ -97,10 +44,10 @@ struct PredictorGroup: AsyncParsableCommand {
                 guard let id = UUID(uuidString: text) else { throw ValidationError("--version must be a UUID") }
                 return id
             }
-            let connection = try await StoredPredictor.connect()
-            let stored = try await StoredPredictor.load(modelId: modelId, versionId: versionId, on: connection)
-            let (training, heldOut, regime, _) = try await stored.samples(on: connection)
-            let predictor = stored.artifact.predictor
+            let connection = try await StoredAgents.connect()
+            let stored = try await StoredAgents.predictor(modelId: modelId, versionId: versionId, on: connection)
+            let (training, heldOut, regime, _) = try await TrainingData.samples(of: stored, on: connection)
+            let predictor = stored.predictor
             let trainingMetrics = training.count >= 3 ? try predictor.evaluate(on: training) : nil
             let heldOutMetrics = heldOut.count >= 3 ? try predictor.evaluate(on: heldOut) : nil
 
@@ -239,9 +186,9 @@ struct Predict: AsyncParsableCommand {
 
     func run() async throws {
         let source = try PolicySource(parsing: policy)
-        let connection = try await StoredPredictor.connect()
-        let stored = try await StoredPredictor.load(modelId: modelId, versionId: nil, on: connection)
-        let predictor = stored.artifact.predictor
+        let connection = try await StoredAgents.connect()
+        let stored = try await StoredAgents.predictor(modelId: modelId, versionId: nil, on: connection)
+        let predictor = stored.predictor
         let chosen: PruningPolicy
         switch source {
         case .file(let url):
@@ -252,7 +199,7 @@ struct Predict: AsyncParsableCommand {
             let session = try PruningSession.prepare(
                 checkpoint: checkpoint,
                 corpus: Corpus(directory: URL(fileURLWithPath: CommandLineSettings.current.corpusDirectory)),
-                metric: metric, 
+                metric: metric,
                 cache: CalibrationCache(directory: URL(fileURLWithPath: CommandLineSettings.current.calibrationCacheDirectory)),
                 calibrate: source.needsCalibration)
             chosen = try session.policy(source, targetRatio: ratio)

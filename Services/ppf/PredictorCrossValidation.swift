@@ -54,7 +54,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let connection = try await StoredPredictor.connect()
+        let connection = try await StoredAgents.connect()
         let (measured, profiles) = try await TrainingData.load(modelId: modelId, withImportance: !noImportance,
                                                                on: connection)
         let sources = try await PolicyRepository.sources(modelId: modelId, on: connection)

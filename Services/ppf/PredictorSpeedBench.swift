@@ -41,9 +41,9 @@ struct PredictorSpeedBench: AsyncParsableCommand {
     @OptionGroup var model: ModelOptions
 
     func run() async throws {
-        let connection = try await StoredPredictor.connect()
-        let stored = try await StoredPredictor.load(modelId: modelId, versionId: nil, on: connection)
-        let (training, heldOut, _, policyById) = try await stored.samples(on: connection)
+        let connection = try await StoredAgents.connect()
+        let stored = try await StoredAgents.predictor(modelId: modelId, versionId: nil, on: connection)
+        let (training, heldOut, _, policyById) = try await TrainingData.samples(of: stored, on: connection)
         let trainedIn = try await PredictorVersionRepository.regime(versionId: stored.record.id, on: connection)?.measured
         let chosen = Array((heldOut.isEmpty ? training : heldOut).prefix(policies))
         guard !chosen.isEmpty, let trainedIn else {
@@ -52,7 +52,7 @@ struct PredictorSpeedBench: AsyncParsableCommand {
         guard let metric = MetricKind(rawValue: trainedIn.metric), let split = CorpusSplit(rawValue: trainedIn.split) else {
             throw UserFacingError("the predictor's measurements use metric '\(trainedIn.metric)' on split '\(trainedIn.split)', which this build does not know")
         }
-        let predictor = stored.artifact.predictor
+        let predictor = stored.predictor
         let checkpoint = try model.load()
         let settings = CommandLineSettings.current
         let corpus = Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory))

@@ -121,7 +121,7 @@ struct Ratio: AsyncParsableCommand {
             let source = PolicySource.baseline(baseline)
             let session = try PruningSession.prepare(
                 checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
-                metric: MetricKind(rawValue: metric) ?? .flap, 
+                metric: MetricKind(rawValue: metric) ?? .flap,
                 cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
                 calibrate: source.needsCalibration || metric != MetricKind.magnitude.rawValue)
             return try session.policy(source, targetRatio: ratio)

@@ -18,7 +18,7 @@ struct Report: AsyncParsableCommand {
     var modelId: String = CommandLineSettings.current.modelId
 
     func run() async throws {
-        let connection = try await StoredPredictor.connect()
+        let connection = try await StoredAgents.connect()
         let directory = URL(fileURLWithPath: outDir)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let model = modelId

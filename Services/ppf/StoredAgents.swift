@@ -9,7 +9,7 @@ import PPFWorkflows
 
 // MARK: - StoredAgents
 
-/// Reads predictor and agent versions from PostgreSQL for the CLI.
+/// Reads predictor and agent versions from PostgreSQL for the CLI, with its errors.
 enum StoredAgents {
     /// A connection to the configured database, or a clear error.
     static func connect() async throws -> PGConnection {
@@ -19,6 +19,26 @@ enum StoredAgents {
                                                   logger: Logger(label: "ppf.agents"))
         } catch {
             throw UserFacingError("PostgreSQL is not reachable (\(error)); is the stack up? (`make up`)")
+        }
+    }
+
+    /// Predictor version `versionId`, or the newest of `modelId`, decoded.
+    static func predictor(modelId: String, versionId: UUID?, on connection: PGConnection) async throws -> LoadedPredictor {
+        let found: PredictorVersionRecord?
+        if let versionId {
+            found = try await PredictorVersionRepository.find(id: versionId, on: connection)
+        } else {
+            found = try await PredictorVersionRepository.latest(modelId: modelId, on: connection)
+        }
+        guard let record = found else {
+            throw UserFacingError(versionId.map { "no predictor version \($0.uuidString.lowercased())" }
+                ?? "no predictor version for '\(modelId)' yet; run `ppf bootstrap` with the services up (`make up`)")
+        }
+        do {
+            return try await AgentVersions.loadPredictor(record, queue: BlockingQueue(label: "ppf.predictor.decode"),
+                                                         on: connection)
+        } catch let error as PredictorError {
+            throw UserFacingError("predictor version \(record.id.uuidString.lowercased()) cannot be read: \(error)")
         }
     }
 

@@ -8,12 +8,15 @@ import PPFStore
 
 // MARK: - LoadedPredictor
 
-/// A stored predictor version, decoded, with the regime of its measurements.
+/// A stored predictor version, decoded, with the regime of its measurements:
+/// what the agent service trains against and every `ppf predictor` command reads.
 public struct LoadedPredictor: Sendable {
     /// Its row (id, model, sample count, held-out metrics).
     public let record: PredictorVersionRecord
+    /// The decoded artifact: the ensemble, its training and held-out sample ids, its learning curve.
+    public let artifact: PredictorArtifact
     /// The ensemble.
-    public let predictor: PerformancePredictor
+    public var predictor: PerformancePredictor { artifact.predictor }
     /// The metric, split, tokens and window its measurements were taken with.
     public let regime: PredictorRegime
     /// False when the version lists no stored measurement (an artifact made
@@ -21,10 +24,10 @@ public struct LoadedPredictor: Sendable {
     public let regimeIsStored: Bool
 
     /// Binds a decoded predictor to its row and regime.
-    public init(record: PredictorVersionRecord, predictor: PerformancePredictor, regime: PredictorRegime,
+    public init(record: PredictorVersionRecord, artifact: PredictorArtifact, regime: PredictorRegime,
                 regimeIsStored: Bool) {
         self.record = record
-        self.predictor = predictor
+        self.artifact = artifact
         self.regime = regime
         self.regimeIsStored = regimeIsStored
     }
@@ -82,9 +85,9 @@ public enum AgentVersions {
     public static func loadPredictor(_ record: PredictorVersionRecord, queue: BlockingQueue,
                                      on connection: PGConnection) async throws -> LoadedPredictor {
         let bytes = record.artifact
-        let predictor = try await queue.run { try PredictorArtifact.decode(jsonData: Data(bytes)).predictor }
+        let artifact = try await queue.run { try PredictorArtifact.decode(jsonData: Data(bytes)) }
         let regime = try await PredictorVersionRepository.regime(versionId: record.id, on: connection)
-        return LoadedPredictor(record: record, predictor: predictor, regime: regime ?? .assumedForUnstoredMeasurements,
+        return LoadedPredictor(record: record, artifact: artifact, regime: regime ?? .assumedForUnstoredMeasurements,
                                regimeIsStored: regime != nil)
     }
 

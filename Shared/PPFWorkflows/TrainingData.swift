@@ -25,4 +25,23 @@ public enum TrainingData {
         let profiles = withImportance ? try await ImportanceProfileRepository.all(modelId: modelId, on: connection) : []
         return (measured.map(MeasuredSample.init), profiles)
     }
+
+    /// The samples a stored predictor version was trained and held out on,
+    /// rebuilt from the measurements it lists (with its own importance
+    /// profile), in the artifact's order, plus the regime's description and
+    /// each policy by sample id.
+    public static func samples(of loaded: LoadedPredictor, on connection: PGConnection) async throws
+        -> (training: [TrainingSample], heldOut: [TrainingSample], regime: String, policies: [String: PruningPolicy]) {
+        let artifact = loaded.artifact
+        let measured = try await MeasurementRepository.measuredPolicies(modelId: loaded.record.modelId, on: connection)
+        let profiles = artifact.predictor.importanceProfile.map { [$0] } ?? []
+        let trainedOn = Set(loaded.record.trainingMeasurementIds)
+        let mine = measured.filter { trainedOn.contains($0.measurement.id) }.map(MeasuredSample.init)
+        guard let set = try TrainingSet(mine, profiles: profiles) else { return ([], [], "none", [:]) }
+        let policies = Dictionary(mine.map { ($0.policyId.uuidString.lowercased(), $0.policy) },
+                                  uniquingKeysWith: { first, _ in first })
+        let byId = Dictionary(set.samples.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return (artifact.trainingSampleIds.compactMap { byId[$0] }, artifact.heldOutSampleIds.compactMap { byId[$0] },
+                set.regime.description, policies)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PPFAgent
 import PPFContracts
+import PPFPredictor
 import PPFRuntime
 import PPFStore
 import PPFTestSupport
@@ -74,7 +75,7 @@ import Testing
     @Test func obtainTrainsAndStoresOnceThenRestoresTheStoredVersion() async throws {
         try await TestDatabase.withSchema { schema in
             let row = try await schema.pool.withConnection { try await Self.predictorVersion(on: $0) }
-            let predictor = LoadedPredictor(record: row, predictor: try StaticPruningTests.predictor(),
+            let predictor = LoadedPredictor(record: row, artifact: PredictorArtifact(predictor: try StaticPruningTests.predictor(), trainingSampleIds: [], heldOutSampleIds: [], heldOutMetrics: nil, learningCurve: [], trainingSeconds: 0),
                                             regime: .assumedForUnstoredMeasurements, regimeIsStored: false)
             let layer = LayerBudget(attentionParameters: 1000, mlpParameters: 3000, attentionLevels: [0, 0.5],
                                     mlpChannels: 100, maxRemovedMLPChannels: 90)
