@@ -73,7 +73,7 @@ public final class GGUFFile: Sendable {
     }
 
     /// The description of the tensor called `name`; throws ``ModelError/Code/missingTensor``.
-    public func tensor(named name: String, file: String = #fileID, line: UInt = #line) throws -> GGUFTensorInfo {
+    public func tensor(named name: String, file: String = #fileID, line: Int = #line) throws -> GGUFTensorInfo {
         guard let info = tensorInfo(named: name) else {
             throw ModelError(.missingTensor, "tensor '\(name)' is not in \(url.lastPathComponent) (\(tensors.count) tensors)",
                              file: file, line: line)
@@ -84,7 +84,7 @@ public final class GGUFFile: Sendable {
     /// The description of the tensor called `name`, checked against the
     /// shape the caller expects (outermost first, e.g. `[out, in]`); throws
     /// ``ModelError/Code/missingTensor`` or ``ModelError/Code/shapeMismatch``.
-    public func tensor(named name: String, shape: [Int], file: String = #fileID, line: UInt = #line) throws -> GGUFTensorInfo {
+    public func tensor(named name: String, shape: [Int], file: String = #fileID, line: Int = #line) throws -> GGUFTensorInfo {
         let info = try tensor(named: name, file: file, line: line)
         guard info.shape == shape else {
             throw ModelError(.shapeMismatch, "tensor '\(name)' has shape \(info.shape) (outer first) but \(shape) was expected; the file does not match its configuration",

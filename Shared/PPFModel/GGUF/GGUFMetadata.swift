@@ -65,75 +65,75 @@ public struct GGUFMetadata: Sendable, Equatable {
 
     // MARK: - Typed accessors
 
-    private func required(_ key: String, file: String, line: UInt) throws -> GGUFValue {
+    private func required(_ key: String, file: String, line: Int) throws -> GGUFValue {
         guard let value = self[key] else {
             throw ModelError(.missingMetadata, "metadata key '\(key)' is missing", file: file, line: line)
         }
         return value
     }
 
-    private func invalid(_ key: String, _ value: GGUFValue, expected: String, file: String, line: UInt) -> ModelError {
+    private func invalid(_ key: String, _ value: GGUFValue, expected: String, file: String, line: Int) -> ModelError {
         ModelError(.invalidMetadata, "metadata key '\(key)' should be \(expected) but is \(value.type)",
                    file: file, line: line)
     }
 
     /// An integer of any width (uint8…int64).
-    public func integer(_ key: String, file: String = #fileID, line: UInt = #line) throws -> Int {
+    public func integer(_ key: String, file: String = #fileID, line: Int = #line) throws -> Int {
         let value = try required(key, file: file, line: line)
         guard let v = value.intValue else { throw invalid(key, value, expected: "an integer", file: file, line: line) }
         return v
     }
 
     /// An integer of any width, or `nil` when the key is absent.
-    public func integerIfPresent(_ key: String, file: String = #fileID, line: UInt = #line) throws -> Int? {
+    public func integerIfPresent(_ key: String, file: String = #fileID, line: Int = #line) throws -> Int? {
         contains(key) ? try integer(key, file: file, line: line) : nil
     }
 
     /// A floating-point number (float32/float64; integers are accepted too).
-    public func double(_ key: String, file: String = #fileID, line: UInt = #line) throws -> Double {
+    public func double(_ key: String, file: String = #fileID, line: Int = #line) throws -> Double {
         let value = try required(key, file: file, line: line)
         guard let v = value.doubleValue else { throw invalid(key, value, expected: "a number", file: file, line: line) }
         return v
     }
 
     /// A floating-point number, or `nil` when the key is absent.
-    public func doubleIfPresent(_ key: String, file: String = #fileID, line: UInt = #line) throws -> Double? {
+    public func doubleIfPresent(_ key: String, file: String = #fileID, line: Int = #line) throws -> Double? {
         contains(key) ? try double(key, file: file, line: line) : nil
     }
 
     /// A string.
-    public func string(_ key: String, file: String = #fileID, line: UInt = #line) throws -> String {
+    public func string(_ key: String, file: String = #fileID, line: Int = #line) throws -> String {
         let value = try required(key, file: file, line: line)
         guard let v = value.stringValue else { throw invalid(key, value, expected: "a string", file: file, line: line) }
         return v
     }
 
     /// A string, or `nil` when the key is absent.
-    public func stringIfPresent(_ key: String, file: String = #fileID, line: UInt = #line) throws -> String? {
+    public func stringIfPresent(_ key: String, file: String = #fileID, line: Int = #line) throws -> String? {
         contains(key) ? try string(key, file: file, line: line) : nil
     }
 
     /// A bool.
-    public func bool(_ key: String, file: String = #fileID, line: UInt = #line) throws -> Bool {
+    public func bool(_ key: String, file: String = #fileID, line: Int = #line) throws -> Bool {
         let value = try required(key, file: file, line: line)
         guard let v = value.boolValue else { throw invalid(key, value, expected: "a bool", file: file, line: line) }
         return v
     }
 
     /// A bool, or `nil` when the key is absent.
-    public func boolIfPresent(_ key: String, file: String = #fileID, line: UInt = #line) throws -> Bool? {
+    public func boolIfPresent(_ key: String, file: String = #fileID, line: Int = #line) throws -> Bool? {
         contains(key) ? try bool(key, file: file, line: line) : nil
     }
 
     /// An array of any element type.
-    public func array(_ key: String, file: String = #fileID, line: UInt = #line) throws -> GGUFArray {
+    public func array(_ key: String, file: String = #fileID, line: Int = #line) throws -> GGUFArray {
         let value = try required(key, file: file, line: line)
         guard let v = value.arrayValue else { throw invalid(key, value, expected: "an array", file: file, line: line) }
         return v
     }
 
     /// An array of strings.
-    public func strings(_ key: String, file: String = #fileID, line: UInt = #line) throws -> [String] {
+    public func strings(_ key: String, file: String = #fileID, line: Int = #line) throws -> [String] {
         let a = try array(key, file: file, line: line)
         guard let v = a.stringValues else {
             throw ModelError(.invalidMetadata, "metadata key '\(key)' should be an array of strings but holds \(a.elementType)",
@@ -143,7 +143,7 @@ public struct GGUFMetadata: Sendable, Equatable {
     }
 
     /// An array of integers of any width.
-    public func integers(_ key: String, file: String = #fileID, line: UInt = #line) throws -> [Int] {
+    public func integers(_ key: String, file: String = #fileID, line: Int = #line) throws -> [Int] {
         let a = try array(key, file: file, line: line)
         guard let v = a.intValues else {
             throw ModelError(.invalidMetadata, "metadata key '\(key)' should be an array of integers but holds \(a.elementType)",
@@ -155,7 +155,7 @@ public struct GGUFMetadata: Sendable, Equatable {
     /// A per-layer integer such as `llama.attention.head_count`: llama.cpp
     /// accepts either one integer for every layer or an array with one entry
     /// per layer (pruned models use the array form). Returns `count` values.
-    public func integerPerLayer(_ key: String, count: Int, file: String = #fileID, line: UInt = #line) throws -> [Int] {
+    public func integerPerLayer(_ key: String, count: Int, file: String = #fileID, line: Int = #line) throws -> [Int] {
         let value = try required(key, file: file, line: line)
         if let v = value.intValue { return Array(repeating: v, count: count) }
         guard case .array = value else {

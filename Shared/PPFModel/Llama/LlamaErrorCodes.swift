@@ -3,17 +3,17 @@
 extension ModelError.Code {
     /// Hyperparameters that cannot describe a LLaMA model (zero sizes, heads
     /// that do not divide into KV groups, per-layer arrays of the wrong length).
-    public static let invalidConfiguration = ModelError.Code("invalidConfiguration")
+    public static var invalidConfiguration: Self { Self("invalidConfiguration") }
     /// A checkpoint holds a tensor the configuration does not explain.
-    public static let unexpectedTensor = ModelError.Code("unexpectedTensor")
+    public static var unexpectedTensor: Self { Self("unexpectedTensor") }
     /// A token id is negative or not below the vocabulary size.
-    public static let tokenOutOfRange = ModelError.Code("tokenOutOfRange")
+    public static var tokenOutOfRange: Self { Self("tokenOutOfRange") }
     /// More tokens than the session's cache (or the model's context) can hold.
-    public static let contextOverflow = ModelError.Code("contextOverflow")
+    public static var contextOverflow: Self { Self("contextOverflow") }
     /// A perplexity window is longer than the model's context length.
-    public static let windowTooLong = ModelError.Code("windowTooLong")
+    public static var windowTooLong: Self { Self("windowTooLong") }
     /// A perplexity window is shorter than 2 tokens, so it predicts nothing.
-    public static let windowTooShort = ModelError.Code("windowTooShort")
+    public static var windowTooShort: Self { Self("windowTooShort") }
     /// A split has fewer than two tokens, so there is nothing to predict.
-    public static let emptySplit = ModelError.Code("emptySplit")
+    public static var emptySplit: Self { Self("emptySplit") }
 }

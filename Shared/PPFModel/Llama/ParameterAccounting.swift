@@ -4,15 +4,15 @@ import PPFContracts
 
 extension ModelError.Code {
     /// A policy has a different number of blocks than the model.
-    public static let policyShapeMismatch = ModelError.Code("policyShapeMismatch")
+    public static var policyShapeMismatch: Self { Self("policyShapeMismatch") }
     /// A policy ratio is outside [0, 1] or not finite.
-    public static let invalidRatio = ModelError.Code("invalidRatio")
+    public static var invalidRatio: Self { Self("invalidRatio") }
     /// A block would lose every attention head without being dropped whole.
-    public static let removesEveryHead = ModelError.Code("removesEveryHead")
+    public static var removesEveryHead: Self { Self("removesEveryHead") }
     /// A block would lose every MLP channel without being dropped whole.
-    public static let removesEveryChannel = ModelError.Code("removesEveryChannel")
+    public static var removesEveryChannel: Self { Self("removesEveryChannel") }
     /// Every block would be dropped: nothing would be left to run.
-    public static let dropsEveryBlock = ModelError.Code("dropsEveryBlock")
+    public static var dropsEveryBlock: Self { Self("dropsEveryBlock") }
 }
 
 // MARK: - AttentionShape
