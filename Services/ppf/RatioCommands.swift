@@ -80,11 +80,12 @@ struct Ratio: AsyncParsableCommand {
 
         /// `--wait`: the answer, the plan, the spot-check and the comparison.
         private func follow(_ id: UUID, context: ServiceContext) async throws {
-            let waiter = RatioWait(context: context, eventId: id,
-                                   answerTimeout: .seconds(timeout ?? (mode == .dynamic ? 60 : 3600)),
-                                   measureTimeout: .seconds(measureTimeout))
-            let answer = try await waiter.answer()
-            try await waiter.plan()
+            let waiter = RatioEventFollower(context: context, eventId: id,
+                                            answerTimeout: .seconds(timeout ?? (mode == .dynamic ? 60 : 3600)),
+                                            measureTimeout: .seconds(measureTimeout))
+            let (answer, policy) = try await waiter.answer()
+            RatioWaitOutput.printAnswer(answer, policy: policy)
+            RatioWaitOutput.printPlan(try await waiter.plan(timeout: .seconds(30)), timeout: .seconds(30))
             guard measureTimeout > 0, let policyId = answer.policyId else { return }
             var measured: Double?
             if let spot = try await waiter.spotCheck(policyId: policyId) {
