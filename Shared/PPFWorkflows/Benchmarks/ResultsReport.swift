@@ -44,6 +44,8 @@ public struct ResultsReport: Sendable {
     public let verifyTopK: Int
     /// Baselines whose policies seeded extra static searches (empty: the agent's search only).
     public let staticStarts: [String]
+    /// How PPF static searched, when not by the CEM search with verification (the measured search's settings).
+    public var staticMethod: String? = nil
     public let verifyTokens: Int
     public let verifyWindow: Int
     public let ratios: [Double]
@@ -83,16 +85,14 @@ public struct ResultsReport: Sendable {
             guard let ours, let theirs, theirs > 0 else { return "–" }
             return String(format: "%+.1f%%", 100 * (theirs - ours) / theirs)
         }
-        let header = "| policy | " + ratios.map { String(format: "r = %.1f", $0) }.joined(separator: " | ") + " |"
+        let header = "| policy | " + ratios.map { "r = \(Self.label($0))" }.joined(separator: " | ") + " |"
         let rule = "|:---|" + ratios.map { _ in "---:" }.joined(separator: "|") + "|"
         var lines = [
             "Measured \(formatter.string(from: measuredAt)) with `\(command)`, BLAS threads \(blasThreads).",
             "",
             "Model \(model) · test split, first \(tokens) tokens, window \(window) · dense perplexity **\(String(format: "%.3f", densePerplexity))**.",
             "Agent \(agentVersion) (trained \(formatter.string(from: agentTrainedAt)) in \(String(format: "%.1f", agentTrainingSeconds)) s) against predictor \(predictorVersion) (\(predictorSamples) measured policies; held out: \(predictorHeldOut)); metric \(metric) for every PPF plan.",
-            (staticStarts.isEmpty
-                ? "PPF static: CEM search from the agent's policy, its top \(verifyTopK) candidates measured"
-                : "PPF static: CEM searches from the agent's policy and from the \(staticStarts.joined(separator: " and ")) policies, the best candidate of each measured")
+            staticSentence
                 + " on the validation split (\(verifyTokens) tokens, window \(verifyWindow)), the best measured one kept. The test split is used only for this table. Baselines: \(baselineSource).",
             "",
             "**Test perplexity** (lower is better)",
@@ -144,6 +144,40 @@ public struct ResultsReport: Sendable {
     }
 
     // MARK: - CSV and chart
+
+    /// A ratio as the table heads it: 0.2, 0.35 (no trailing zeros, no float noise).
+    static func label(_ ratio: Double) -> String {
+        var text = String(format: "%.4f", ratio)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
+    /// How PPF static was found, for the table's preamble.
+    var staticSentence: String {
+        if let staticMethod { return "PPF static: " + staticMethod }
+        let search = staticStarts.isEmpty
+            ? "PPF static: CEM search from the agent's policy, its top \(verifyTopK) candidates measured"
+            : "PPF static: CEM searches from the agent's policy and from the \(staticStarts.joined(separator: " and ")) policies, the best candidate of each measured"
+        return search + (seededByHand ? " (**ablation**: searches seeded with hand-made rules, so these ratios are not PPF's alone)" : "")
+    }
+
+    /// Whether a static search started from a hand-made rule other than uniform (an ablation).
+    public var seededByHand: Bool { staticStarts.contains { !["uniform", ""].contains($0) } }
+
+    /// The comparison as `ratio,policy,split,tokens,window,perplexity` rows
+    /// (`make demo` writes it to `.run/report/comparison.csv`): PPF dynamic,
+    /// PPF static and each baseline, all on the test split with the same tokens and window.
+    public func comparisonCSV() -> String {
+        var lines = ["ratio,policy,split,tokens,window,perplexity"]
+        for (name, rows) in [("ppf-dynamic", dynamic), ("ppf-static", staticRows)] {
+            for row in rows { lines.append("\(row.ratio),\(name),test,\(tokens),\(window),\(row.perplexity)") }
+        }
+        for point in baselines {
+            lines.append("\(point.ratio),\(point.baseline),test,\(tokens),\(window),\(point.perplexity)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
 
     public func csv() -> String {
         var lines = ["policy,metric,target_ratio,achieved_ratio,perplexity,predicted_perplexity,validation_perplexity,measurements"]

@@ -1,0 +1,226 @@
+import Foundation
+import PPFAgent
+import PPFContracts
+import PPFRuntime
+import PPFTensor
+
+// MARK: - MeasuredSearchConfiguration
+
+/// How hard ``MeasuredSearch`` searches (measurements are the cost).
+public struct MeasuredSearchConfiguration: Sendable {
+    /// Generations of offspring after the starts.
+    public var generations = 8
+    /// Offspring proposed per generation, before the predictor screens them.
+    public var offspring = 48
+    /// Offspring per generation that the predictor lets through to a measurement (lowest fidelity).
+    public var measuredPerGeneration = 4
+    /// Action coordinates each mutation moves.
+    public var mutatedCoordinates = 3
+    /// Standard deviation of a mutation, in logit units of the action.
+    public var mutationScale = 0.6
+    /// Candidates that enter the successive halving at the second fidelity.
+    public var finalists = 4
+    /// Seed of the mutations.
+    public var seed: UInt64 = 0
+
+    /// The defaults above.
+    public init() {}
+
+    /// Checks every setting.
+    /// - Throws: ``WorkflowError`` naming the first one out of range.
+    public func validate() throws {
+        guard generations >= 0, offspring >= 1, measuredPerGeneration >= 1, measuredPerGeneration <= offspring,
+              mutatedCoordinates >= 1, mutationScale > 0, mutationScale.isFinite, finalists >= 1 else {
+            throw WorkflowError("the measured search needs generations ≥ 0, 1 ≤ measured per generation ≤ offspring, at least one mutated coordinate, a positive mutation scale and at least one finalist")
+        }
+    }
+}
+
+// MARK: - MeasuredSearch
+
+/// Static pruning that trusts measurements (issue 13, in the style of
+/// EvoPress): an evolutionary search whose selection is by true
+/// measurements, with the predictor only as a pre-screen, and successive
+/// halving over fidelities (for example 256 → 1024 validation tokens) so the
+/// survivors are measured more precisely than the crowd.
+///
+/// 1. The starts (uniform and the agent's policy; no hand-made rule) are
+///    measured at the lowest fidelity.
+/// 2. Each generation mutates the two best measured actions (a few action
+///    coordinates moved by a Gaussian), projects every child exactly onto the
+///    target ratio (``BudgetProjection``, so every policy meets the budget),
+///    lets the screen (the predictor) pick the most promising, and measures
+///    those.
+/// 3. The best `finalists` by their lowest-fidelity measurement are measured
+///    at each higher fidelity in turn, the better half kept each time; the
+///    best at the highest fidelity wins.
+///
+/// Every measurement goes through a ``PolicyMeasurer``, so through the
+/// evaluators the search scales out and each measurement lands in
+/// PostgreSQL, where the predictor trains on it.
+public enum MeasuredSearch {
+    /// One measured policy.
+    public struct Measured: Sendable {
+        /// The policy and its screen prediction.
+        public let candidate: StaticCandidate
+        /// The action it was projected from.
+        public let action: [Double]
+        /// Its perplexity at each fidelity it was measured at (index = fidelity).
+        public var perplexities: [Double?]
+    }
+
+    /// What a search measured and chose.
+    public struct Outcome: Sendable {
+        /// Every measured policy, in the order measured.
+        public let measured: [Measured]
+        /// The chosen one.
+        public let best: Measured
+        /// Its perplexity at the highest fidelity it reached.
+        public let bestPerplexity: Double
+        /// Measurements taken at each fidelity.
+        public let measurementsPerFidelity: [Int]
+    }
+
+    /// What a search reports as it goes.
+    public enum Event: Sendable {
+        /// The starts were measured at the lowest fidelity.
+        case started(best: Double, starts: Int)
+        /// A generation ended; `best` is the lowest lowest-fidelity perplexity so far.
+        case generation(Int, of: Int, best: Double, measured: Int)
+        /// The finalists were measured at `fidelity`; `best` is the best of them.
+        case halving(fidelity: Int, candidates: Int, best: Double)
+    }
+
+    /// Searches at `ratio` from `starts`.
+    ///
+    /// - Parameters:
+    ///   - projection: maps actions to budget-exact policies (the agent's).
+    ///   - screen: predicts candidates' log-perplexities, to pick which offspring are measured.
+    ///   - fidelities: the measurers from the cheapest to the most precise (at least one).
+    ///   - queue: where projections and screening run (BLAS).
+    /// - Throws: ``WorkflowError`` for settings out of range or no measurement at all;
+    ///   ``AgentError``; whatever the measurers throw.
+    public static func run(projection: BudgetProjection,
+                           screen: @escaping @Sendable ([PruningPolicy], [Double]) throws -> [Prediction], ratio: Double,
+                           starts: [(name: String, policy: PruningPolicy)], fidelities: [any PolicyMeasurer],
+                           configuration: MeasuredSearchConfiguration, queue: BlockingQueue,
+                           events: @Sendable (Event) async -> Void = { _ in }) async throws -> Outcome {
+        try configuration.validate()
+        guard !fidelities.isEmpty else { throw WorkflowError("the measured search needs at least one measurer") }
+        guard !starts.isEmpty else { throw WorkflowError("the measured search needs at least one start") }
+        try projection.checkRatio(ratio)
+        let sampler = try PolicySampler(projection: projection)
+        let budget = projection.budget
+        var population: [Measured] = []
+        var seen: Set<String> = []
+        var counts = [Int](repeating: 0, count: fidelities.count)
+
+        /// Screens (policy, action) pairs, keeps the `keep` best predicted, and measures them at fidelity 0.
+        func measureNew(_ proposals: [(origin: String, action: [Double], policy: PruningPolicy)], keep: Int) async throws {
+            let fresh = proposals.filter { seen.insert($0.policy.canonicalKey()).inserted }
+            guard !fresh.isEmpty else { return }
+            let policies = fresh.map(\.policy)
+            let predictions = try await queue.run { try screen(policies, [Double](repeating: ratio, count: policies.count)) }
+            let ranked = zip(fresh, predictions).sorted { $0.1.mean < $1.1.mean }.prefix(keep)
+            let candidates = try ranked.map { proposal, prediction in
+                StaticCandidate(origin: proposal.origin, candidate: SearchCandidate(
+                    policy: proposal.policy, achievedRatio: try budget.achievedRatio(proposal.policy), prediction: prediction,
+                    reward: -prediction.mean))
+            }
+            let measurements = try await fidelities[0].measure(candidates, ratio: ratio) { _, _ in }
+            for ((proposal, _), (candidate, measurement)) in zip(ranked, zip(candidates, measurements)) {
+                var perplexities = [Double?](repeating: nil, count: fidelities.count)
+                perplexities[0] = measurement?.perplexity
+                if measurement != nil { counts[0] += 1 }
+                population.append(Measured(candidate: candidate, action: proposal.action, perplexities: perplexities))
+            }
+        }
+        func bestFirst(_ fidelity: Int) -> [Measured] {
+            population.filter { $0.perplexities[fidelity] != nil }
+                .sorted { $0.perplexities[fidelity]! < $1.perplexities[fidelity]! }
+        }
+
+        // 1. The starts.
+        let startProposals = try starts.map { start in
+            let action = try sampler.action(imitating: start.policy)
+            return (origin: start.name, action: action, policy: try projection.project(action: action, targetRatio: ratio))
+        }
+        try await measureNew(startProposals, keep: startProposals.count)
+        guard let first = bestFirst(0).first else { throw WorkflowError("none of the starts could be measured") }
+        await events(.started(best: first.perplexities[0]!, starts: startProposals.count))
+
+        // 2. Generations.
+        var generator = SeededGenerator(seed: configuration.seed ^ 0xE70_5EA2C4)
+        for generation in 1...max(1, configuration.generations) where configuration.generations > 0 {
+            let parents = Array(bestFirst(0).prefix(2))
+            guard !parents.isEmpty else { break }
+            var children: [(origin: String, action: [Double], policy: PruningPolicy)] = []
+            for index in 0..<configuration.offspring {
+                var action = parents[index % parents.count].action
+                for _ in 0..<configuration.mutatedCoordinates {
+                    action[generator.next(below: action.count)] += configuration.mutationScale * generator.nextGaussian()
+                }
+                children.append((origin: "evolution g\(generation)", action: action,
+                                 policy: try projection.project(action: action, targetRatio: ratio)))
+            }
+            try await measureNew(children, keep: configuration.measuredPerGeneration)
+            await events(.generation(generation, of: configuration.generations, best: bestFirst(0).first!.perplexities[0]!,
+                                     measured: counts[0]))
+        }
+
+        // 3. Successive halving over the higher fidelities.
+        var finalists = Array(bestFirst(0).prefix(configuration.finalists))
+        var reached = 0
+        for fidelity in fidelities.indices.dropFirst() {
+            let candidates = finalists.map(\.candidate)
+            let measurements = try await fidelities[fidelity].measure(candidates, ratio: ratio) { _, _ in }
+            for (index, measurement) in measurements.enumerated() {
+                guard let measurement else { continue }
+                counts[fidelity] += 1
+                if let position = population.firstIndex(where: {
+                    $0.candidate.candidate.policy == finalists[index].candidate.candidate.policy
+                }) {
+                    population[position].perplexities[fidelity] = measurement.perplexity
+                }
+            }
+            let ranked = bestFirst(fidelity).filter { measured in
+                finalists.contains { $0.candidate.candidate.policy == measured.candidate.candidate.policy }
+            }
+            guard !ranked.isEmpty else { break }
+            reached = fidelity
+            await events(.halving(fidelity: fidelity, candidates: ranked.count, best: ranked[0].perplexities[fidelity]!))
+            finalists = Array(ranked.prefix(max(1, (ranked.count + 1) / 2)))
+        }
+        let best = finalists[0]
+        return Outcome(measured: population, best: best, bestPerplexity: best.perplexities[reached]!,
+                       measurementsPerFidelity: counts)
+    }
+
+    /// The search for `agent`: its projection, its predictor as the screen,
+    /// and starts from the uniform policy and the agent's own (no hand-made rule).
+    public static func run(agent: LoadedAgent, ratio: Double, fidelities: [any PolicyMeasurer],
+                           configuration: MeasuredSearchConfiguration, queue: BlockingQueue,
+                           events: @Sendable (Event) async -> Void = { _ in }) async throws -> Outcome {
+        let projection = agent.agent.projection
+        let uniform = try projection.project(action: [Double](repeating: 0, count: projection.actionCount), targetRatio: ratio)
+        let reward = agent.reward
+        return try await run(projection: projection, screen: { try reward.model($0, $1) }, ratio: ratio,
+                             starts: [("uniform", uniform), ("agent", try agent.agent.policy(forRatio: ratio))],
+                             fidelities: fidelities, configuration: configuration, queue: queue, events: events)
+    }
+}
+
+extension MeasuredSearch {
+    /// One log line for `event` of the search at `ratio`.
+    public static func line(for event: Event, ratio: Double) -> String {
+        switch event {
+        case .started(let best, let starts):
+            String(format: "r %.2f: measured search: %d start(s) measured, best %.3f", ratio, starts, best)
+        case .generation(let generation, let total, let best, let measured):
+            String(format: "r %.2f: measured search generation %d/%d: best %.3f after %d measurements", ratio, generation,
+                   total, best, measured)
+        case .halving(let fidelity, let candidates, let best):
+            String(format: "r %.2f: measured search: %d finalist(s) at fidelity %d, best %.3f", ratio, candidates, fidelity, best)
+        }
+    }
+}
