@@ -76,11 +76,11 @@ let package = Package(
                 path: "Shared/PPFPruning", swiftSettings: strict),
         .target(name: "PPFPredictor", dependencies: ["PPFTensor", "PPFContracts", "PPFErrors"],
                 path: "Shared/PPFPredictor", swiftSettings: strict),
-        .target(name: "PPFAgent", dependencies: ["PPFTensor", "PPFContracts", "PPFPredictor", "PPFModel", "PPFErrors"],
+        .target(name: "PPFAgent", dependencies: ["PPFTensor", "PPFContracts", "PPFModel", "PPFErrors"],
                 path: "Shared/PPFAgent", swiftSettings: strict),
         .target(name: "PPFReport", dependencies: ["PPFErrors"], path: "Shared/PPFReport", swiftSettings: strict),
         // Use cases the executables share (docs/architecture.md): each workflow exists once, here.
-        .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFStore", "PPFRuntime", "PPFAgent", "PPFPredictor",
+        .target(name: "PPFWorkflows", dependencies: ["PPFContracts", "PPFBus", "PPFStore", "PPFRuntime", "PPFAgent", "PPFPredictor",
                                                  "PPFPruning", "PPFModel", "PPFReport"],
                 path: "Shared/PPFWorkflows", swiftSettings: strict),
 
@@ -119,7 +119,7 @@ let package = Package(
                     path: "Tests/PPFPruningTests", resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "PPFPredictorTests", dependencies: ["PPFPredictor", "PPFTensor", "PPFContracts", "PPFTestSupport"],
                     path: "Tests/PPFPredictorTests", swiftSettings: strict),
-        .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts", "PPFPredictor", "PPFModel",
+        .testTarget(name: "PPFAgentTests", dependencies: ["PPFAgent", "PPFTensor", "PPFContracts", "PPFModel",
                                                       "PPFTestSupport"],
                     path: "Tests/PPFAgentTests", swiftSettings: strict),
         .testTarget(name: "PPFWorkflowsTests", dependencies: ["PPFWorkflows", "PPFStore", "PPFContracts", "PPFTestSupport",

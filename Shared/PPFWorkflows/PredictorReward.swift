@@ -1,3 +1,4 @@
+import PPFAgent
 import PPFContracts
 import PPFPredictor
 
@@ -40,18 +41,18 @@ public struct PredictorReward: Sendable {
     /// The ensemble's answer for each policy, in order.
     ///
     /// - Throws: `PredictorError` for a policy with a ratio outside [0, 1] or the wrong block count.
-    public func predictions(for policies: [PruningPolicy]) throws -> [Prediction] {
+    public func predictions(for policies: [PruningPolicy]) throws -> [PPFAgent.Prediction] {
         var features: [PolicyFeatures] = []
         features.reserveCapacity(policies.count)
         for policy in policies {
             features.append(try predictor.features(for: policy))
         }
-        return try predictor.predict(features).map { Prediction(mean: $0.logPerplexity, std: $0.logPerplexityStd) }
+        return try predictor.predict(features).map { PPFAgent.Prediction(mean: $0.logPerplexity, std: $0.logPerplexityStd) }
     }
 
     /// The answer for one policy (equal to its answer in a larger batch
     /// within fp32 rounding; see ``PerformancePredictor``'s batch note).
-    public func prediction(for policy: PruningPolicy) throws -> Prediction {
+    public func prediction(for policy: PruningPolicy) throws -> PPFAgent.Prediction {
         guard let first = try predictions(for: [policy]).first else {
             throw AgentError(.rewardShapeMismatch, "the predictor returned no prediction for one policy")
         }
