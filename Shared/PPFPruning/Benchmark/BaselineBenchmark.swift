@@ -226,7 +226,7 @@ public enum BaselineBenchmark {
                                   relativeSpeed: speed,
                                   policySeconds: policySeconds, planSeconds: planSeconds, applySeconds: applySeconds)
                     rows.append(row)
-                    progress?(String(format: "r %.1f ", ratio) + "\(baseline.rawValue) \(metric.rawValue): "
+                    progress?(String(format: "r %.2f ", ratio) + "\(baseline.rawValue) \(metric.rawValue): "
                               + String(format: "ppl %.3f, %.2f× speed", row.perplexity, row.relativeSpeed))
                 }
             }

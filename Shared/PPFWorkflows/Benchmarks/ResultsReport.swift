@@ -1,6 +1,7 @@
 import Foundation
 import PPFPruning
 import PPFReport
+import PPFTensor
 
 // MARK: - ResultsReport
 
@@ -30,6 +31,8 @@ public struct ResultsReport: Sendable {
     public let command: String
     public let measuredAt: Date
     public let blasThreads: Int
+    /// The CPU and the BLAS build and kernel the numbers come from.
+    public var machine = Machine.description
     public let model: String
     public let tokens: Int
     public let window: Int
@@ -88,7 +91,7 @@ public struct ResultsReport: Sendable {
         let header = "| policy | " + ratios.map { "r = \(Self.label($0))" }.joined(separator: " | ") + " |"
         let rule = "|:---|" + ratios.map { _ in "---:" }.joined(separator: "|") + "|"
         var lines = [
-            "Measured \(formatter.string(from: measuredAt)) with `\(command)`, BLAS threads \(blasThreads).",
+            "Measured \(formatter.string(from: measuredAt)) with `\(command)` on \(machine).",
             "",
             "Model \(model) · test split, first \(tokens) tokens, window \(window) · dense perplexity **\(String(format: "%.3f", densePerplexity))**.",
             "Agent \(agentVersion) (trained \(formatter.string(from: agentTrainedAt)) in \(String(format: "%.1f", agentTrainingSeconds)) s) against predictor \(predictorVersion) (\(predictorSamples) measured policies; held out: \(predictorHeldOut)); metric \(metric) for every PPF plan.",
@@ -99,7 +102,7 @@ public struct ResultsReport: Sendable {
             "",
             header, rule,
             "| **PPF dynamic** (agent, no search) | " + ratios.map { cell(row(dynamic, $0)?.perplexity) }.joined(separator: " | ") + " |",
-            "| **PPF static** (search + \(staticStarts.isEmpty ? verifyTopK : staticStarts.count + 1) verified) | " + ratios.map { cell(row(staticRows, $0)?.perplexity) }.joined(separator: " | ") + " |",
+            "| **PPF static** (\(staticMethod == nil ? "search + \(staticStarts.isEmpty ? verifyTopK : staticStarts.count + 1) verified" : "measured search")) | " + ratios.map { cell(row(staticRows, $0)?.perplexity) }.joined(separator: " | ") + " |",
         ]
         for name in baselineNames {
             let metricName = baselines.first { $0.baseline == name }?.metric ?? ""
