@@ -10,14 +10,23 @@ import Testing
 /// ``ResultsBenchmark`` end to end on the tiny random model: an agent, its
 /// static search verified in-process, and every baseline measured in the run.
 @Suite struct ResultsBenchmarkTests {
+    /// The benchmark of an agent trained for the tiny model's shapes, on the tiny model.
+    static func run(on tiny: TinyModel, _ configuration: ResultsBenchmark.Configuration,
+                    log: @escaping @Sendable (String) -> Void) async throws -> ResultsReport {
+        let checkpoint = try LlamaCheckpoint.load(contentsOf: tiny.folder.appendingPathComponent(TinyModel.fileName))
+        let budget = try ParameterBudget(configuration: checkpoint.model.configuration, allowsBlockDrop: false)
+        let predictor = PredictorVersionRecord(modelId: tiny.modelId, artifact: [], sampleCount: 120,
+                                               trainingMeasurementIds: [], heldOut: nil, trainingSeconds: 1, correlationId: nil)
+        return try await ResultsBenchmark(
+            checkpoint: checkpoint, corpus: Corpus(directory: tiny.folder.appendingPathComponent("corpus")),
+            cache: CalibrationCache(directory: tiny.folder.appendingPathComponent("calibration")),
+            agent: try StaticPruningTests.loadedAgent(budget: budget), predictor: predictor, configuration: configuration,
+            log: log).run()
+    }
+
     @Test func theResultsTableHoldsADynamicAndAStaticRowPerRatioAndEveryBaselineUnderItsBestMetric() async throws {
         let tiny = try TinyModel.make()
         defer { tiny.remove() }
-        let checkpoint = try LlamaCheckpoint.load(contentsOf: tiny.folder.appendingPathComponent(TinyModel.fileName))
-        let budget = try ParameterBudget(configuration: checkpoint.model.configuration, allowsBlockDrop: false)
-        let agent = try StaticPruningTests.loadedAgent(budget: budget)
-        let predictor = PredictorVersionRecord(modelId: tiny.modelId, artifact: [], sampleCount: 120,
-                                               trainingMeasurementIds: [], heldOut: nil, trainingSeconds: 1, correlationId: nil)
         var configuration = ResultsBenchmark.Configuration()
         configuration.ratios = [0.2]
         configuration.tokens = 300
@@ -27,11 +36,7 @@ import Testing
         configuration.baselinesCSV = nil
         configuration.calibrationWindows = 2
         let lines = Lines()
-        let report = try await ResultsBenchmark(
-            checkpoint: checkpoint, corpus: Corpus(directory: tiny.folder.appendingPathComponent("corpus")),
-            cache: CalibrationCache(directory: tiny.folder.appendingPathComponent("calibration")), agent: agent,
-            predictor: predictor, configuration: configuration, log: { lines.append($0) }
-        ).run()
+        let report = try await Self.run(on: tiny, configuration) { lines.append($0) }
 
         #expect(report.dynamic.count == 1 && report.staticRows.count == 1)
         let chosen = try #require(report.staticRows.first)
@@ -51,11 +56,6 @@ import Testing
     @Test func theDemosComparisonSharesMetricTokensAndWindowAndListsEachPolicyOncePerRatio() async throws {
         let tiny = try TinyModel.make()
         defer { tiny.remove() }
-        let checkpoint = try LlamaCheckpoint.load(contentsOf: tiny.folder.appendingPathComponent(TinyModel.fileName))
-        let budget = try ParameterBudget(configuration: checkpoint.model.configuration, allowsBlockDrop: false)
-        let agent = try StaticPruningTests.loadedAgent(budget: budget)
-        let predictor = PredictorVersionRecord(modelId: tiny.modelId, artifact: [], sampleCount: 120,
-                                               trainingMeasurementIds: [], heldOut: nil, trainingSeconds: 1, correlationId: nil)
         var configuration = ResultsBenchmark.Configuration()
         configuration.ratios = [0.2, 0.35]
         configuration.tokens = 200
@@ -70,11 +70,7 @@ import Testing
         search.measuredPerGeneration = 2
         search.finalists = 2
         configuration.measuredSearch = search
-        let report = try await ResultsBenchmark(
-            checkpoint: checkpoint, corpus: Corpus(directory: tiny.folder.appendingPathComponent("corpus")),
-            cache: CalibrationCache(directory: tiny.folder.appendingPathComponent("calibration")), agent: agent,
-            predictor: predictor, configuration: configuration, log: { _ in }
-        ).run()
+        let report = try await Self.run(on: tiny, configuration) { _ in }
         #expect(report.baselines.allSatisfy { $0.metric == report.metric }, "every baseline under PPF's metric")
         #expect(report.staticRows.allSatisfy { $0.measurements >= 2 + 2 && $0.validationPerplexity?.isFinite == true },
                 "PPF static by the measured search: at least the cheap measurements and the finalists'")
