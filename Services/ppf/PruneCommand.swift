@@ -44,6 +44,9 @@ struct Prune: AsyncParsableCommand {
     @Option(help: "static: validation tokens per measurement (default: the predictor's measurements').")
     var verifyTokens: Int?
 
+    @Option(help: "static: measured (the evolutionary search selected by validation measurements, from uniform, the agent's policy and the model's sensitivity profile; the finalists measured on 4× the tokens) or cem (the predictor-guided search, its top candidates verified).")
+    var staticSearch: StaticSearchKind = .measured
+
     @Option(help: "Where to write the pruned model (a .gguf file, or a folder with --format hf).")
     var out: String?
 
@@ -97,7 +100,7 @@ struct Prune: AsyncParsableCommand {
         let job = PruneJob(checkpointLoader: model, ratio: ratio, choice: choice, policyName: policy,
                            metric: chosenMetric, out: out, format: format, precision: precision, savePolicy: savePolicy,
                            calibrationWindows: calibrationWindows, verifyTopK: verifyTopK, verifyTokens: verifyTokens,
-                           staticStarts: staticStarts, agent: agent)
+                           staticStarts: staticStarts, staticSearch: staticSearch, agent: agent)
         try await job.run()
     }
 }
@@ -151,6 +154,7 @@ struct PruneJob: Sendable {
     let verifyTopK: Int
     let verifyTokens: Int?
     let staticStarts: String
+    let staticSearch: StaticSearchKind
     let agent: LoadedAgent?
 
     /// Calibration, planning, measuring and export block on BLAS and I/O, so they run on `queue`, not on the cooperative pool.
@@ -178,6 +182,24 @@ struct PruneJob: Sendable {
             let prediction = try agent.reward.prediction(for: chosen)
             print(String(format: "agent %@: predicted perplexity %.3f (log std %.4f) under metric %@", agent.record.id.uuidString.lowercased(),
                          exp(prediction.mean), prediction.std, metric.rawValue))
+        case .staticSearch where staticSearch == .measured:
+            guard let agent, let ratio else { throw UserFacingError("--policy static needs a stored agent and --ratio") }
+            try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
+            let budget = verifyTokens ?? agent.regime.tokenBudget
+            let fidelities = MeasuredSearch.inProcessFidelities(
+                session: session, validation: checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * budget),
+                tokens: budget, window: min(agent.regime.window, budget), queue: queue)
+            var search = MeasuredSearchConfiguration()
+            search.seed = settings.agentSeed
+            let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            let sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: fidelities[0])
+            log("sensitivity profile (Δ log-ppl per block): " + sensitivity.map { String(format: "%.3f", $0) }.joined(separator: " "))
+            let outcome = try await MeasuredSearch.run(
+                agent: agent, ratio: ratio, fidelities: fidelities, configuration: search, sensitivity: sensitivity, queue: queue,
+                events: { log(MeasuredSearch.line(for: $0, ratio: ratio)) })
+            chosen = outcome.best.candidate.candidate.policy
+            print(String(format: "measured search: %d measurements, best validation perplexity %.3f (%@ lineage)",
+                         outcome.measurementsPerFidelity.reduce(0, +), outcome.bestPerplexity, outcome.best.candidate.origin))
         case .staticSearch:
             guard let agent, let ratio else { throw UserFacingError("--policy static needs a stored agent and --ratio") }
             try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
@@ -250,3 +272,6 @@ extension PolicySource {
         return false
     }
 }
+
+/// How `--policy static` (and `ppf bench results`' static row) searches.
+enum StaticSearchKind: String, ExpressibleByArgument, Sendable { case cem, measured }

@@ -60,12 +60,10 @@ struct ResultsBench: AsyncParsableCommand {
     var comparisonCsv: String?
 
     @Option(help: "How PPF static searches: cem (the predictor-guided search, its candidates verified) or measured (an evolutionary search selected by validation measurements, the predictor only screening offspring).")
-    var staticSearch: StaticSearchKind = .cem
+    var staticSearch: StaticSearchKind = .measured
 
     @Option(help: "Measured search: generations (4 policies measured in each, after the starts).")
     var searchGenerations: Int = 8
-
-    enum StaticSearchKind: String, ExpressibleByArgument { case cem, measured }
 
     @Option(help: "Calibration windows × 512 tokens.")
     var calibrationWindows: Int = 32

@@ -22,6 +22,12 @@ public struct MeasuredSearchConfiguration: Sendable {
     public var finalists = 4
     /// Seed of the mutations.
     public var seed: UInt64 = 0
+    /// Measure the model's sensitivity profile (one probe per block) and
+    /// start a search from the policy it suggests, where the caller supports it.
+    public var profileStart = true
+    /// How strongly the sensitivity start follows the measured profile:
+    /// the action is −scale × the standardised log-sensitivity of each block.
+    public var profileScale = 2.5
 
     /// The defaults above.
     public init() {}
@@ -51,9 +57,9 @@ public struct MeasuredSearchConfiguration: Sendable {
 ///    target ratio (``BudgetProjection``, so every policy meets the budget),
 ///    lets the screen (the predictor) pick the most promising, and measures
 ///    those.
-/// 3. The best `finalists` by their lowest-fidelity measurement are measured
-///    at each higher fidelity in turn, the better half kept each time; the
-///    best at the highest fidelity wins.
+/// 3. The best `finalists` by their lowest-fidelity measurement, and every
+///    start, are measured at each higher fidelity in turn, the better half
+///    kept each time; the best at the highest fidelity wins.
 ///
 /// Every measurement goes through a ``PolicyMeasurer``, so through the
 /// evaluators the search scales out and each measurement lands in
@@ -168,8 +174,14 @@ public enum MeasuredSearch {
                                      measured: counts[0]))
         }
 
-        // 3. Successive halving over the higher fidelities.
+        // 3. Successive halving over the higher fidelities. Every start is a
+        // finalist too: the starts are few, each a different hypothesis, and
+        // one cheap measurement is too noisy to drop one (chosen on validation, see docs/results.md).
         var finalists = Array(bestFirst(0).prefix(configuration.finalists))
+        for start in population.prefix(startProposals.count) where start.perplexities[0] != nil
+            && !finalists.contains(where: { $0.candidate.candidate.policy == start.candidate.candidate.policy }) {
+            finalists.append(start)
+        }
         var reached = 0
         for fidelity in fidelities.indices.dropFirst() {
             let candidates = finalists.map(\.candidate)
@@ -197,16 +209,77 @@ public enum MeasuredSearch {
     }
 
     /// The search for `agent`: its projection, its predictor as the screen,
-    /// and starts from the uniform policy and the agent's own (no hand-made rule).
+    /// and starts from the uniform policy, the agent's own and, given a
+    /// measured `sensitivity` profile, the policy that profile suggests (no
+    /// hand-made rule).
     public static func run(agent: LoadedAgent, ratio: Double, fidelities: [any PolicyMeasurer],
-                           configuration: MeasuredSearchConfiguration, queue: BlockingQueue,
+                           configuration: MeasuredSearchConfiguration, sensitivity: [Double]? = nil, queue: BlockingQueue,
                            events: @Sendable (Event) async -> Void = { _ in }) async throws -> Outcome {
         let projection = agent.agent.projection
         let uniform = try projection.project(action: [Double](repeating: 0, count: projection.actionCount), targetRatio: ratio)
+        var starts: [(name: String, policy: PruningPolicy)] = [("uniform", uniform), ("agent", try agent.agent.policy(forRatio: ratio))]
+        if let sensitivity {
+            starts.append(("sensitivity profile", try sensitivityStart(sensitivity, projection: projection, ratio: ratio,
+                                                                       scale: configuration.profileScale)))
+        }
         let reward = agent.reward
-        return try await run(projection: projection, screen: { try reward.model($0, $1) }, ratio: ratio,
-                             starts: [("uniform", uniform), ("agent", try agent.agent.policy(forRatio: ratio))],
+        return try await run(projection: projection, screen: { try reward.model($0, $1) }, ratio: ratio, starts: starts,
                              fidelities: fidelities, configuration: configuration, queue: queue, events: events)
+    }
+
+    // MARK: - Sensitivity profile
+
+    /// Each block's measured sensitivity: the log-perplexity increase when
+    /// that block alone is pruned (attention at the level nearest `probe`,
+    /// `probe` of its MLP channels) and every other block is dense, on the
+    /// measurer's tokens. One measurement per block plus one of the dense
+    /// model; independent of the target ratio, so measure it once per model.
+    /// - Throws: ``WorkflowError`` when a probe is not measured; what the measurer throws.
+    public static func sensitivity(projection: BudgetProjection, measurer: some PolicyMeasurer, probe: Double = 0.5)
+        async throws -> [Double] {
+        let budget = projection.budget
+        let dense = PruningPolicy(layers: budget.layers.map { _ in LayerPolicy(attentionRatio: 0, mlpRatio: 0) })
+        var policies = [dense]
+        for block in budget.layers.indices {
+            let limits = budget.layers[block]
+            let level = limits.attentionLevels.min { abs($0 - probe) < abs($1 - probe) } ?? 0
+            let channels = min(limits.maxRemovedMLPChannels, Int((probe * Double(limits.mlpChannels)).rounded()))
+            var layers = dense.layers
+            layers[block] = LayerPolicy(attentionRatio: level, mlpRatio: Double(channels) / Double(limits.mlpChannels))
+            policies.append(PruningPolicy(layers: layers))
+        }
+        var logs: [Double] = []
+        for policy in policies {
+            let achieved = try budget.achievedRatio(policy)
+            let candidate = StaticCandidate(origin: "sensitivity probe", candidate: SearchCandidate(
+                policy: policy, achievedRatio: achieved, prediction: Prediction(mean: .nan, std: .nan), reward: .nan))
+            guard let measured = try await measurer.measure([candidate], ratio: achieved, onMeasured: { _, _ in }).first ?? nil
+            else { throw WorkflowError("a sensitivity probe of the measured search was not measured") }
+            logs.append(log(measured.perplexity))
+        }
+        return logs.dropFirst().map { $0 - logs[0] }
+    }
+
+    /// The policy a sensitivity profile suggests at `ratio`: each block's
+    /// attention and MLP logits are −`scale` × its standardised
+    /// log-sensitivity, so the least sensitive blocks are pruned most, then
+    /// projected exactly onto the budget.
+    public static func sensitivityStart(_ sensitivity: [Double], projection: BudgetProjection, ratio: Double,
+                                        scale: Double) throws -> PruningPolicy {
+        let blocks = projection.budget.blockCount
+        guard sensitivity.count == blocks else {
+            throw WorkflowError("a sensitivity profile of \(sensitivity.count) blocks does not fit a budget of \(blocks)")
+        }
+        let logs = sensitivity.map { Foundation.log(max($0, 1e-6)) }
+        let mean = logs.reduce(0, +) / Double(blocks)
+        let spread = max((logs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(blocks)).squareRoot(), 1e-9)
+        var action = [Double](repeating: 0, count: projection.actionCount)
+        for block in 0..<blocks {
+            let z = (logs[block] - mean) / spread
+            action[block] = -scale * z
+            action[blocks + block] = -scale * z
+        }
+        return try projection.project(action: action, targetRatio: ratio)
     }
 }
 

@@ -164,3 +164,15 @@ public struct EvaluatorMeasurer: PolicyMeasurer {
         }
     }
 }
+
+// MARK: - The measured search in this process
+
+extension MeasuredSearch {
+    /// The two fidelities `ppf` searches with in this process: the first
+    /// `tokens` of `validation`, and four times as many for the finalists.
+    public static func inProcessFidelities(session: PruningSession, validation: [Int], tokens: Int, window: Int,
+                                           queue: BlockingQueue) -> [any PolicyMeasurer] {
+        [InProcessMeasurer(session: session, tokens: Array(validation.prefix(tokens)), window: window, queue: queue),
+         InProcessMeasurer(session: session, tokens: Array(validation.prefix(4 * tokens)), window: window, queue: queue)]
+    }
+}

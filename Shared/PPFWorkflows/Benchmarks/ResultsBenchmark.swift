@@ -114,6 +114,12 @@ public struct ResultsBenchmark: Sendable {
         log(String(format: "dense: test ppl %.3f", dense))
         let latency = try await queue.run { [self] in try latencies() }
 
+        // The sensitivity profile, measured once on the verification tokens, starts every ratio's measured search.
+        var sensitivity: [Double]?
+        if let measured = configuration.measuredSearch, measured.profileStart {
+            sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: onValidation)
+            log("sensitivity profile (Δ log-ppl per block): " + (sensitivity ?? []).map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
         var dynamic: [ResultsReport.PPFRow] = []
         var staticRows: [ResultsReport.PPFRow] = []
         for ratio in ratios {
@@ -134,15 +140,14 @@ public struct ResultsBenchmark: Sendable {
 
             let searchStart = DispatchTime.now().uptimeNanoseconds
             if let measured = self.configuration.measuredSearch {
-                let precise = checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * verifyBudget)
-                let fidelities: [any PolicyMeasurer] = [
-                    onValidation,
-                    InProcessMeasurer(session: session, tokens: precise, window: verifyWindow, queue: queue),
-                ]
+                let fidelities = MeasuredSearch.inProcessFidelities(
+                    session: session, validation: checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * verifyBudget),
+                    tokens: verifyBudget, window: verifyWindow, queue: queue)
                 var settings = measured
                 settings.seed = self.configuration.seed
                 let outcome = try await MeasuredSearch.run(
-                    agent: agent, ratio: ratio, fidelities: fidelities, configuration: settings, queue: queue,
+                    agent: agent, ratio: ratio, fidelities: fidelities, configuration: settings, sensitivity: sensitivity,
+                    queue: queue,
                     events: { event in log(MeasuredSearch.line(for: event, ratio: ratio)) })
                 let searchSeconds = Double(DispatchTime.now().uptimeNanoseconds - searchStart) / 1e9
                 let chosen = outcome.best.candidate.candidate
@@ -191,7 +196,7 @@ public struct ResultsBenchmark: Sendable {
             staticRows: staticRows, baselines: points, baselineSource: source, policyLatencyMedian: policyMedian,
             policyLatencyP99: policyP99, predictionLatencyMedian: predictionMedian)
         if let measured = configuration.measuredSearch {
-            report.staticMethod = "measured search (uniform and the agent's policy as starts, \(measured.generations) generations of \(measured.offspring) offspring, \(measured.measuredPerGeneration) measured per generation after the predictor's screen, \(measured.finalists) finalists measured again on \(4 * (configuration.verifyTokens ?? agent.regime.tokenBudget)) tokens)"
+            report.staticMethod = "measured search (uniform, the agent's policy\(measured.profileStart ? " and the policy of the model's measured sensitivity profile (one probe per block)" : "") as starts, \(measured.generations) generations of \(measured.offspring) offspring, \(measured.measuredPerGeneration) measured per generation after the predictor's screen, \(measured.finalists) finalists measured again on \(4 * (configuration.verifyTokens ?? agent.regime.tokenBudget)) tokens)"
         }
         return report
     }
