@@ -44,8 +44,8 @@ struct Prune: AsyncParsableCommand {
     @Option(help: "static: validation tokens per measurement (default: the predictor's measurements').")
     var verifyTokens: Int?
 
-    @Option(help: "static: measured (the evolutionary search selected by validation measurements, from uniform, the agent's policy and the model's sensitivity profile; the finalists measured on 4× the tokens) or cem (the predictor-guided search, its top candidates verified).")
-    var staticSearch: StaticSearchKind = .measured
+    @Option(help: "static: cem (the predictor-guided search, its top candidates verified: what the agent service's static mode runs) or measured (the evolutionary search selected by validation measurements, from uniform, the agent's policy and the model's sensitivity profile; the finalists measured on 4× the tokens; not yet in the agent service).")
+    var staticSearch: StaticSearchKind = .cem
 
     @Option(help: "Where to write the pruned model (a .gguf file, or a folder with --format hf).")
     var out: String?

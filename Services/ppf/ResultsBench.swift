@@ -59,8 +59,8 @@ struct ResultsBench: AsyncParsableCommand {
     @Option(help: "Also write the comparison as ratio,policy,split,tokens,window,perplexity rows to this CSV.")
     var comparisonCsv: String?
 
-    @Option(help: "How PPF static searches: cem (the predictor-guided search, its candidates verified) or measured (an evolutionary search selected by validation measurements, the predictor only screening offspring).")
-    var staticSearch: StaticSearchKind = .measured
+    @Option(help: "How PPF static searches: cem (the predictor-guided search, its candidates verified; what the agent service's static mode runs) or measured (an evolutionary search selected by validation measurements from uniform, the agent and the sensitivity profile, the predictor only screening offspring; what make demo runs).")
+    var staticSearch: StaticSearchKind = .cem
 
     @Option(help: "Measured search: generations (4 policies measured in each, after the starts).")
     var searchGenerations: Int = 8
