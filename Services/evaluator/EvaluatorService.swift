@@ -19,13 +19,7 @@ struct EvaluatorService: PPFService {
 
     func run() async throws {
         let settings = context.settings
-        let url = URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile)
-        status.serve(modelId: settings.modelId)
-        status.set(activity: "loading model")
-        context.logger.info("loading model '\(settings.modelId)' from \(url.path)")
-        let started = Date()
-        let engine = try await BaseModelEngine.load(settings: settings, queue: BlockingQueue(label: "ppf.evaluator.engine"))
-        context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(engine.blockCount) blocks")
+        let engine = try await BaseModelEngine.load(for: context, status: status, queue: BlockingQueue(label: "ppf.evaluator.engine"))
         status.set(activity: "idle")
 
         let handler = EvaluationHandler(context: context, engine: engine, status: status)

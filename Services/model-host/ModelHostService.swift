@@ -26,16 +26,11 @@ struct ModelHostService: PPFService {
 
     func run() async throws {
         let settings = context.settings
-        let url = URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile)
-        board.serve(modelId: settings.modelId)
-        board.set(activity: "loading model")
-        context.logger.info("loading model '\(settings.modelId)' from \(url.path)")
-        let started = Date()
         let serving = BlockingQueue(label: "ppf.model-host.serve")
         // Builds run on the engine's own queue, so they never delay an answer on the serving one.
-        let base = try await BaseModelEngine.load(settings: settings, queue: BlockingQueue(label: "ppf.model-host.build"))
+        let base = try await BaseModelEngine.load(for: context, status: board, queue: BlockingQueue(label: "ppf.model-host.build"))
+        // Fingerprinted before serving: a plan made for another checkpoint is refused from the first one on.
         _ = try await base.checksum()
-        context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(base.blockCount) blocks")
 
         let slot = ServingSlot(serving: try await restore(base: base))
         let swapper = PlanSwapper(context: context, base: base, slot: slot, board: board)

@@ -22,13 +22,7 @@ struct PrunerService: PPFService {
         let settings = context.settings
         // A typo in the default metric should stop the start, not each reconciliation later.
         _ = try MetricKind(named: settings.prunerDefaultMetric)
-        let url = URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile)
-        status.serve(modelId: settings.modelId)
-        status.set(activity: "loading model")
-        context.logger.info("loading model '\(settings.modelId)' from \(url.path)")
-        let started = Date()
-        let engine = try await BaseModelEngine.load(settings: settings, queue: BlockingQueue(label: "ppf.pruner.engine"))
-        context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(engine.blockCount) blocks")
+        let engine = try await BaseModelEngine.load(for: context, status: status, queue: BlockingQueue(label: "ppf.pruner.engine"))
         status.set(activity: "reconciling")
 
         let planner = PolicyPlanner(context: context, engine: engine, status: status)

@@ -82,6 +82,22 @@ public actor BaseModelEngine {
                        queue: queue)
     }
 
+    /// Loads the model of a service's start-up, saying so in its status
+    /// (`model`, activity "loading model") and log (where from, how long, how
+    /// many blocks), as the pruner, the evaluator and model-host start.
+    public static func load(for context: ServiceContext, status: ServiceStatus, queue: BlockingQueue) async throws
+        -> BaseModelEngine {
+        let settings = context.settings
+        let url = URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile)
+        status.serve(modelId: settings.modelId)
+        status.set(activity: "loading model")
+        context.logger.info("loading model '\(settings.modelId)' from \(url.path)")
+        let started = Date()
+        let engine = try await load(settings: settings, queue: queue)
+        context.logger.info("model '\(settings.modelId)' loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(engine.blockCount) blocks")
+        return engine
+    }
+
     /// The calibration every plan of this model uses: the default 32 windows
     /// of 512 tokens, or of the context length when the model's is shorter.
     /// Plans record it, so the evaluator prunes a measured policy exactly as
