@@ -182,44 +182,42 @@ struct PruneJob: Sendable {
             let prediction = try agent.reward.prediction(for: chosen)
             print(String(format: "agent %@: predicted perplexity %.3f (log std %.4f) under metric %@", agent.record.id.uuidString.lowercased(),
                          exp(prediction.mean), prediction.std, metric.rawValue))
-        case .staticSearch where staticSearch == .measured:
-            guard let agent, let ratio else { throw UserFacingError("--policy static needs a stored agent and --ratio") }
-            try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
-            let budget = verifyTokens ?? agent.regime.tokenBudget
-            let fidelities = MeasuredSearch.inProcessFidelities(
-                session: session, validation: checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * budget),
-                tokens: budget, window: min(agent.regime.window, budget), queue: queue)
-            var search = MeasuredSearchConfiguration()
-            search.seed = settings.agentSeed
-            let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-            let sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: fidelities[0])
-            log("sensitivity profile (Δ log-ppl per block): " + sensitivity.map { String(format: "%.3f", $0) }.joined(separator: " "))
-            let outcome = try await MeasuredSearch.run(
-                agent: agent, ratio: ratio, fidelities: fidelities, configuration: search, sensitivity: sensitivity, queue: queue,
-                events: { log(MeasuredSearch.line(for: $0, ratio: ratio)) })
-            chosen = outcome.best.candidate.candidate.policy
-            print(String(format: "measured search: %d measurements, best validation perplexity %.3f (%@ lineage)",
-                         outcome.measurementsPerFidelity.reduce(0, +), outcome.bestPerplexity, outcome.best.candidate.origin))
         case .staticSearch:
             guard let agent, let ratio else { throw UserFacingError("--policy static needs a stored agent and --ratio") }
             try agent.requireTrained(for: checkpoint.model.configuration, modelName: checkpoint.url.lastPathComponent)
             let budget = verifyTokens ?? agent.regime.tokenBudget
-            let tokens = checkpoint.tokens(of: try corpus.text(of: .validation), limit: budget)
-            let measurer = InProcessMeasurer(session: session, tokens: tokens, window: min(agent.regime.window, budget),
-                                             queue: queue)
-            var configuration = StaticSearchConfiguration()
-            configuration.topK = verifyTopK
-            configuration.seed = settings.agentSeed
-            let outcome = try await StaticPruning.run(
-                agent: agent, ratio: ratio, configuration: configuration,
-                starts: try StaticPruning.baselineStarts(named: staticStarts.components(separatedBy: ","), ratio: ratio,
-                                                          session: session),
-                measurer: measurer, queue: queue, events: { event in
-                    FileHandle.standardError.write(Data((StaticPruningLog.line(for: event, ratio: ratio) + "\n").utf8))
-                })
-            chosen = outcome.best.candidate.policy
-            print(String(format: "static search: best of %d measured candidates, validation perplexity %.3f (predicted %.3f)",
-                         outcome.measuredCount, outcome.bestMeasurement.perplexity, exp(outcome.best.candidate.prediction.mean)))
+            let window = min(agent.regime.window, budget)
+            let validation = checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * budget)
+            let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            switch staticSearch {
+            case .measured:
+                let fidelities = MeasuredSearch.inProcessFidelities(session: session, validation: validation, tokens: budget,
+                                                                    window: window, queue: queue)
+                var search = MeasuredSearchConfiguration()
+                search.seed = settings.agentSeed
+                let sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: fidelities[0])
+                log("sensitivity profile (Δ log-ppl per block): " + sensitivity.map { String(format: "%.3f", $0) }.joined(separator: " "))
+                let outcome = try await MeasuredSearch.run(
+                    agent: agent, ratio: ratio, fidelities: fidelities, configuration: search, sensitivity: sensitivity,
+                    queue: queue, events: { log(MeasuredSearch.line(for: $0, ratio: ratio)) })
+                chosen = outcome.best.candidate.candidate.policy
+                print(String(format: "measured search: %d measurements, best validation perplexity %.3f (%@ lineage)",
+                             outcome.measurementsPerFidelity.reduce(0, +), outcome.bestPerplexity, outcome.best.candidate.origin))
+            case .cem:
+                let measurer = InProcessMeasurer(session: session, tokens: Array(validation.prefix(budget)), window: window,
+                                                 queue: queue)
+                var configuration = StaticSearchConfiguration()
+                configuration.topK = verifyTopK
+                configuration.seed = settings.agentSeed
+                let outcome = try await StaticPruning.run(
+                    agent: agent, ratio: ratio, configuration: configuration,
+                    starts: try StaticPruning.baselineStarts(named: staticStarts.components(separatedBy: ","), ratio: ratio,
+                                                              session: session),
+                    measurer: measurer, queue: queue, events: { log(StaticPruningLog.line(for: $0, ratio: ratio)) })
+                chosen = outcome.best.candidate.policy
+                print(String(format: "static search: best of %d measured candidates, validation perplexity %.3f (predicted %.3f)",
+                             outcome.measuredCount, outcome.bestMeasurement.perplexity, exp(outcome.best.candidate.prediction.mean)))
+            }
         }
         try await queue.run { [self] in try export(chosen, checkpoint: checkpoint, session: session) }
     }

@@ -82,16 +82,16 @@ import Testing
             let budget = try ParameterBudget(layers: Array(repeating: layer, count: 4), allowsBlockDrop: false)
             var configuration = TrainingConfiguration()
             configuration.iterations = 3
-            let steps = Counter()
+            let steps = Recorded<Int>()
             let first = try await AgentVersions.obtain(
                 modelId: Self.model, predictor: predictor, budget: budget, configuration: configuration, correlationId: nil,
-                producer: "agent/1", pool: schema.pool, queue: BlockingQueue(label: "test"), progress: { _ in steps.add() })
-            #expect(first.origin == .trained && steps.value == 3)
+                producer: "agent/1", pool: schema.pool, queue: BlockingQueue(label: "test"), progress: { steps.append($0.iteration) })
+            #expect(first.origin == .trained && steps.count == 3)
             let again = try await AgentVersions.obtain(
                 modelId: Self.model, predictor: predictor, budget: budget, configuration: configuration, correlationId: nil,
-                producer: "agent/2", pool: schema.pool, queue: BlockingQueue(label: "test"), progress: { _ in steps.add() })
+                producer: "agent/2", pool: schema.pool, queue: BlockingQueue(label: "test"), progress: { steps.append($0.iteration) })
             #expect(again.origin == .stored && again.agent.versionId == first.agent.versionId)
-            #expect(steps.value == 3, "a stored version is restored, not trained again")
+            #expect(steps.count == 3, "a stored version is restored, not trained again")
             #expect(try again.agent.agent.policy(forRatio: 0.3) == first.agent.agent.policy(forRatio: 0.3))
             configuration.seed = 99
             let other = try await AgentVersions.obtain(
@@ -104,13 +104,6 @@ import Testing
             #expect(try await AgentVersions.layers(modelId: "unknown", checkpoint: nil, pool: schema.pool,
                                                    queue: BlockingQueue(label: "test")) == nil)
         }
-    }
-
-    final class Counter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var count = 0
-        func add() { lock.withLock { count += 1 } }
-        var value: Int { lock.withLock { count } }
     }
 
     @Test func aPredictorVersionWhoseArtifactIsNotAPredictorFailsToLoadWithAnError() async throws {

@@ -35,7 +35,7 @@ import Testing
         configuration.staticStarts = ["uniform"]
         configuration.baselinesCSV = nil
         configuration.calibrationWindows = 2
-        let lines = Lines()
+        let lines = Recorded<String>()
         let report = try await Self.run(on: tiny, configuration) { lines.append($0) }
 
         #expect(report.dynamic.count == 1 && report.staticRows.count == 1)
@@ -49,7 +49,7 @@ import Testing
         #expect(report.verifyTokens == 200 && report.staticStarts == ["uniform"])
         let markdown = report.markdown()
         #expect(markdown.contains("dynamic vs best baseline") && markdown.contains("static vs best baseline"))
-        #expect(lines.all.contains { $0.contains("PPF static test ppl") })
+        #expect(lines.values.contains { $0.contains("PPF static test ppl") })
         #expect(!report.seededByHand, "uniform is not a hand-made rule's seed")
     }
 
@@ -81,12 +81,5 @@ import Testing
         #expect(body.count == 2 * 5, "two ratios × (ppf-dynamic, ppf-static, llm-pruner, owl, uniform)")
         #expect(Set(body.map { $0[1] }) == ["ppf-dynamic", "ppf-static", "llm-pruner", "owl", "uniform"])
         #expect(body.allSatisfy { $0[2] == "test" && $0[3] == "200" && $0[4] == "100" && Double($0[5])?.isFinite == true })
-    }
-
-    final class Lines: @unchecked Sendable {
-        private let lock = NSLock()
-        private var lines: [String] = []
-        func append(_ line: String) { lock.withLock { lines.append(line) } }
-        var all: [String] { lock.withLock { lines } }
     }
 }

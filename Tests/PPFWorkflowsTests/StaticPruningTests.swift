@@ -99,15 +99,15 @@ import Testing
         configuration.topK = 3
         configuration.iterations = 6
         let uniform = PruningPolicy.uniform(blocks: Self.blocks, attention: 0.3, mlp: 0.3)
-        let events = EventLog()
+        let events = Recorded<String>()
         let outcome = try await StaticPruning.run(
             agent: agent, ratio: 0.3, configuration: configuration, starts: [("uniform", uniform)],
             measurer: ReversingMeasurer(skip: [0]), queue: BlockingQueue(label: "test"),
-            events: { events.append($0) })
+            events: { events.append(Self.phase($0)) })
         #expect(outcome.candidates.map(\.origin) == ["agent", "uniform"], "with starts, the best of each search")
         #expect(outcome.measurements[0] == nil && outcome.bestIndex == 1, "an unmeasured candidate is never chosen")
         #expect(outcome.rewardCalls > outcome.search.rewardCalls)
-        #expect(events.phases == ["searched:agent", "searched:uniform", "verifying:2", "measured:1"])
+        #expect(events.values == ["searched:agent", "searched:uniform", "verifying:2", "measured:1"])
 
         await #expect(throws: StaticPruningError.self) {
             _ = try await StaticPruning.run(agent: agent, ratio: 0.3, configuration: configuration,
@@ -115,18 +115,13 @@ import Testing
         }
     }
 
-    final class EventLog: @unchecked Sendable {
-        private let lock = NSLock()
-        private var entries: [String] = []
-        func append(_ event: StaticPruningEvent) {
-            let line = switch event {
-            case .searched(let origin, _): "searched:\(origin)"
-            case .verifying(let candidates): "verifying:\(candidates.count)"
-            case .measured(let index, _, _, _, _): "measured:\(index)"
-            }
-            lock.withLock { entries.append(line) }
+    /// A short name of each phase, for comparing the order of events.
+    static func phase(_ event: StaticPruningEvent) -> String {
+        switch event {
+        case .searched(let origin, _): "searched:\(origin)"
+        case .verifying(let candidates): "verifying:\(candidates.count)"
+        case .measured(let index, _, _, _, _): "measured:\(index)"
         }
-        var phases: [String] { lock.withLock { entries } }
     }
 
     // MARK: - EvaluatorMeasurer

@@ -114,7 +114,10 @@ public struct ResultsBenchmark: Sendable {
         log(String(format: "dense: test ppl %.3f", dense))
         let latency = try await queue.run { [self] in try latencies() }
 
-        // The sensitivity profile, measured once on the verification tokens, starts every ratio's measured search.
+        // The measured search's fidelities and the model's sensitivity profile do not depend on the ratio: once.
+        let searchFidelities = configuration.measuredSearch == nil ? [] : MeasuredSearch.inProcessFidelities(
+            session: session, validation: checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * verifyBudget),
+            tokens: verifyBudget, window: verifyWindow, queue: queue)
         var sensitivity: [Double]?
         if let measured = configuration.measuredSearch, measured.profileStart {
             sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: onValidation)
@@ -139,46 +142,39 @@ public struct ResultsBenchmark: Sendable {
             log(String(format: "r %.2f: PPF dynamic test ppl %.3f (predicted %.3f)", ratio, perplexity, exp(prediction.mean)))
 
             let searchStart = DispatchTime.now().uptimeNanoseconds
+            let chosen: SearchCandidate, validation: Double
+            let measurements: Int, predictorCalls: Int, policiesScored: Int, label: String
             if let measured = self.configuration.measuredSearch {
-                let fidelities = MeasuredSearch.inProcessFidelities(
-                    session: session, validation: checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * verifyBudget),
-                    tokens: verifyBudget, window: verifyWindow, queue: queue)
                 var settings = measured
                 settings.seed = self.configuration.seed
                 let outcome = try await MeasuredSearch.run(
-                    agent: agent, ratio: ratio, fidelities: fidelities, configuration: settings, sensitivity: sensitivity,
-                    queue: queue,
-                    events: { event in log(MeasuredSearch.line(for: event, ratio: ratio)) })
-                let searchSeconds = Double(DispatchTime.now().uptimeNanoseconds - searchStart) / 1e9
-                let chosen = outcome.best.candidate.candidate
-                let staticPerplexity = try await queue.run { try onTest.timedPerplexity(of: chosen.policy, ratio: ratio).perplexity }
-                staticRows.append(ResultsReport.PPFRow(
-                    ratio: ratio, achievedRatio: chosen.achievedRatio, perplexity: staticPerplexity,
-                    predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: outcome.bestPerplexity,
-                    measurements: outcome.measurementsPerFidelity.reduce(0, +),
-                    predictorCalls: settings.generations + 1, policiesScored: outcome.measured.count + settings.generations * settings.offspring,
-                    seconds: searchSeconds))
-                log(String(format: "r %.2f: PPF static (measured search) test ppl %.3f (validation %.3f, %d measurements)", ratio,
-                           staticPerplexity, outcome.bestPerplexity, outcome.measurementsPerFidelity.reduce(0, +)))
-                continue
+                    agent: agent, ratio: ratio, fidelities: searchFidelities, configuration: settings, sensitivity: sensitivity,
+                    queue: queue, events: { event in log(MeasuredSearch.line(for: event, ratio: ratio)) })
+                (chosen, validation) = (outcome.best.candidate.candidate, outcome.bestPerplexity)
+                measurements = outcome.measurementsPerFidelity.reduce(0, +)
+                (predictorCalls, policiesScored) = (settings.generations + 1,
+                                                    outcome.measured.count + settings.generations * settings.offspring)
+                label = " (measured search)"
+            } else {
+                var settings = StaticSearchConfiguration()
+                settings.topK = verifyTopK
+                settings.seed = self.configuration.seed
+                let outcome = try await StaticPruning.run(
+                    agent: agent, ratio: ratio, configuration: settings,
+                    starts: try StaticPruning.baselineStarts(named: staticStarts, ratio: ratio, session: session),
+                    measurer: onValidation, queue: queue, events: { event in log(StaticPruningLog.line(for: event, ratio: ratio)) })
+                (chosen, validation) = (outcome.best.candidate, outcome.bestMeasurement.perplexity)
+                (measurements, predictorCalls, policiesScored) = (outcome.measuredCount, outcome.rewardCalls, outcome.policiesScored)
+                label = ""
             }
-            var configuration = StaticSearchConfiguration()
-            configuration.topK = verifyTopK
-            configuration.seed = self.configuration.seed
-            let outcome = try await StaticPruning.run(
-                agent: agent, ratio: ratio, configuration: configuration,
-                starts: try StaticPruning.baselineStarts(named: staticStarts, ratio: ratio,
-                                                          session: session),
-                measurer: onValidation, queue: queue, events: { event in log(StaticPruningLog.line(for: event, ratio: ratio)) })
             let searchSeconds = Double(DispatchTime.now().uptimeNanoseconds - searchStart) / 1e9
-            let chosen = outcome.best.candidate
             let staticPerplexity = try await queue.run { try onTest.timedPerplexity(of: chosen.policy, ratio: ratio).perplexity }
             staticRows.append(ResultsReport.PPFRow(
                 ratio: ratio, achievedRatio: chosen.achievedRatio, perplexity: staticPerplexity,
-                predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: outcome.bestMeasurement.perplexity,
-                measurements: outcome.measuredCount, predictorCalls: outcome.rewardCalls,
-                policiesScored: outcome.policiesScored, seconds: searchSeconds))
-            log(String(format: "r %.2f: PPF static test ppl %.3f (validation %.3f)", ratio, staticPerplexity, outcome.bestMeasurement.perplexity))
+                predictedPerplexity: exp(chosen.prediction.mean), validationPerplexity: validation, measurements: measurements,
+                predictorCalls: predictorCalls, policiesScored: policiesScored, seconds: searchSeconds))
+            log(String(format: "r %.2f: PPF static%@ test ppl %.3f (validation %.3f, %d measurements)", ratio, label,
+                       staticPerplexity, validation, measurements))
         }
 
         let (points, source) = try await queue.run { [self] in
