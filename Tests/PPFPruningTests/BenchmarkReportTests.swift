@@ -26,11 +26,3 @@ func row(_ baseline: String, _ metric: String, _ ratio: Double, ppl: Double, dro
     let csv = report.csv().split(separator: "\n")
     #expect(csv.count == 4 && csv[1].hasPrefix("uniform,flap,0.1,"))
 }
-
-@Test func policySourcesParseBaselinesAndFiles() throws {
-    #expect(try PolicySource(parsing: "owl") == .baseline(.owl))
-    #expect(try PolicySource(parsing: "llm-pruner") == .baseline(.llmPruner))
-    #expect(try PolicySource(parsing: "file:/tmp/p.json") == .file(URL(fileURLWithPath: "/tmp/p.json")))
-    expectPruningError(.unknownName) { _ = try PolicySource(parsing: "file:") }
-    expectPruningError(.unknownName) { _ = try PolicySource(parsing: "magnitude") }
-}
