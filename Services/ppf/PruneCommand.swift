@@ -191,12 +191,12 @@ struct PruneJob: Sendable {
             let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             switch staticSearch {
             case .measured:
-                let fidelities = MeasuredSearch.inProcessFidelities(session: session, validation: validation, tokens: budget,
-                                                                    window: window, queue: queue)
                 var search = MeasuredSearchConfiguration()
                 search.seed = settings.agentSeed
+                let fidelities = try MeasuredSearch.inProcessFidelities(session: session, validation: validation, tokens: budget,
+                                                                        window: window, objective: search.objective, queue: queue)
                 let sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: fidelities[0])
-                log("sensitivity profile (Δ log-ppl per block): " + sensitivity.map { String(format: "%.3f", $0) }.joined(separator: " "))
+                log("sensitivity profile (\(search.objective == .klDivergence ? "KL" : "Δ log-ppl") per block): " + sensitivity.map { String(format: "%.3f", $0) }.joined(separator: " "))
                 let outcome = try await MeasuredSearch.run(
                     agent: agent, ratio: ratio, fidelities: fidelities, configuration: search, sensitivity: sensitivity,
                     queue: queue, events: { log(MeasuredSearch.line(for: $0, ratio: ratio)) })

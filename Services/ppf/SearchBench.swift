@@ -39,6 +39,8 @@ struct SearchBench: AsyncParsableCommand {
     @Flag(help: "Measure the model's sensitivity profile first and start a search from the policy it suggests.")
     var profile = false
     @Option(help: "How strongly the sensitivity start follows the profile.") var profileScale: Double = 2.5
+    @Option(help: "What the search ranks by on its validation tokens: perplexity or kl (the divergence from the dense model).")
+    var objective: SearchObjective = .perplexity
 
     func run() async throws {
         let settings = CommandLineSettings.current
@@ -67,9 +69,10 @@ struct SearchBench: AsyncParsableCommand {
         search.finalists = finalists
         search.seed = settings.agentSeed
         search.profileScale = profileScale
-        let sensitivity = profile ? try await trial.sensitivity() : nil
+        search.objective = objective
+        let sensitivity = profile ? try await trial.sensitivity(objective: objective) : nil
         if let sensitivity {
-            print("sensitivity (Δ log-ppl, block 0 → \(sensitivity.count - 1)): "
+            print("sensitivity (\(objective == .klDivergence ? "KL" : "Δ log-ppl"), block 0 → \(sensitivity.count - 1)): "
                   + sensitivity.map { String(format: "%.3f", $0) }.joined(separator: " "))
         }
         let names = ["measured search", "uniform (projected)", "agent"] + (profile ? ["sensitivity start"] : []) + ["llm-pruner", "owl", "uniform"]
@@ -85,3 +88,5 @@ struct SearchBench: AsyncParsableCommand {
         }
     }
 }
+
+extension SearchObjective: ExpressibleByArgument {}

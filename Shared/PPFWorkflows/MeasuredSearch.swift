@@ -28,6 +28,8 @@ public struct MeasuredSearchConfiguration: Sendable {
     /// How strongly the sensitivity start follows the measured profile:
     /// the action is −scale × the standardised log-sensitivity of each block.
     public var profileScale = 2.5
+    /// What in-process measurements rank by (the evaluators measure perplexity only).
+    public var objective = SearchObjective.perplexity
 
     /// The defaults above.
     public init() {}
@@ -40,6 +42,18 @@ public struct MeasuredSearchConfiguration: Sendable {
             throw WorkflowError("the measured search needs generations ≥ 0, 1 ≤ measured per generation ≤ offspring, at least one mutated coordinate, a positive mutation scale and at least one finalist")
         }
     }
+}
+
+// MARK: - SearchObjective
+
+/// What the in-process measured search minimises on its validation tokens.
+public enum SearchObjective: String, Sendable, CaseIterable {
+    /// Perplexity (its log): what the comparison reports, scored on one token per position.
+    case perplexity
+    /// The KL divergence from the dense model's next-token distribution
+    /// (``DenseReference``): the whole distribution per position, so fewer
+    /// tokens separate policies (EvoPress).
+    case klDivergence = "kl"
 }
 
 // MARK: - MeasuredSearch
@@ -73,6 +87,8 @@ public enum MeasuredSearch {
         public let action: [Double]
         /// Its perplexity at each fidelity it was measured at (index = fidelity).
         public var perplexities: [Double?]
+        /// What the search ranked it by at each fidelity: ``CandidateMeasurement/selectionScore``.
+        public var scores: [Double?]
     }
 
     /// What a search measured and chose.
@@ -136,14 +152,17 @@ public enum MeasuredSearch {
             let measurements = try await fidelities[0].measure(candidates, ratio: ratio) { _, _ in }
             for ((proposal, _), (candidate, measurement)) in zip(ranked, zip(candidates, measurements)) {
                 var perplexities = [Double?](repeating: nil, count: fidelities.count)
+                var scores = perplexities
                 perplexities[0] = measurement?.perplexity
+                scores[0] = measurement?.selectionScore
                 if measurement != nil { counts[0] += 1 }
-                population.append(Measured(candidate: candidate, action: proposal.action, perplexities: perplexities))
+                population.append(Measured(candidate: candidate, action: proposal.action, perplexities: perplexities,
+                                           scores: scores))
             }
         }
         func bestFirst(_ fidelity: Int) -> [Measured] {
-            population.filter { $0.perplexities[fidelity] != nil }
-                .sorted { $0.perplexities[fidelity]! < $1.perplexities[fidelity]! }
+            population.filter { $0.scores[fidelity] != nil }
+                .sorted { $0.scores[fidelity]! < $1.scores[fidelity]! }
         }
 
         // 1. The starts.
@@ -193,6 +212,7 @@ public enum MeasuredSearch {
                     $0.candidate.candidate.policy == finalists[index].candidate.candidate.policy
                 }) {
                     population[position].perplexities[fidelity] = measurement.perplexity
+                    population[position].scores[fidelity] = measurement.selectionScore
                 }
             }
             let ranked = bestFirst(fidelity).filter { measured in
@@ -229,11 +249,14 @@ public enum MeasuredSearch {
 
     // MARK: - Sensitivity profile
 
-    /// Each block's measured sensitivity: the log-perplexity increase when
+    /// Each block's measured sensitivity: how much the model changes when
     /// that block alone is pruned (attention at the level nearest `probe`,
     /// `probe` of its MLP channels) and every other block is dense, on the
-    /// measurer's tokens. One measurement per block plus one of the dense
-    /// model; independent of the target ratio, so measure it once per model.
+    /// measurer's tokens: the KL divergence from the dense model where the
+    /// measurer measures it, else the log-perplexity, each relative to the
+    /// dense model's (a divergence of zero, up to rounding). One measurement
+    /// per block plus one of the dense model; independent of the target
+    /// ratio, so measure it once per model.
     /// - Throws: ``WorkflowError`` when a probe is not measured; what the measurer throws.
     public static func sensitivity(projection: BudgetProjection, measurer: some PolicyMeasurer, probe: Double = 0.5)
         async throws -> [Double] {
@@ -248,16 +271,16 @@ public enum MeasuredSearch {
             layers[block] = LayerPolicy(attentionRatio: level, mlpRatio: Double(channels) / Double(limits.mlpChannels))
             policies.append(PruningPolicy(layers: layers))
         }
-        var logs: [Double] = []
+        var scores: [Double] = []
         for policy in policies {
             let achieved = try budget.achievedRatio(policy)
             let candidate = StaticCandidate(origin: "sensitivity probe", candidate: SearchCandidate(
                 policy: policy, achievedRatio: achieved, prediction: Prediction(mean: .nan, std: .nan), reward: .nan))
             guard let measured = try await measurer.measure([candidate], ratio: achieved, onMeasured: { _, _ in }).first ?? nil
             else { throw WorkflowError("a sensitivity probe of the measured search was not measured") }
-            logs.append(log(measured.perplexity))
+            scores.append(measured.selectionScore)
         }
-        return logs.dropFirst().map { $0 - logs[0] }
+        return scores.dropFirst().map { $0 - scores[0] }
     }
 
     /// The policy a sensitivity profile suggests at `ratio`: each block's

@@ -10,8 +10,9 @@ import PPFStore
 // MARK: - InProcessMeasurer
 
 /// Measures policies in this process: plan with a ``PruningSession``,
-/// apply, and score perplexity on fixed tokens. `ppf prune --policy static`
-/// and `ppf bench results` verify with it.
+/// apply, and score perplexity on fixed tokens, and, given a
+/// ``DenseReference`` on them, the KL divergence from the dense model in the
+/// same pass. `ppf prune --policy static` and `ppf bench results` verify with it.
 public struct InProcessMeasurer: PolicyMeasurer {
     /// The model, its calibration and its plan builder.
     public let session: PruningSession
@@ -19,6 +20,8 @@ public struct InProcessMeasurer: PolicyMeasurer {
     public let tokens: [Int]
     /// The window each scored chunk uses.
     public let window: Int
+    /// The dense model's distributions on `tokens`, when divergences are measured.
+    public let reference: DenseReference?
     private let queue: BlockingQueue
 
     /// A measurer over `tokens` in windows of `window`; work runs on `queue`.
@@ -26,6 +29,16 @@ public struct InProcessMeasurer: PolicyMeasurer {
         self.session = session
         self.tokens = tokens
         self.window = window
+        self.reference = nil
+        self.queue = queue
+    }
+
+    /// A measurer of perplexity and KL divergence from the dense model on `reference`'s tokens and windows.
+    public init(session: PruningSession, reference: DenseReference, queue: BlockingQueue) {
+        self.session = session
+        self.tokens = reference.tokens
+        self.window = reference.windowLength
+        self.reference = reference
         self.queue = queue
     }
 
@@ -45,6 +58,13 @@ public struct InProcessMeasurer: PolicyMeasurer {
     /// Blocks on BLAS.
     public func timedPerplexity(of policy: PruningPolicy, ratio: Double?) throws -> CandidateMeasurement {
         let start = DispatchTime.now().uptimeNanoseconds
+        if let reference {
+            let model = try session.apply(try session.plan(policy, targetRatio: ratio))
+            let result = try reference.divergence(of: model)
+            return CandidateMeasurement(perplexity: result.perplexity,
+                                        seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                                        divergence: result.klDivergence)
+        }
         let perplexity = try Self.perplexity(of: policy, ratio: ratio, session: session, tokens: tokens, window: window)
         return CandidateMeasurement(perplexity: perplexity,
                                     seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
@@ -171,8 +191,17 @@ extension MeasuredSearch {
     /// The two fidelities `ppf` searches with in this process: the first
     /// `tokens` of `validation`, and four times as many for the finalists.
     public static func inProcessFidelities(session: PruningSession, validation: [Int], tokens: Int, window: Int,
-                                           queue: BlockingQueue) -> [any PolicyMeasurer] {
-        [InProcessMeasurer(session: session, tokens: Array(validation.prefix(tokens)), window: window, queue: queue),
-         InProcessMeasurer(session: session, tokens: Array(validation.prefix(4 * tokens)), window: window, queue: queue)]
+                                           objective: SearchObjective = .perplexity,
+                                           queue: BlockingQueue) throws -> [any PolicyMeasurer] {
+        try [tokens, 4 * tokens].map { count -> any PolicyMeasurer in
+            let slice = Array(validation.prefix(count))
+            switch objective {
+            case .perplexity:
+                return InProcessMeasurer(session: session, tokens: slice, window: window, queue: queue)
+            case .klDivergence:
+                let reference = try DenseReference(model: session.checkpoint.model, tokens: slice, windowLength: window)
+                return InProcessMeasurer(session: session, reference: reference, queue: queue)
+            }
+        }
     }
 }

@@ -30,12 +30,19 @@ public struct CandidateMeasurement: Sendable, Equatable {
     public let perplexity: Double
     /// Seconds it took, where the measurer timed it (in-process); nil when another process measured it.
     public let seconds: Double?
+    /// Mean KL divergence per prediction from the dense model on the same
+    /// tokens (nats), where the measurer holds a ``DenseReference``; nil otherwise.
+    public let divergence: Double?
 
     /// Creates a measurement.
-    public init(perplexity: Double, seconds: Double? = nil) {
+    public init(perplexity: Double, seconds: Double? = nil, divergence: Double? = nil) {
         self.perplexity = perplexity
         self.seconds = seconds
+        self.divergence = divergence
     }
+
+    /// What a search minimises: the divergence where it was measured, else the log-perplexity.
+    public var selectionScore: Double { divergence ?? Foundation.log(perplexity) }
 }
 
 // MARK: - PolicyMeasurer

@@ -48,6 +48,14 @@ import Testing
         #expect(isClose(measured.perplexity, inProcess, relative: 1e-9), "\(measured.perplexity) vs \(inProcess)")
         #expect(measured.achievedRatio == plan.achievedRatio && measured.tokensCounted > 0)
 
+        // With a dense reference on those tokens, the same pass adds the divergence; the dense policy's is zero.
+        let reference = try DenseReference(model: session.checkpoint.model, tokens: tokens, windowLength: 100)
+        let byDivergence = InProcessMeasurer(session: session, reference: reference, queue: BlockingQueue(label: "test.kl"))
+        let pruned = try byDivergence.timedPerplexity(of: policy, ratio: nil)
+        #expect(isClose(pruned.perplexity, inProcess, relative: 1e-9) && (pruned.divergence ?? 0) > 0)
+        let dense = PruningPolicy.uniform(blocks: TinyModel.blocks, attention: 0, mlp: 0)
+        #expect(try byDivergence.timedPerplexity(of: dense, ratio: nil).divergence! < 1e-6)
+
         // model-host builds the plan the pruner made, and refuses one made for another checkpoint.
         let encoded = String(decoding: try MessageCoding.encoder().encode(plan), as: UTF8.self)
         let record = PlanRecord(ratioEventId: UUID(), policyId: UUID(), modelId: tiny.modelId, metric: "flap", plan: encoded,

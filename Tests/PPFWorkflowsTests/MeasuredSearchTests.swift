@@ -14,6 +14,8 @@ import Testing
     struct TruthMeasurer: PolicyMeasurer {
         let objective: SeparableQuadraticObjective
         let noise: Double
+        /// Report the truth as a divergence, with a perplexity that misleads (falls as the loss rises).
+        var asDivergence = false
         let calls = Recorded<Int>()
 
         func measure(_ candidates: [StaticCandidate], ratio: Double,
@@ -25,7 +27,10 @@ import Testing
                 // A stable hash of the policy (String.hashValue is seeded per process).
                 let hash = policy.canonicalKey().unicodeScalars.reduce(0) { ($0 &* 31 &+ Int($1.value)) & 0xFFFF }
                 let wobble = Double(hash % 1000) / 1000 - 0.5
-                let measurement = CandidateMeasurement(perplexity: exp(2 + objective.loss(policy)) * (1 + noise * wobble))
+                let loss = objective.loss(policy) * (1 + noise * wobble)
+                let measurement = asDivergence
+                    ? CandidateMeasurement(perplexity: exp(2 - loss), divergence: loss)
+                    : CandidateMeasurement(perplexity: exp(2 + objective.loss(policy)) * (1 + noise * wobble))
                 out.append(measurement)
                 await onMeasured(index, measurement)
             }
@@ -71,6 +76,28 @@ import Testing
         #expect(low.calls.count == 121 && high.calls.count == outcome.measurementsPerFidelity[1])
         #expect(isClose(outcome.bestPerplexity, exp(2 + found), relative: 1e-12), "the winner's number is its precise measurement")
         #expect(phases.count == 1 + 30 + 1)
+    }
+
+    @Test func measuredDivergencesRankTheSearchAndTheProfileWhatEverThePerplexitySays() async throws {
+        let objective = try Self.objective()
+        let projection = try BudgetProjection(budget: objective.budget)
+        let ratio = 0.4
+        let uniform = try projection.project(action: [Double](repeating: 0, count: projection.actionCount), targetRatio: ratio)
+        let measurer = TruthMeasurer(objective: objective, noise: 0, asDivergence: true)
+        var configuration = MeasuredSearchConfiguration()
+        configuration.generations = 20
+        let outcome = try await MeasuredSearch.run(
+            projection: projection, screen: { policies, _ in policies.map { Prediction(mean: objective.loss($0), std: 0) } },
+            ratio: ratio, starts: [("uniform", uniform)], fidelities: [measurer], configuration: configuration,
+            queue: BlockingQueue(label: "test"))
+        let found = objective.loss(outcome.best.candidate.candidate.policy)
+        #expect(found < objective.loss(uniform) * 0.5, "ranked by the divergence \(found), not by the perplexity")
+        #expect(outcome.best.scores[0] == found)
+
+        let sensitivity = try await MeasuredSearch.sensitivity(projection: projection, measurer: measurer)
+        let weights = objective.layerWeights
+        let byProfile = sensitivity.indices.sorted { sensitivity[$0] < sensitivity[$1] }
+        #expect(byProfile == weights.indices.sorted { weights[$0] < weights[$1] }, "the profile orders blocks by their weight")
     }
 
     @Test func theSensitivityProfileRanksBlocksByTheirTrueWeightAndItsStartBeatsUniform() async throws {

@@ -16,4 +16,7 @@ extension ModelError.Code {
     public static var windowTooShort: Self { Self("windowTooShort") }
     /// A split has fewer than two tokens, so there is nothing to predict.
     public static var emptySplit: Self { Self("emptySplit") }
+    /// A dense reference that cannot be built as asked (top-k outside the
+    /// vocabulary), or a model that does not fit it (another vocabulary or token count).
+    public static var referenceMismatch: Self { Self("referenceMismatch") }
 }

@@ -115,13 +115,15 @@ public struct ResultsBenchmark: Sendable {
         let latency = try await queue.run { [self] in try latencies() }
 
         // The measured search's fidelities and the model's sensitivity profile do not depend on the ratio: once.
-        let searchFidelities = configuration.measuredSearch == nil ? [] : MeasuredSearch.inProcessFidelities(
-            session: session, validation: checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * verifyBudget),
-            tokens: verifyBudget, window: verifyWindow, queue: queue)
+        let searchFidelities = try configuration.measuredSearch.map { measured in
+            try MeasuredSearch.inProcessFidelities(
+                session: session, validation: checkpoint.tokens(of: try corpus.text(of: .validation), limit: 4 * verifyBudget),
+                tokens: verifyBudget, window: verifyWindow, objective: measured.objective, queue: queue)
+        } ?? []
         var sensitivity: [Double]?
         if let measured = configuration.measuredSearch, measured.profileStart {
-            sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: onValidation)
-            log("sensitivity profile (Δ log-ppl per block): " + (sensitivity ?? []).map { String(format: "%.3f", $0) }.joined(separator: " "))
+            sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: searchFidelities[0])
+            log("sensitivity profile (\(measured.objective == .klDivergence ? "KL" : "Δ log-ppl") per block): " + (sensitivity ?? []).map { String(format: "%.3f", $0) }.joined(separator: " "))
         }
         var dynamic: [ResultsReport.PPFRow] = []
         var staticRows: [ResultsReport.PPFRow] = []

@@ -50,10 +50,12 @@ public struct SearchTrial: Sendable {
         public let heldOut: [(name: String, perplexity: Double)]
     }
 
-    /// The model's sensitivity profile on the search's cheap tokens (``MeasuredSearch/sensitivity(projection:measurer:probe:)``).
-    public func sensitivity() async throws -> [Double] {
-        let cheap = InProcessMeasurer(session: session, tokens: Array(validationTokens.prefix(searchTokens)), window: window,
-                                      queue: BlockingQueue(label: "ppf.bench.search.profile"))
+    /// The model's sensitivity profile on the search's cheap tokens (``MeasuredSearch/sensitivity(projection:measurer:probe:)``),
+    /// by `objective`.
+    public func sensitivity(objective: SearchObjective = .perplexity) async throws -> [Double] {
+        let queue = BlockingQueue(label: "ppf.bench.search.profile")
+        let cheap = try MeasuredSearch.inProcessFidelities(session: session, validation: validationTokens, tokens: searchTokens,
+                                                           window: window, objective: objective, queue: queue)[0]
         return try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: cheap)
     }
 
@@ -62,8 +64,9 @@ public struct SearchTrial: Sendable {
     public func run(ratio: Double, configuration: MeasuredSearchConfiguration, sensitivity: [Double]? = nil,
                     baselines: [BaselinePolicy], log: @escaping @Sendable (String) -> Void) async throws -> Result {
         let queue = BlockingQueue(label: "ppf.bench.search")
-        let fidelities = MeasuredSearch.inProcessFidelities(session: session, validation: validationTokens,
-                                                            tokens: searchTokens, window: window, queue: queue)
+        let fidelities = try MeasuredSearch.inProcessFidelities(session: session, validation: validationTokens,
+                                                                tokens: searchTokens, window: window,
+                                                                objective: configuration.objective, queue: queue)
         let search = try await MeasuredSearch.run(agent: agent, ratio: ratio, fidelities: fidelities,
                                                   configuration: configuration, sensitivity: sensitivity, queue: queue,
                                                   events: { log(MeasuredSearch.line(for: $0, ratio: ratio)) })
