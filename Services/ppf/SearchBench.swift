@@ -36,6 +36,9 @@ struct SearchBench: AsyncParsableCommand {
     @Option(help: "Action coordinates per mutation.") var coordinates: Int = 3
     @Option(help: "Mutation standard deviation (logit units).") var scale: Double = 0.6
     @Option(help: "Finalists measured at the higher fidelity.") var finalists: Int = 4
+    @Option(parsing: .upToNextOption, help: "Multipliers of the mutation scale, one drawn per mutated coordinate (e.g. 1 3 8 for occasional long jumps).")
+    var scaleMultipliers: [Double] = [1]
+    @Flag(help: "Measure offspring unscreened (the predictor does not pick them).") var noScreen = false
     @Flag(help: "Measure the model's sensitivity profile first and start a search from the policy it suggests.")
     var profile = false
     @Option(help: "How strongly the sensitivity start follows the profile.") var profileScale: Double = 2.5
@@ -67,6 +70,8 @@ struct SearchBench: AsyncParsableCommand {
         search.mutatedCoordinates = coordinates
         search.mutationScale = scale
         search.finalists = finalists
+        search.mutationScaleMultipliers = scaleMultipliers
+        search.screensWithPredictor = !noScreen
         search.seed = settings.agentSeed
         search.profileScale = profileScale
         search.objective = objective

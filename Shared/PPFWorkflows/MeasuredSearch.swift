@@ -18,6 +18,14 @@ public struct MeasuredSearchConfiguration: Sendable {
     public var mutatedCoordinates = 3
     /// Standard deviation of a mutation, in logit units of the action.
     public var mutationScale = 0.6
+    /// Each mutated coordinate's standard deviation is `mutationScale` times
+    /// one of these, drawn uniformly: values above 1 give the occasional long
+    /// jump (a block made nearly dense or pruned to its limit) that small
+    /// steps reach only over many generations.
+    public var mutationScaleMultipliers: [Double] = [1]
+    /// Let the predictor pick which offspring are measured; off: the first
+    /// `measuredPerGeneration` offspring (random mutations) are measured unscreened.
+    public var screensWithPredictor = true
     /// Candidates that enter the successive halving at the second fidelity.
     public var finalists = 4
     /// Seed of the mutations.
@@ -38,8 +46,9 @@ public struct MeasuredSearchConfiguration: Sendable {
     /// - Throws: ``WorkflowError`` naming the first one out of range.
     public func validate() throws {
         guard generations >= 0, offspring >= 1, measuredPerGeneration >= 1, measuredPerGeneration <= offspring,
-              mutatedCoordinates >= 1, mutationScale > 0, mutationScale.isFinite, finalists >= 1 else {
-            throw WorkflowError("the measured search needs generations ≥ 0, 1 ≤ measured per generation ≤ offspring, at least one mutated coordinate, a positive mutation scale and at least one finalist")
+              mutatedCoordinates >= 1, mutationScale > 0, mutationScale.isFinite, finalists >= 1,
+              !mutationScaleMultipliers.isEmpty, mutationScaleMultipliers.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw WorkflowError("the measured search needs generations ≥ 0, 1 ≤ measured per generation ≤ offspring, at least one mutated coordinate, a positive mutation scale and multipliers, and at least one finalist")
         }
     }
 }
@@ -142,8 +151,13 @@ public enum MeasuredSearch {
             let fresh = proposals.filter { seen.insert($0.policy.canonicalKey()).inserted }
             guard !fresh.isEmpty else { return }
             let policies = fresh.map(\.policy)
-            let predictions = try await queue.run { try screen(policies, [Double](repeating: ratio, count: policies.count)) }
-            let ranked = zip(fresh, predictions).sorted { $0.1.mean < $1.1.mean }.prefix(keep)
+            let ranked: ArraySlice<((origin: String, action: [Double], policy: PruningPolicy), Prediction)>
+            if configuration.screensWithPredictor {
+                let predictions = try await queue.run { try screen(policies, [Double](repeating: ratio, count: policies.count)) }
+                ranked = zip(fresh, predictions).sorted { $0.1.mean < $1.1.mean }.prefix(keep)
+            } else {
+                ranked = fresh.map { ($0, Prediction(mean: .nan, std: .nan)) }.prefix(keep)
+            }
             let candidates = try ranked.map { proposal, prediction in
                 StaticCandidate(origin: proposal.origin, candidate: SearchCandidate(
                     policy: proposal.policy, achievedRatio: try budget.achievedRatio(proposal.policy), prediction: prediction,
@@ -183,7 +197,9 @@ public enum MeasuredSearch {
             for index in 0..<configuration.offspring {
                 var action = parents[index % parents.count].action
                 for _ in 0..<configuration.mutatedCoordinates {
-                    action[generator.next(below: action.count)] += configuration.mutationScale * generator.nextGaussian()
+                    let multipliers = configuration.mutationScaleMultipliers
+                    let scale = configuration.mutationScale * multipliers[generator.next(below: multipliers.count)]
+                    action[generator.next(below: action.count)] += scale * generator.nextGaussian()
                 }
                 children.append((origin: "evolution g\(generation)", action: action,
                                  policy: try projection.project(action: action, targetRatio: ratio)))
