@@ -14,7 +14,7 @@
 # Knobs (environment): EVALUATORS (2), DEMO_SAMPLES (48), DEMO_TOKENS (256),
 # DEMO_WINDOW (128), DEMO_RATIOS ("0.2 0.35 0.5"), DEMO_REFINE_PROBES (12),
 # DEMO_TEST_TOKENS (1024) and DEMO_TEST_WINDOW (256) for the final comparison,
-# DEMO_SEARCH_GENERATIONS (6) for PPF static's measured search.
+# DEMO_SEARCH_GENERATIONS (16) for PPF static's measured search.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -52,7 +52,7 @@ step "7/8 the comparison on the test split (its first read): PPF against the han
 # shellcheck disable=SC2086
 "$ppf" bench results --ratios ${DEMO_RATIOS:-0.2 0.35 0.5} --tokens "${DEMO_TEST_TOKENS:-1024}" \
   --window "${DEMO_TEST_WINDOW:-256}" --measure-baselines --baseline-policies llm-pruner,owl,uniform \
-  --baselines-in-ppf-metric --static-search measured --search-generations "${DEMO_SEARCH_GENERATIONS:-6}" \
+  --baselines-in-ppf-metric --static-search measured --search-generations "${DEMO_SEARCH_GENERATIONS:-16}" \
   --verify-tokens "${DEMO_TOKENS:-256}" \
   --comparison-csv .run/report/comparison.csv --write .run/report/results.md
 

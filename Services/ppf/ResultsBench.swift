@@ -59,11 +59,14 @@ struct ResultsBench: AsyncParsableCommand {
     @Option(help: "Also write the comparison as ratio,policy,split,tokens,window,perplexity rows to this CSV.")
     var comparisonCsv: String?
 
-    @Option(help: "How PPF static searches: cem (the predictor-guided search, its candidates verified; what the agent service's static mode runs) or measured (an evolutionary search selected by validation measurements from uniform, the agent and the sensitivity profile, the predictor only screening offspring; what make demo runs).")
+    @Option(help: "How PPF static searches: cem (the predictor-guided search, its candidates verified; what the agent service's static mode runs) or measured (an evolutionary search ranked by validation measurements of the KL divergence from the dense model, from uniform, the agent and the sensitivity profile; what make demo runs).")
     var staticSearch: StaticSearchKind = .cem
 
     @Option(help: "Measured search: generations (4 policies measured in each, after the starts).")
-    var searchGenerations: Int = 8
+    var searchGenerations: Int = MeasuredSearchConfiguration().generations
+
+    @Option(help: "Static mode: the window of each validation measurement (default: --window, capped at the validation tokens).")
+    var verifyWindow: Int?
 
     @Option(help: "Calibration windows × 512 tokens.")
     var calibrationWindows: Int = 32
@@ -76,6 +79,7 @@ struct ResultsBench: AsyncParsableCommand {
         guard tokens >= 2, window >= 2, window <= tokens else { throw ValidationError("need 2 ≤ --window ≤ --tokens") }
         guard verifyTopK >= 1 else { throw ValidationError("--verify-top-k must be at least 1") }
         if let verifyTokens, verifyTokens < 2 { throw ValidationError("--verify-tokens must be at least 2") }
+        if let verifyWindow, verifyWindow < 2 { throw ValidationError("--verify-window must be at least 2") }
     }
 
     func run() async throws {
@@ -91,6 +95,7 @@ struct ResultsBench: AsyncParsableCommand {
         configuration.window = window
         configuration.verifyTopK = verifyTopK
         configuration.verifyTokens = verifyTokens
+        configuration.verifyWindow = verifyWindow
         configuration.staticStarts = staticStarts.components(separatedBy: ",")
         configuration.baselinesCSV = measureBaselines ? nil : baselines
         if let baselinePolicies {

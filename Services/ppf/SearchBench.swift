@@ -21,29 +21,29 @@ struct SearchBench: AsyncParsableCommand {
     @Option(help: "Cheap-fidelity validation tokens (the finalists get 4× as many).")
     var searchTokens: Int = 256
 
-    @Option(help: "Window of every measurement.")
-    var window: Int = 128
+    @Option(help: "Window of every measurement (the comparison's, 256 in make demo).")
+    var window: Int = 256
 
     @Option(help: "Where the held-out validation slice starts (after the search's tokens).")
     var evaluationOffset: Int = 8192
 
     @Option(help: "Tokens of the held-out validation slice.")
-    var evaluationTokens: Int = 2048
+    var evaluationTokens: Int = 4096
 
-    @Option(help: "Generations.") var generations: Int = 6
+    @Option(help: "Generations.") var generations: Int = MeasuredSearchConfiguration().generations
     @Option(help: "Offspring per generation.") var offspring: Int = 48
     @Option(help: "Offspring measured per generation.") var measured: Int = 4
     @Option(help: "Action coordinates per mutation.") var coordinates: Int = 3
     @Option(help: "Mutation standard deviation (logit units).") var scale: Double = 0.6
     @Option(help: "Finalists measured at the higher fidelity.") var finalists: Int = 4
     @Option(parsing: .upToNextOption, help: "Multipliers of the mutation scale, one drawn per mutated coordinate (e.g. 1 3 8 for occasional long jumps).")
-    var scaleMultipliers: [Double] = [1]
-    @Flag(help: "Measure offspring unscreened (the predictor does not pick them).") var noScreen = false
+    var scaleMultipliers: [Double] = MeasuredSearchConfiguration().mutationScaleMultipliers
+    @Flag(help: "Let the predictor pick which offspring are measured (default: unscreened).") var screen = false
     @Flag(help: "Measure the model's sensitivity profile first and start a search from the policy it suggests.")
     var profile = false
     @Option(help: "How strongly the sensitivity start follows the profile.") var profileScale: Double = 2.5
     @Option(help: "What the search ranks by on its validation tokens: perplexity or kl (the divergence from the dense model).")
-    var objective: SearchObjective = .perplexity
+    var objective: SearchObjective = MeasuredSearchConfiguration().objective
 
     func run() async throws {
         let settings = CommandLineSettings.current
@@ -71,7 +71,7 @@ struct SearchBench: AsyncParsableCommand {
         search.mutationScale = scale
         search.finalists = finalists
         search.mutationScaleMultipliers = scaleMultipliers
-        search.screensWithPredictor = !noScreen
+        search.screensWithPredictor = screen
         search.seed = settings.agentSeed
         search.profileScale = profileScale
         search.objective = objective

@@ -58,6 +58,8 @@ import Testing
         var configuration = MeasuredSearchConfiguration()
         configuration.generations = 30
         configuration.seed = 5
+        configuration.screensWithPredictor = true
+        configuration.mutationScaleMultipliers = [1]
         let phases = Recorded<MeasuredSearch.Event>()
         let outcome = try await MeasuredSearch.run(
             projection: projection, screen: { policies, _ in policies.map { Prediction(mean: skewed.loss($0), std: 0) } },

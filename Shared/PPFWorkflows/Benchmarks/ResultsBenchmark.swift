@@ -25,6 +25,11 @@ public struct ResultsBenchmark: Sendable {
         /// Static mode: candidates verified without starts; validation tokens per verification (nil: the predictor's).
         public var verifyTopK = 3
         public var verifyTokens: Int?
+        /// Static mode: the window of every validation measurement; nil: the
+        /// comparison's ``window`` (capped at the verification tokens), so PPF
+        /// static is selected in the windows it is compared in (chosen on
+        /// validation, docs/results.md).
+        public var verifyWindow: Int?
         /// Static mode: policies that also seed a search. Uniform by default:
         /// seeding with a hand-made rule (`llm-pruner`, `owl`) is an
         /// ablation, labelled so in the table, because the claim is that no
@@ -104,7 +109,7 @@ public struct ResultsBenchmark: Sendable {
         }
         let testTokens = checkpoint.tokens(of: try corpus.text(of: .test), limit: tokens)
         let verifyBudget = configuration.verifyTokens ?? agent.regime.tokenBudget
-        let verifyWindow = min(agent.regime.window, verifyBudget)
+        let verifyWindow = min(configuration.verifyWindow ?? window, verifyBudget)
         let validationTokens = checkpoint.tokens(of: try corpus.text(of: .validation), limit: verifyBudget)
         let onTest = InProcessMeasurer(session: session, tokens: testTokens, window: window, queue: queue)
         let onValidation = InProcessMeasurer(session: session, tokens: validationTokens, window: verifyWindow, queue: queue)
@@ -194,7 +199,7 @@ public struct ResultsBenchmark: Sendable {
             staticRows: staticRows, baselines: points, baselineSource: source, policyLatencyMedian: policyMedian,
             policyLatencyP99: policyP99, predictionLatencyMedian: predictionMedian)
         if let measured = configuration.measuredSearch {
-            report.staticMethod = "measured search (uniform, the agent's policy\(measured.profileStart ? " and the policy of the model's measured sensitivity profile (one probe per block)" : "") as starts, \(measured.generations) generations of \(measured.offspring) offspring, \(measured.measuredPerGeneration) measured per generation after the predictor's screen, \(measured.finalists) finalists measured again on \(4 * (configuration.verifyTokens ?? agent.regime.tokenBudget)) tokens)"
+            report.staticMethod = "measured search (uniform, the agent's policy\(measured.profileStart ? " and the policy of the model's measured sensitivity profile (one probe per block)" : "") as starts, \(measured.generations) generations of \(measured.offspring) offspring, \(measured.measuredPerGeneration) measured per generation \(measured.screensWithPredictor ? "after the predictor's screen" : "unscreened"), ranked by \(measured.objective == .klDivergence ? "the KL divergence from the dense model" : "perplexity"), \(measured.finalists) finalists measured again on \(4 * verifyBudget) tokens, windows of \(verifyWindow))"
         }
         return report
     }
