@@ -6,7 +6,8 @@ import PPFWorkflows
 // MARK: - Wiring
 
 /// The agent's long-running pieces: the static-search worker, the
-/// predictor-version consumer (retrains), and the ratio-event consumer, which
+/// predictor-version consumer (retrains), the agent-version consumer (serves
+/// newly anchored agents), and the ratio-event consumer, which
 /// first reconciles from PostgreSQL. Each consumer has its own group,
 /// prefixed with `PPF_CONSUMER_GROUP_PREFIX`; bad messages (malformed,
 /// unknown schema, a ratio outside [0, 1), a predictor version without
@@ -24,12 +25,19 @@ enum AgentServices {
             try envelope.payload.validate()
             try await registry.predictorVersionPublished(envelope)
         }
+        let agentVersions = EnvelopeConsumerService<AgentVersionPublished>(
+            context: context, groupId: context.settings.consumerGroupPrefix + "agent.agent-versions",
+            topic: Topic.agentVersions
+        ) { envelope, _ in
+            try envelope.payload.validate()
+            try await registry.agentVersionPublished(envelope)
+        }
         let ratioEvents = EnvelopeConsumerService<RatioChange>(
             context: context, groupId: answers.groupId, topic: Topic.ratioEvents
         ) { envelope, message in
             try await handler.handle(envelope, message)
         }
-        return [searches, predictorVersions,
+        return [searches, predictorVersions, agentVersions,
                 ReconcileThenAnswer(context: context, registry: registry, handler: handler, consumer: ratioEvents,
                                     status: status)]
     }

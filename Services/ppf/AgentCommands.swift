@@ -15,7 +15,7 @@ import PPFWorkflows
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the agent against the newest predictor version, or ask it for a policy.",
-        subcommands: [Train.self, Policy.self, AgentRefine.self])
+        subcommands: [Train.self, Policy.self, AgentRefine.self, AgentAnchorCommand.self])
 
     // MARK: - ppf agent train
 

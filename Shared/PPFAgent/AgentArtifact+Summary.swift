@@ -22,7 +22,26 @@ extension AgentArtifact {
     /// calls may round differently on another CPU or thread count), so a
     /// store keeps one per key.
     public var configurationKey: String {
-        Self.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
+        let base = Self.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
+        return anchors.map { Self.anchoredKey(base: base, anchors: $0) } ?? base
+    }
+
+    /// The marker that ends the key of every anchored agent (`LIKE '%' || marker || '%'` finds them).
+    public static let anchoredKeyMarker = " anchored="
+
+    /// The key of the agent distilled toward `anchors` from a run of key
+    /// `base`: `base`, the marker, then a 64-bit FNV-1a digest of the anchors'
+    /// sorted-key JSON, so the same anchors give the same key on any machine.
+    public static func anchoredKey(base: String, anchors: [AgentAnchor]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes = (try? encoder.encode(anchors)) ?? Data(anchors.map { "\($0.ratio)" }.joined().utf8)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return base + anchoredKeyMarker + String(hash, radix: 16)
     }
 
     /// The key of a training run with `configuration` (sorted-key JSON, so it is stable).

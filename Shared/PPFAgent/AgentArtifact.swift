@@ -22,6 +22,12 @@ public struct AgentArtifact: Codable, Sendable, Equatable {
     public var configuration: TrainingConfiguration
     /// The training report (reward curve, wall time, reward calls).
     public var report: TrainingReport
+    /// The measured policies this agent was distilled toward
+    /// (``PruningAgent/distilled(toward:configuration:)``); nil for an agent
+    /// trained against its predictor only.
+    public var anchors: [AgentAnchor]?
+    /// The root-mean-square error of that fit, in action logits.
+    public var anchorFitError: Double?
 
     /// Packs a trained agent.
     public init(agent: PruningAgent, report: TrainingReport, predictorVersion: String) {
@@ -31,6 +37,16 @@ public struct AgentArtifact: Codable, Sendable, Equatable {
         budget = agent.budget
         configuration = agent.configuration
         self.report = report
+        anchors = nil
+        anchorFitError = nil
+    }
+
+    /// Packs an agent distilled toward `anchors` (fit error `fitError`).
+    public init(agent: PruningAgent, report: TrainingReport, predictorVersion: String, anchors: [AgentAnchor],
+                fitError: Double) {
+        self.init(agent: agent, report: report, predictorVersion: predictorVersion)
+        self.anchors = anchors
+        anchorFitError = fitError
     }
 
     /// The seed the agent was trained with.

@@ -146,8 +146,17 @@ public enum AgentVersions {
     public struct Obtained: Sendable {
         /// The agent, bound to its predictor.
         public let agent: LoadedAgent
-        /// How it came to be.
+        /// How its RL-trained base came to be.
         public let origin: Origin
+        /// How many measured anchors it was distilled toward (0: the RL-trained agent itself).
+        public let anchors: Int
+
+        /// What was found or made.
+        public init(agent: LoadedAgent, origin: Origin, anchors: Int = 0) {
+            self.agent = agent
+            self.origin = origin
+            self.anchors = anchors
+        }
 
         /// How an agent version came to be.
         public enum Origin: Sendable, Equatable {
@@ -170,6 +179,21 @@ public enum AgentVersions {
                               configuration: TrainingConfiguration, correlationId: UUID?, producer: String, pool: PGPool,
                               queue: BlockingQueue,
                               progress: (@Sendable (IterationRecord) -> Void)? = nil) async throws -> Obtained {
+        let base = try await obtainTrained(modelId: modelId, predictor: predictor, budget: budget,
+                                           configuration: configuration, correlationId: correlationId, producer: producer,
+                                           pool: pool, queue: queue, progress: progress)
+        guard let anchors = try await latestAnchors(modelId: modelId, fitting: base.agent.agent, pool: pool, queue: queue)
+        else { return base }
+        let anchored = try await anchored(base.agent, anchors: anchors, correlationId: correlationId, producer: producer,
+                                          pool: pool, queue: queue)
+        return Obtained(agent: anchored.agent, origin: base.origin, anchors: anchors.count)
+    }
+
+    /// The agent of `predictor` trained with `configuration` (no anchors).
+    private static func obtainTrained(modelId: String, predictor: LoadedPredictor, budget: ParameterBudget,
+                                      configuration: TrainingConfiguration, correlationId: UUID?, producer: String,
+                                      pool: PGPool, queue: BlockingQueue,
+                                      progress: (@Sendable (IterationRecord) -> Void)?) async throws -> Obtained {
         let reward = try PredictorReward(predictor: predictor.predictor, blockCount: budget.blockCount)
         let key = AgentArtifact.configurationKey(configuration, allowsBlockDrop: budget.allowsBlockDrop)
         if let stored = try await pool.withConnection({
@@ -191,6 +215,64 @@ public enum AgentVersions {
         // Another trainer stored this version first: serve exactly what it stored.
         return Obtained(agent: LoadedAgent(record: stored.record, agent: try await restoreAgent(stored.record, queue: queue),
                                            reward: reward, regime: predictor.regime), origin: .storedMeanwhile)
+    }
+
+    // MARK: - Anchors
+
+    /// `base` distilled toward `anchors` (``PruningAgent/distilled(toward:configuration:)``),
+    /// bound to `base`'s predictor: restored when that version is stored
+    /// (same predictor, base configuration and anchors), else fitted on
+    /// `queue` and stored with its event and audit entry. The distilled agent
+    /// keeps `base`'s training report; its artifact lists the anchors and the fit error.
+    /// - Throws: ``AgentError`` for anchors that do not fit the agent; ``StoreError``.
+    public static func anchored(_ base: LoadedAgent, anchors: [AgentAnchor], correlationId: UUID?, producer: String,
+                                pool: PGPool, queue: BlockingQueue) async throws
+        -> (agent: LoadedAgent, fitError: Double, inserted: Bool) {
+        let bytes = base.record.artifact
+        let baseArtifact = try await queue.run { try AgentArtifact.decode(jsonData: Data(bytes)) }
+        let baseKey = AgentArtifact.configurationKey(baseArtifact.configuration,
+                                                     allowsBlockDrop: baseArtifact.budget.allowsBlockDrop)
+        let key = AgentArtifact.anchoredKey(base: baseKey, anchors: anchors)
+        if let stored = try await pool.withConnection({
+            try await AgentVersionRepository.find(predictorVersionId: base.predictorVersionId, configurationKey: key, on: $0)
+        }) {
+            let artifactBytes = stored.artifact
+            let artifact = try await queue.run { try AgentArtifact.decode(jsonData: Data(artifactBytes)) }
+            return (LoadedAgent(record: stored, agent: try artifact.makeAgent(), reward: base.reward, regime: base.regime),
+                    artifact.anchorFitError ?? .nan, false)
+        }
+        let agent = base.agent
+        let fitted = try await queue.run { try agent.distilled(toward: anchors) }
+        let artifact = AgentArtifact(agent: fitted.agent, report: baseArtifact.report,
+                                     predictorVersion: base.predictorVersionId.uuidString.lowercased(), anchors: anchors,
+                                     fitError: fitted.rootMeanSquareError)
+        let version = AgentVersionRecord(
+            modelId: base.modelId, predictorVersionId: base.predictorVersionId, artifact: Array(try artifact.jsonData()),
+            configurationKey: artifact.configurationKey, summary: artifact.summary, correlationId: correlationId)
+        let stored = try await store(version, correlationId: correlationId ?? version.id, producer: producer, pool: pool)
+        if stored.inserted {
+            return (LoadedAgent(record: version, agent: fitted.agent, reward: base.reward, regime: base.regime),
+                    fitted.rootMeanSquareError, true)
+        }
+        return (LoadedAgent(record: stored.record, agent: try await restoreAgent(stored.record, queue: queue),
+                            reward: base.reward, regime: base.regime), fitted.rootMeanSquareError, false)
+    }
+
+    /// The anchors of `modelId`'s newest anchored agent version (any
+    /// predictor) that `agent` can be distilled toward: same blocks and
+    /// levels, anchors inside its ratio range; nil when there are none.
+    /// - Throws: ``AgentError`` for a stored artifact that cannot be read; ``StoreError``.
+    public static func latestAnchors(modelId: String, fitting agent: PruningAgent, pool: PGPool,
+                                     queue: BlockingQueue) async throws -> [AgentAnchor]? {
+        guard let stored = try await pool.withConnection({
+            try await AgentVersionRepository.latest(modelId: modelId, configurationKeyContaining: AgentArtifact.anchoredKeyMarker,
+                                                    on: $0)
+        }) else { return nil }
+        let bytes = stored.artifact
+        let artifact = try await queue.run { try AgentArtifact.decode(jsonData: Data(bytes)) }
+        guard artifact.budget == agent.budget, let anchors = artifact.anchors?.filter({ agent.ratioRange.contains($0.ratio) }),
+              !anchors.isEmpty else { return nil }
+        return anchors
     }
 
     /// The prunable layers of `modelId`: from `checkpoint`'s header when

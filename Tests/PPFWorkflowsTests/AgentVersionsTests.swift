@@ -106,6 +106,50 @@ import Testing
         }
     }
 
+    @Test func anchorsAreServedOnceStoredAndCarriedOverToTheNextPredictorVersion() async throws {
+        try await TestDatabase.withSchema { schema in
+            let layer = LayerBudget(attentionParameters: 1000, mlpParameters: 3000, attentionLevels: [0, 0.5],
+                                    mlpChannels: 100, maxRemovedMLPChannels: 90)
+            let budget = try ParameterBudget(layers: Array(repeating: layer, count: 4), allowsBlockDrop: false)
+            var configuration = TrainingConfiguration()
+            configuration.iterations = 3
+            func loaded(_ row: PredictorVersionRecord) throws -> LoadedPredictor {
+                LoadedPredictor(record: row, artifact: PredictorArtifact(predictor: try StaticPruningTests.predictor(), trainingSampleIds: [], heldOutSampleIds: [], heldOutMetrics: nil, learningCurve: [], trainingSeconds: 0),
+                                regime: .assumedForUnstoredMeasurements, regimeIsStored: false)
+            }
+            func obtain(_ predictor: LoadedPredictor) async throws -> AgentVersions.Obtained {
+                try await AgentVersions.obtain(modelId: Self.model, predictor: predictor, budget: budget,
+                                               configuration: configuration, correlationId: nil, producer: "agent/1",
+                                               pool: schema.pool, queue: BlockingQueue(label: "test"))
+            }
+            let first = try loaded(try await schema.pool.withConnection { try await Self.predictorVersion(on: $0) })
+            let base = try await obtain(first)
+            #expect(base.anchors == 0, "no anchors are stored yet: the RL-trained agent is served")
+
+            // A measured winner at 0.3 that prunes the first two blocks' MLPs hardest.
+            let winner = PruningPolicy(layers: [0.8, 0.8, 0.1, 0.1].map { LayerPolicy(attentionRatio: 0, mlpRatio: $0) })
+            let anchors = [AgentAnchor(ratio: try budget.achievedRatio(winner), policy: winner, score: 0.1, perplexity: 30)]
+            let stored = try await AgentVersions.anchored(base.agent, anchors: anchors, correlationId: nil, producer: "ppf",
+                                                          pool: schema.pool, queue: BlockingQueue(label: "test"))
+            #expect(stored.inserted && stored.agent.versionId != base.agent.versionId)
+            #expect(stored.agent.predictorVersionId == first.record.id)
+            let answer = try stored.agent.agent.policy(forRatio: anchors[0].ratio)
+            #expect(answer.layers[0].mlpRatio > answer.layers[2].mlpRatio + 0.3, "the anchored agent answers like the winner")
+
+            // The agent service's next preparation serves the anchored version, restored, not fitted again.
+            let served = try await obtain(first)
+            #expect(served.anchors == 1 && served.agent.versionId == stored.agent.versionId)
+            // A new predictor version: a new RL-trained base, distilled toward the same anchors.
+            let second = try loaded(try await schema.pool.withConnection { try await Self.predictorVersion(on: $0) })
+            let next = try await obtain(second)
+            #expect(next.origin == .trained && next.anchors == 1)
+            #expect(next.agent.predictorVersionId == second.record.id && next.agent.versionId != stored.agent.versionId)
+            #expect(try next.agent.agent.policy(forRatio: anchors[0].ratio).layers[0].mlpRatio > 0.5)
+            let newest = try await schema.pool.withConnection { try await AgentVersionRepository.latest(modelId: Self.model, on: $0) }
+            #expect(newest?.id == next.agent.versionId, "the newest stored version is the anchored one")
+        }
+    }
+
     @Test func aPredictorVersionWhoseArtifactIsNotAPredictorFailsToLoadWithAnError() async throws {
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in

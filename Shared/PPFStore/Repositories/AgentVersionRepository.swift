@@ -113,6 +113,17 @@ public enum AgentVersionRepository {
             """).decode(AgentVersionRecord.self).first
     }
 
+    /// The newest version of `modelId` whose configuration key contains
+    /// `marker` (any predictor version), or nil: the newest anchored agent.
+    public static func latest(modelId: String, configurationKeyContaining marker: String,
+                              on connection: PGConnection) async throws -> AgentVersionRecord? {
+        try await connection.query("""
+            SELECT \(unsafeRaw: columns) FROM agent_versions
+             WHERE model_id = \(modelId) AND strpos(configuration_key, \(marker)) > 0
+             ORDER BY created_at DESC, id LIMIT 1
+            """).decode(AgentVersionRecord.self).first
+    }
+
     /// The newest version trained against `predictorVersionId` (any configuration), or nil.
     public static func latest(predictorVersionId: UUID, on connection: PGConnection) async throws -> AgentVersionRecord? {
         try await connection.query("""

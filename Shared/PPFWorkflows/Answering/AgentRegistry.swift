@@ -83,6 +83,22 @@ public actor AgentRegistry {
         }
     }
 
+    /// A stored agent version (an anchored agent from `ppf agent anchor`, or
+    /// another instance's training): when it belongs to the predictor version
+    /// a model is served with and is not the agent serving it, prepare that
+    /// model's agent again, so newly measured anchors are served at once.
+    /// An event of the agent in memory changes nothing.
+    public func agentVersionPublished(_ envelope: Envelope<AgentVersionPublished>) async throws {
+        let event = envelope.payload
+        guard let current = serving[event.modelId], current.versionId != event.versionId,
+              current.predictorVersionId == event.predictorVersionId else { return }
+        logger.info("agent version \(event.versionId.uuidString.lowercased()) of '\(event.modelId)' was stored; preparing the agent again")
+        if case .rejected(_, let message) = try await ensure(modelId: event.modelId, predictorVersionId: event.predictorVersionId,
+                                                            correlationId: envelope.correlationId, again: true) {
+            logger.warning("the agent of '\(event.modelId)' cannot be prepared again: \(message)")
+        }
+    }
+
     /// On start: every model whose newest predictor version has no agent in
     /// memory gets one (loaded when stored, trained otherwise).
     public func reconcile() async throws {
@@ -101,9 +117,11 @@ public actor AgentRegistry {
     // MARK: - Preparing an agent
 
     /// The agent of `predictorVersionId`, made current for `modelId`.
-    private func ensure(modelId: String, predictorVersionId: UUID, correlationId: UUID?) async throws -> Resolution {
+    /// `again`: prepare even when that predictor's agent is in memory (its anchors changed).
+    private func ensure(modelId: String, predictorVersionId: UUID, correlationId: UUID?, again: Bool = false) async throws
+        -> Resolution {
         try await gate.run {
-            if let agent = serving[modelId], agent.predictorVersionId == predictorVersionId { return .ready(agent) }
+            if !again, let agent = serving[modelId], agent.predictorVersionId == predictorVersionId { return .ready(agent) }
             status.set(activity: "preparing the agent of '\(modelId)'")
             defer { status.set(activity: "idle") }
             let resolution = try await prepare(modelId: modelId, predictorVersionId: predictorVersionId,
@@ -170,6 +188,9 @@ public actor AgentRegistry {
             return .rejected(reason: .noPredictor, message: "predictor \(predictorId) fails on the agent's policies: \(error.message)")
         }
         let agent = obtained.agent, summary = agent.record.summary
+        if obtained.anchors > 0 {
+            logger.info("serving agent version \(agent.versionId.uuidString.lowercased()) of '\(modelId)': distilled toward \(obtained.anchors) measured anchor policies")
+        }
         switch obtained.origin {
         case .stored:
             logger.info("loaded agent version \(agent.versionId.uuidString.lowercased()) of '\(modelId)' (predictor \(predictorId), ratios \(agent.ratioRange))")

@@ -1,0 +1,98 @@
+import Foundation
+import PPFAgent
+import PPFContracts
+import PPFModel
+import PPFPruning
+import PPFRuntime
+
+// MARK: - AgentAnchoring
+
+/// Measured anchors for the agent (`ppf agent anchor`, `make demo`): a
+/// measured search (``MeasuredSearch``, ranked by the KL divergence from the
+/// dense model by default) at each anchor ratio, on a prefix of the
+/// validation split, from uniform, the agent's own policy and the model's
+/// sensitivity profile (no hand-made rule). The winners become
+/// ``AgentAnchor``s; ``AgentVersions/anchored(_:anchors:correlationId:producer:pool:queue:)``
+/// distills the agent toward them, so its dynamic answers between anchors
+/// inherit what was measured instead of what the predictor guessed.
+///
+/// Anchor ratios should differ from the ratios a comparison reads, so the
+/// dynamic rows there are answers between measurements, not the measurements.
+public struct AgentAnchoring: Sendable {
+    /// The model's session (plans under the predictor's metric).
+    public let session: PruningSession
+    /// The agent searched from (projection, starts, screen).
+    public let agent: LoadedAgent
+    /// Validation tokens, at least 4 × ``searchTokens`` (the finalists' fidelity).
+    public let validationTokens: [Int]
+    /// Cheap-fidelity tokens; the finalists are measured on 4× as many.
+    public let searchTokens: Int
+    /// Window of every measurement.
+    public let window: Int
+
+    /// Anchoring of `agent` on `session`'s model.
+    /// - Throws: ``WorkflowError`` for too few validation tokens or a search shorter than one window.
+    public init(session: PruningSession, agent: LoadedAgent, validationTokens: [Int], searchTokens: Int,
+                window: Int) throws {
+        guard searchTokens >= window, window >= 2, validationTokens.count >= 4 * searchTokens else {
+            throw WorkflowError("anchoring needs a search of at least one window (\(searchTokens) tokens, window \(window)) and 4 × \(searchTokens) validation tokens (got \(validationTokens.count))")
+        }
+        self.session = session
+        self.agent = agent
+        self.validationTokens = validationTokens
+        self.searchTokens = searchTokens
+        self.window = window
+    }
+
+    /// One anchor's search.
+    public struct Searched: Sendable {
+        /// The anchor (the winner and its measurements).
+        public let anchor: AgentAnchor
+        /// The search behind it.
+        public let outcome: MeasuredSearch.Outcome
+    }
+
+    /// Searches every ratio of `ratios` in turn with `configuration`
+    /// (measuring the sensitivity profile first when it asks for that start).
+    /// - Throws: ``WorkflowError`` for a ratio outside the agent's range; what searching throws.
+    public func search(ratios: [Double], configuration: MeasuredSearchConfiguration,
+                       log: @escaping @Sendable (String) -> Void) async throws -> [Searched] {
+        for ratio in ratios where !agent.ratioRange.contains(ratio) {
+            throw WorkflowError("anchor ratio \(ratio) is outside the agent's range \(agent.ratioRange)")
+        }
+        let queue = BlockingQueue(label: "ppf.agent.anchor")
+        let fidelities = try MeasuredSearch.inProcessFidelities(session: session, validation: validationTokens,
+                                                                tokens: searchTokens, window: window,
+                                                                objective: configuration.objective, queue: queue)
+        var sensitivity: [Double]?
+        if configuration.profileStart {
+            sensitivity = try await MeasuredSearch.sensitivity(projection: agent.agent.projection, measurer: fidelities[0])
+            log("sensitivity profile (block 0 → \(sensitivity!.count - 1)): "
+                + sensitivity!.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
+        var searched: [Searched] = []
+        for (index, ratio) in ratios.enumerated() {
+            log(String(format: "anchor %d/%d at r %.3f", index + 1, ratios.count, ratio))
+            let outcome = try await MeasuredSearch.run(agent: agent, ratio: ratio, fidelities: fidelities,
+                                                       configuration: configuration, sensitivity: sensitivity, queue: queue,
+                                                       events: { log(MeasuredSearch.line(for: $0, ratio: ratio)) })
+            let score = outcome.best.scores.last { $0 != nil } ?? nil
+            searched.append(Searched(anchor: AgentAnchor(ratio: ratio, policy: outcome.best.candidate.candidate.policy,
+                                                         score: score, perplexity: outcome.bestPerplexity),
+                                     outcome: outcome))
+        }
+        return searched
+    }
+
+    /// `policies`' perplexities on `tokens` (held-out validation tokens the
+    /// search never read), each at its ratio, in the anchoring's window.
+    public func perplexities(of policies: [(ratio: Double, policy: PruningPolicy)], on tokens: [Int]) async throws -> [Double] {
+        let queue = BlockingQueue(label: "ppf.agent.anchor.check")
+        let measurer = InProcessMeasurer(session: session, tokens: tokens, window: window, queue: queue)
+        var values: [Double] = []
+        for item in policies {
+            values.append(try await queue.run { try measurer.timedPerplexity(of: item.policy, ratio: item.ratio).perplexity })
+        }
+        return values
+    }
+}
