@@ -120,11 +120,22 @@ struct AgentAnchorCommand: AsyncParsableCommand {
                                                           producer: context.producerName, pool: context.pool,
                                                           queue: BlockingQueue(label: "ppf.agent.anchor.fit"))
             _ = try? await context.makeOutboxRelay().publishPending()
-            await context.shutdown()
             distilled = stored.agent.agent
+            let versionId = stored.agent.versionId
             print(String(format: "\nagent version %@%@: distilled toward %d anchors, fit error %.4f logits",
-                         stored.agent.versionId.uuidString.lowercased(), stored.inserted ? "" : " (stored already)",
+                         versionId.uuidString.lowercased(), stored.inserted ? "" : " (stored already)",
                          anchors.count, stored.fitError))
+            let serving = try await AgentAnchoring.waitUntilServed(versionId: versionId, modelId: settings.modelId,
+                                                                   pool: context.pool)
+            await context.shutdown()
+            switch serving {
+            case .served(let instances):
+                print("served now by the agent service (\(instances.joined(separator: ", ")))")
+            case .noAgentRunning:
+                print("no agent service is running; it serves this version when it starts")
+            case .timedOut(let behind):
+                print("warning: after 120 s some agent instances still serve another version: \(behind.joined(separator: "; "))")
+            }
         }
 
         guard !checkRatios.isEmpty else { return }

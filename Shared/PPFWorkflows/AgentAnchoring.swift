@@ -4,6 +4,7 @@ import PPFContracts
 import PPFModel
 import PPFPruning
 import PPFRuntime
+import PPFStore
 
 // MARK: - AgentAnchoring
 
@@ -94,5 +95,42 @@ public struct AgentAnchoring: Sendable {
             values.append(try await queue.run { try measurer.timedPerplexity(of: item.policy, ratio: item.ratio).perplexity })
         }
         return values
+    }
+}
+
+// MARK: - Waiting for the agent service
+
+extension AgentAnchoring {
+    /// Whether the running agent service serves a newly stored agent version.
+    public enum Serving: Sendable, Equatable {
+        /// Every alive agent instance serves it (their ids).
+        case served(instances: [String])
+        /// No agent instance sent a heartbeat recently: the version is
+        /// served when one starts (``AgentVersions/obtain`` picks it).
+        case noAgentRunning
+        /// Some alive instance still served another version at the deadline.
+        case timedOut(stillServing: [String])
+    }
+
+    /// Waits, at most `timeout`, until every agent instance alive within
+    /// `aliveWithin` seconds says in its heartbeat that it serves `versionId`
+    /// for `modelId` (it prepares it on the ``AgentVersionPublished`` event).
+    /// A ratio event sent after `.served` is answered by that version.
+    public static func waitUntilServed(versionId: UUID, modelId: String, pool: PGPool, timeout: Duration = .seconds(120),
+                                       aliveWithin: Double = 20) async throws -> Serving {
+        let wanted = versionId.uuidString.lowercased()
+        let started = ContinuousClock.now
+        while true {
+            let instances = try await pool.withConnection { connection in
+                try await SystemStatusRepository.agentsServing(modelId: modelId, aliveWithin: aliveWithin, on: connection)
+            }
+            if instances.isEmpty { return .noAgentRunning }
+            let behind = instances.filter { !($0.served ?? "").hasPrefix(wanted) }
+            if behind.isEmpty { return .served(instances: instances.map(\.instanceId)) }
+            guard ContinuousClock.now - started < timeout else {
+                return .timedOut(stillServing: behind.map { "\($0.instanceId): \($0.served ?? "nothing")" })
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
     }
 }

@@ -104,3 +104,18 @@ extension SystemStatusRepository {
             """).decode(Bool.self).first ?? false
     }
 }
+
+extension SystemStatusRepository {
+    /// What each `agent` instance alive within `aliveWithin` seconds says it
+    /// serves for `modelId` (its heartbeat's `agent.<model>` detail: the agent
+    /// version id, then its predictor), nil where it serves nothing yet.
+    public static func agentsServing(modelId: String, aliveWithin: Double, on connection: PGConnection) async throws
+        -> [(instanceId: String, served: String?)] {
+        try await connection.query("""
+            SELECT instance_id, details ->> ('agent.' || \(modelId))
+              FROM service_instances
+             WHERE service = 'agent' AND last_seen > now() - make_interval(secs => \(aliveWithin))
+             ORDER BY instance_id
+            """).decode((String, String?).self).map { (instanceId: $0.0, served: $0.1) }
+    }
+}
