@@ -7,8 +7,10 @@
 #   0.2 → 0.35 → 0.5, comparing each answer with LLM-Pruner's rule (the
 #   strongest hand-made allocation on this model) measured the same way, and
 #   end with the comparison on the test split, read for the first time there:
-#   PPF dynamic, PPF static, LLM-Pruner, OWL and uniform, one metric and one
-#   token budget for all (.run/report/comparison.csv and results.md).
+#   PPF dynamic, PPF static and every hand-made rule (LLM-Pruner, OWL, FLAP,
+#   ShortGPT, uniform), one metric and one token budget for all
+#   (.run/report/results.md; comparison.csv holds PPF, LLM-Pruner, OWL and
+#   uniform, the file's documented policy set).
 # Everything it measures stays in PostgreSQL, so a rerun reuses it (target:
 # under 20 min fresh on 2 cores, under 5 min rerun). The stack keeps running.
 #
@@ -60,7 +62,7 @@ done
 step "8/9 the comparison on the test split (its first read): PPF against the hand-made rules, same metric and tokens"
 # shellcheck disable=SC2086
 "$ppf" bench results --ratios ${DEMO_RATIOS:-0.2 0.35 0.5} --tokens "${DEMO_TEST_TOKENS:-1024}" \
-  --window "${DEMO_TEST_WINDOW:-256}" --measure-baselines --baseline-policies llm-pruner,owl,uniform \
+  --window "${DEMO_TEST_WINDOW:-256}" --measure-baselines \
   --baselines-in-ppf-metric --static-search measured --search-generations "${DEMO_SEARCH_GENERATIONS:-16}" \
   --verify-tokens "${DEMO_TOKENS:-256}" \
   --comparison-csv .run/report/comparison.csv --write .run/report/results.md

@@ -70,6 +70,27 @@ private func roundTrip(_ weights: LlamaWeights, edit: (inout GGUFWriter) throws 
     }
 }
 
+@Test(arguments: [UInt64(1) << 40, UInt64(1) << 62])
+func aCraftedContextLengthIsRefusedBeforeAnythingIsAllocated(contextLength: UInt64) throws {
+    // It sizes the RoPE table: 2⁴⁰ positions would allocate without end, 2⁶² overflows the product.
+    let weights = try LlamaWeights.random(configuration: tinyConfiguration(), seed: 57)
+    expectModelError(.invalidConfiguration) {
+        // Through the model, which builds the table: unbounded, this allocates or traps.
+        _ = try LlamaModel(weights: roundTrip(weights) { $0.metadata["llama.context_length"] = .uint64(contextLength) })
+    }
+}
+
+@Test func everySizeFromAFileIsBounded() throws {
+    let weights = try LlamaWeights.random(configuration: tinyConfiguration(), seed: 58)
+    for (key, value) in [("llama.block_count", UInt64(1) << 32), ("llama.embedding_length", UInt64(1) << 40),
+                         ("llama.vocab_size", UInt64(1) << 40), ("llama.feed_forward_length", UInt64(1) << 40),
+                         ("llama.attention.head_count", UInt64(1) << 33), ("llama.attention.key_length", UInt64(1) << 33)] {
+        expectModelError(.invalidConfiguration) {
+            _ = try roundTrip(weights) { $0.metadata[key] = .uint64(value) }
+        }
+    }
+}
+
 // MARK: - The real SmolLM2-135M checkpoint
 
 /// The real model, loaded once for every test that needs it (dequantization takes seconds in debug).

@@ -48,6 +48,8 @@ import Testing
         ("shape vs bytes", file(#"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: 8)),
         ("gap", file(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8)),
         ("trailing bytes", file(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: 8)),
+        // 2³² × 2³² elements overflow Int: a crafted header must not trap.
+        ("shape overflow", file(#"{"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, data: 8)),
     ]
     for (label, bytes) in cases {
         do {

@@ -61,7 +61,7 @@ import Testing
         configuration.tokens = 200
         configuration.window = 100
         configuration.verifyTokens = 200
-        configuration.baselinePolicies = [.llmPruner, .owl, .uniform]
+        configuration.baselinePolicies = [.llmPruner, .owl, .uniform, .flap]
         configuration.baselinesInPPFMetric = true
         configuration.calibrationWindows = 2
         var search = MeasuredSearchConfiguration()
@@ -75,10 +75,11 @@ import Testing
         #expect(report.staticRows.allSatisfy { $0.measurements >= 2 + 2 && $0.validationPerplexity?.isFinite == true },
                 "PPF static by the measured search: at least the cheap measurements and the finalists'")
         #expect(report.markdown().contains("measured search"))
+        #expect(report.markdown().contains("flap (flap)"), "every measured rule is in the report's table")
         let rows = report.comparisonCSV().split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
         #expect(rows.first == ["ratio", "policy", "split", "tokens", "window", "perplexity"])
         let body = rows.dropFirst()
-        #expect(body.count == 2 * 5, "two ratios × (ppf-dynamic, ppf-static, llm-pruner, owl, uniform)")
+        #expect(body.count == 2 * 5, "two ratios × (ppf-dynamic, ppf-static, llm-pruner, owl, uniform): the file's policy set, FLAP left out")
         #expect(Set(body.map { $0[1] }) == ["ppf-dynamic", "ppf-static", "llm-pruner", "owl", "uniform"])
         #expect(body.allSatisfy { $0[2] == "test" && $0[3] == "200" && $0[4] == "100" && Double($0[5])?.isFinite == true })
     }

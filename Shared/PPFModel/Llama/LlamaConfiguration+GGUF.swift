@@ -24,6 +24,10 @@ extension LlamaConfiguration {
         guard blockCount > 0 else {
             throw ModelError(.invalidConfiguration, "\(CodingKeys.blockCount.rawValue) is \(blockCount); a model needs at least one block")
         }
+        // Checked before per-layer arrays of that length are built from it.
+        guard blockCount <= Limits.blockCount else {
+            throw ModelError(.invalidConfiguration, "\(CodingKeys.blockCount.rawValue) \(blockCount) exceeds PPF's limit of \(Limits.blockCount)")
+        }
         func perLayer(_ key: CodingKeys) throws -> [Int]? {
             metadata.contains(key.rawValue) ? try metadata.integerPerLayer(key.rawValue, count: blockCount) : nil
         }

@@ -93,6 +93,19 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
             throw ModelError(.invalidConfiguration,
                              "block_count (\(blockCount)), embedding_length (\(embeddingLength)), context_length (\(contextLength)) and vocabulary size (\(vocabularySize)) must all be positive")
         }
+        // Sizes from a file allocate tables (RoPE, KV cache, workspaces):
+        // bound them before anything multiplies them.
+        let limits: [(String, Int, Int)] = [
+            (CodingKeys.blockCount.rawValue, blockCount, Limits.blockCount),
+            (CodingKeys.embeddingLength.rawValue, embeddingLength, Limits.embeddingLength),
+            (CodingKeys.contextLength.rawValue, contextLength, Limits.contextLength),
+            (CodingKeys.vocabularySize.rawValue, vocabularySize, Limits.vocabularySize),
+            (CodingKeys.headDimension.rawValue, headDimension ?? 1, Limits.headDimension),
+        ] + (headCounts + (keyValueHeadCounts ?? [])).map { (CodingKeys.headCounts.rawValue, $0, Limits.headCount) }
+          + feedForwardLengths.map { (CodingKeys.feedForwardLengths.rawValue, $0, Limits.feedForwardLength) }
+        for (key, value, limit) in limits where value > limit {
+            throw ModelError(.invalidConfiguration, "\(key) \(value) exceeds PPF's limit of \(limit)")
+        }
         let heads = try Self.perLayer(headCounts, blockCount, CodingKeys.headCounts)
         var kvHeads = try Self.perLayer(keyValueHeadCounts ?? heads, blockCount, CodingKeys.keyValueHeadCounts)
         let ffn = try Self.perLayer(feedForwardLengths, blockCount, CodingKeys.feedForwardLengths)
@@ -142,6 +155,21 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         self.ropeFrequencyBase = ropeFrequencyBase
         self.contextLength = contextLength
         self.vocabularySize = vocabularySize
+    }
+
+    /// Upper bounds on every size a configuration takes from a file, far above
+    /// any released LLaMA-family model (Llama 3.1 405B: 126 blocks, width
+    /// 16384, 131072 positions; Gemma: 262144 tokens), so a crafted header
+    /// fails with `invalidConfiguration` instead of allocating without end or
+    /// overflowing a product.
+    public enum Limits {
+        public static let blockCount = 1_024
+        public static let embeddingLength = 65_536
+        public static let contextLength = 1 << 20
+        public static let vocabularySize = 1 << 21
+        public static let headCount = 1_024
+        public static let headDimension = 1_024
+        public static let feedForwardLength = 1 << 18
     }
 
     /// Expands a scalar to one value per block, or checks an array's length.

@@ -191,8 +191,15 @@ public struct SafetensorsFile: Sendable {
             guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
                 throw malformed("tensor '\(key)' has dtype \(dtypeName); PPF reads F32, F16 and BF16")
             }
-            guard offsets[0] >= 0, offsets[0] <= offsets[1], shape.allSatisfy({ $0 >= 0 }),
-                  offsets[1] - offsets[0] == shape.reduce(1, *) * dtype.byteCount else {
+            // The byte count multiplies sizes from the file: an overflow is a malformed header, not a trap.
+            let byteCount = (shape + [dtype.byteCount]).reduce(Optional(1)) { product, size in
+                product.flatMap { product in
+                    let (result, overflow) = product.multipliedReportingOverflow(by: size)
+                    return overflow ? nil : result
+                }
+            }
+            guard offsets[0] >= 0, offsets[0] <= offsets[1], shape.allSatisfy({ $0 >= 0 }), let byteCount,
+                  offsets[1] - offsets[0] == byteCount else {
                 throw malformed("tensor '\(key)' with shape \(shape) (\(dtypeName)) does not match its byte range \(offsets)")
             }
             tensors[key] = TensorInfo(name: key, dtype: dtype, shape: shape, dataOffsets: offsets[0]..<offsets[1])

@@ -168,15 +168,20 @@ public struct ResultsReport: Sendable {
     /// Whether a static search started from a hand-made rule other than uniform (an ablation).
     public var seededByHand: Bool { staticStarts.contains { !["uniform", ""].contains($0) } }
 
+    /// The baselines `comparison.csv` holds: the file's documented policy
+    /// set (issue 13). The other measured rules stay in the report's table.
+    public static let comparisonBaselines: Set<String> = ["llm-pruner", "owl", "uniform"]
+
     /// The comparison as `ratio,policy,split,tokens,window,perplexity` rows
     /// (`make demo` writes it to `.run/report/comparison.csv`): PPF dynamic,
-    /// PPF static and each baseline, all on the test split with the same tokens and window.
-    public func comparisonCSV() -> String {
+    /// PPF static and each baseline of `baselinesKept`, all on the test split
+    /// with the same tokens and window.
+    public func comparisonCSV(baselinesKept: Set<String> = ResultsReport.comparisonBaselines) -> String {
         var lines = ["ratio,policy,split,tokens,window,perplexity"]
         for (name, rows) in [("ppf-dynamic", dynamic), ("ppf-static", staticRows)] {
             for row in rows { lines.append("\(row.ratio),\(name),test,\(tokens),\(window),\(row.perplexity)") }
         }
-        for point in baselines {
+        for point in baselines where baselinesKept.contains(point.baseline) {
             lines.append("\(point.ratio),\(point.baseline),test,\(tokens),\(window),\(point.perplexity)")
         }
         return lines.joined(separator: "\n") + "\n"
