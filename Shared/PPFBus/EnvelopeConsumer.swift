@@ -18,7 +18,12 @@ import PPFContracts
 ///    the bad message;
 /// 4. on any other error (handler, database hook, publishing), commit
 ///    nothing: the message is redelivered after a backoff
-///    (``KafkaConsumer/run(retryBackoff:maxRetryBackoff:handler:)``).
+///    (``KafkaConsumer/run(retryBackoff:maxRetryBackoff:handler:)``), at
+///    most `maxAttempts` times in a row; then it is dead-lettered
+///    (``EnvelopeRejection/failedRepeatedly(attempts:lastError:)``) and
+///    committed, so a poison message cannot hold its partition. A dead
+///    letter that cannot be recorded (the database is down) is retried, so
+///    nothing is lost.
 ///
 /// So a dead letter is recorded before its message is committed: a crash in
 /// between repeats it (the hook must be idempotent on topic, partition and
@@ -49,11 +54,17 @@ public struct EnvelopeConsumer<Payload: MessagePayload>: Sendable {
 
     /// Processes envelopes until the consumer is closed or the task is
     /// cancelled. The handler gets the decoded envelope and the raw message.
+    /// - Parameter maxAttempts: how often the handler may fail on one message
+    ///   (errors other than ``EnvelopeRejection``) before it is dead-lettered; ≥ 1.
     public func run(
         retryBackoff: Duration = .seconds(1),
         maxRetryBackoff: Duration = .seconds(30),
+        maxAttempts: Int = 6,
         handler: (Envelope<Payload>, ConsumedMessage) async throws -> Void
     ) async throws {
+        // Failures in a row per message ("topic[partition]@offset"); one entry
+        // per partition at most, since a failing message blocks its partition.
+        var failures: [String: Int] = [:]
         try await consumer.run(retryBackoff: retryBackoff, maxRetryBackoff: maxRetryBackoff) { message in
             let envelope: Envelope<Payload>
             do throws(EnvelopeRejection) {
@@ -62,10 +73,20 @@ public struct EnvelopeConsumer<Payload: MessagePayload>: Sendable {
                 try await deadLetter(message, reason: error)
                 return
             }
+            let id = "\(message.topicPartition)@\(message.offset)"
             do {
                 try await handler(envelope, message)
+                failures[id] = nil
             } catch let rejection as EnvelopeRejection {
+                failures[id] = nil
                 try await deadLetter(message, reason: rejection)
+            } catch {
+                let attempts = (failures[id] ?? 0) + 1
+                failures[id] = attempts
+                guard attempts >= max(1, maxAttempts) else { throw error }
+                logger.error("\(id) failed \(attempts) times in a row; dead-lettering it: \(error)")
+                try await deadLetter(message, reason: .failedRepeatedly(attempts: attempts, lastError: "\(error)"))
+                failures[id] = nil
             }
         }
     }

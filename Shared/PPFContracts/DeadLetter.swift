@@ -5,8 +5,10 @@ import Foundation
 /// A message no consumer could process, with the reason, as published to
 /// ``Topic/deadLetters`` and stored in the dead-letter table.
 ///
-/// The original bytes are kept exactly: as text when they are valid UTF-8
-/// (the usual case, JSON), otherwise base64 (see ``Encoding``).
+/// The original bytes are kept exactly, up to ``maximumValueBytes``: as
+/// text when they are valid UTF-8 (the usual case, JSON), otherwise base64
+/// (see ``Encoding``). A longer original keeps its head, and the letter
+/// records its length and SHA-256, so a letter always fits the broker.
 public struct DeadLetter: MessagePayload, Equatable {
     /// The envelope type of dead letters.
     public static let messageType = "dead-letter"
@@ -41,6 +43,17 @@ public struct DeadLetter: MessagePayload, Equatable {
     public var consumerGroup: String
     /// When it was rejected.
     public var time: Date
+    /// The original value's length in bytes when ``value`` holds only its head.
+    public var originalValueLength: Int?
+    /// The original value's SHA-256 (hex) when ``value`` holds only its head.
+    public var originalValueSHA256: String?
+
+    /// The most of the original value a letter keeps (64 KiB).
+    public static let maximumValueBytes = 64 * 1024
+    /// The most of the original key a letter keeps.
+    public static let maximumKeyBytes = 1024
+    /// The most of a reason a letter keeps.
+    public static let maximumReasonCharacters = 4096
 
     /// Creates a dead letter from the original message's raw bytes.
     public init(originalTopic: String, partition: Int, offset: Int64, key: [UInt8]?, value: [UInt8],
@@ -48,9 +61,17 @@ public struct DeadLetter: MessagePayload, Equatable {
         self.originalTopic = originalTopic
         self.partition = partition
         self.offset = offset
-        (self.key, self.keyEncoding) = key.map(Self.encode) ?? (nil, .utf8)
-        (self.value, self.valueEncoding) = Self.encode(value)
-        self.reason = reason
+        (self.key, self.keyEncoding) = key.map { Self.encode(Array($0.prefix(Self.maximumKeyBytes))) } ?? (nil, .utf8)
+        // A letter must fit the broker's message limit (1 MB by default), so
+        // a large original keeps its head, its length and its SHA-256.
+        let kept = value.count > Self.maximumValueBytes ? Array(value.prefix(Self.maximumValueBytes)) : value
+        (self.value, self.valueEncoding) = Self.encode(kept)
+        let truncated = kept.count < value.count
+        let digest = truncated ? SHA256.hex(of: value) : nil
+        self.originalValueLength = truncated ? value.count : nil
+        self.originalValueSHA256 = digest
+        let note = digest.map { " (payload truncated to its first \(kept.count) of \(value.count) bytes; SHA-256 \($0))" } ?? ""
+        self.reason = String(reason.prefix(Self.maximumReasonCharacters)) + note
         self.consumerGroup = consumerGroup
         self.time = time
     }

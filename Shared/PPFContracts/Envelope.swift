@@ -135,6 +135,10 @@ public enum EnvelopeRejection: Error, Sendable, Equatable, CustomStringConvertib
     case unsupportedSchemaVersion(type: String, version: Int, supported: Int)
     /// The payload decoded but its values are out of range or inconsistent.
     case invalidPayload(String)
+    /// The handler failed on the message this many times in a row (a
+    /// permanent fault that is not a rejection: a database constraint, a
+    /// value the store cannot hold, a send the broker refuses); the last error.
+    case failedRepeatedly(attempts: Int, lastError: String)
 
     public var description: String {
         switch self {
@@ -143,6 +147,7 @@ public enum EnvelopeRejection: Error, Sendable, Equatable, CustomStringConvertib
         case .unsupportedSchemaVersion(let type, let version, let supported):
             "unsupported schema version \(version) for '\(type)' (this build understands \(supported))"
         case .invalidPayload(let why): "invalid payload: \(why)"
+        case .failedRepeatedly(let attempts, let lastError): "the handler failed \(attempts) times in a row; last error: \(lastError)"
         }
     }
 }

@@ -56,6 +56,10 @@ public struct EvaluationRequest: MessagePayload, Equatable {
         try validate()
     }
 
+    /// The largest token budget (and so window) a request may ask for: far
+    /// above any split PPF reads, and within the store's 32-bit columns.
+    public static let maximumTokenBudget = 1 << 30
+
     /// Checks the values a decoder cannot: names present, budgets positive,
     /// the window not longer than the budget, the policy's ratios in range.
     public func validate() throws(EnvelopeRejection) {
@@ -63,6 +67,11 @@ public struct EvaluationRequest: MessagePayload, Equatable {
         guard !metric.isEmpty else { throw .invalidPayload("importance metric name is empty") }
         guard !split.isEmpty else { throw .invalidPayload("split name is empty") }
         guard tokenBudget > 0 else { throw .invalidPayload("token budget \(tokenBudget) must be positive") }
+        // The store keeps budgets and windows in `integer` columns: a larger value
+        // would fail the insert after a full measurement, on every redelivery.
+        guard tokenBudget <= Self.maximumTokenBudget else {
+            throw .invalidPayload("token budget \(tokenBudget) exceeds the limit of \(Self.maximumTokenBudget)")
+        }
         guard window > 0 else { throw .invalidPayload("window \(window) must be positive") }
         guard window <= tokenBudget else {
             throw .invalidPayload("window \(window) is longer than the token budget \(tokenBudget)")

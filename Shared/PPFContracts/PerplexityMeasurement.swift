@@ -67,6 +67,10 @@ public struct PerplexityMeasurement: MessagePayload, Equatable {
         guard tokenBudget > 0, window > 0 else {
             throw .invalidPayload("token budget \(tokenBudget) and window \(window) must be positive")
         }
+        guard tokenBudget <= EvaluationRequest.maximumTokenBudget, window <= EvaluationRequest.maximumTokenBudget,
+              tokensCounted <= EvaluationRequest.maximumTokenBudget else {
+            throw .invalidPayload("token budget \(tokenBudget), window \(window) and tokens counted \(tokensCounted) must not exceed \(EvaluationRequest.maximumTokenBudget)")
+        }
         guard tokensCounted > 0 else { throw .invalidPayload("tokens counted \(tokensCounted) must be positive") }
         guard nll.isFinite else { throw .invalidPayload("NLL \(nll) is not finite") }
         guard perplexity.isFinite, perplexity > 0 else {

@@ -87,4 +87,63 @@ struct DeadLetterRoutingTests {
         try await running.value
         await producer.shutdown()
     }
+
+    /// A message whose handler always fails (not a rejection) is dead-lettered
+    /// after `maxAttempts` tries, and the next message on its partition is
+    /// handled; an 800 KB binary message becomes a letter that fits the broker.
+    @Test func aPoisonMessageIsDeadLetteredAfterBoundedRetriesAndAHugeOneFitsTheBroker() async throws {
+        struct Poison: Error, CustomStringConvertible { var description: String { "value too large for column" } }
+        let admin = try await Broker.admin()
+        let topic = try await Broker.createTopic(Broker.uniqueTopic("poison"), partitions: 1, admin: admin)
+        let deadLetterTopic = try await Broker.createTopic(Broker.uniqueTopic("poison-dead"), partitions: 1, admin: admin)
+        let producer = try Broker.producer()
+        let huge = [UInt8](repeating: 0xff, count: 800_000)
+        _ = try await producer.send(topic: topic, key: "m", value: try Envelope.probe(13).encoded())
+        _ = try await producer.send(topic: topic, key: "m", value: huge)
+        _ = try await producer.send(topic: topic, key: "m", value: try Envelope.probe(14).encoded())
+
+        let consumer = try Broker.consumer(group: Broker.uniqueGroup("poison"), topics: [topic])
+        let handled = Recorder<Int>()
+        let attempts = Recorder<Int>()
+        let hooked = Recorder<DeadLetter>()
+        let envelopes = EnvelopeConsumer<Probe>(
+            consumer: consumer, producer: producer, producerName: "bus-tests/poison",
+            deadLetterTopic: deadLetterTopic, logger: Broker.logger
+        ) { letter in
+            await hooked.append(letter)
+        }
+        let running = Task {
+            try await envelopes.run(retryBackoff: .milliseconds(20), maxAttempts: 3) { envelope, _ in
+                if envelope.payload.sequence == 13 {
+                    await attempts.append(13)
+                    throw Poison()
+                }
+                await handled.append(envelope.payload.sequence)
+            }
+        }
+        try await waitUntil("the message after the poison is handled") { await handled.count >= 1 }
+        #expect(await handled.values == [14])
+        #expect(await attempts.count == 3, "three attempts, then no more")
+        let letters = await hooked.values
+        #expect(letters.count == 2)
+        #expect(letters.first?.reason == "the handler failed 3 times in a row; last error: value too large for column")
+        #expect(letters.last?.originalValueLength == 800_000)
+        #expect(letters.last?.valueBytes?.count == DeadLetter.maximumValueBytes)
+
+        // Both letters reached the dead-letter topic.
+        let reader = try Broker.consumer(group: Broker.uniqueGroup("poison-reader"), topics: [deadLetterTopic])
+        let published = try await withDeadline("reading the dead-letter topic", .seconds(30)) {
+            var count = 0
+            for try await _ in reader.messages {
+                count += 1
+                if count == 2 { break }
+            }
+            return count
+        }
+        #expect(published == 2)
+        await reader.close()
+        await consumer.close()
+        try await running.value
+        await producer.shutdown()
+    }
 }

@@ -45,4 +45,36 @@ import Testing
         let decoded = try Envelope<DeadLetter>.decode(try envelope.encoded())
         #expect(decoded.payload == letter)
     }
+
+    @Test func aLargeValueKeepsItsHeadLengthAndHashAndFitsTheBroker() throws {
+        // 800 KB of 0xFF: base64 alone would pass the broker's 1 MB limit.
+        let raw = [UInt8](repeating: 0xff, count: 800_000)
+        let letter = DeadLetter(originalTopic: "ppf.ratio-events", partition: 0, offset: 3, key: Array("m".utf8),
+                                value: raw, reason: "malformed message: not JSON", consumerGroup: "agent", time: time)
+        #expect(letter.valueBytes == Array(raw.prefix(DeadLetter.maximumValueBytes)))
+        #expect(letter.originalValueLength == 800_000)
+        var digest = SHA256()
+        digest.update(raw)
+        #expect(letter.originalValueSHA256 == digest.hexDigest())
+        #expect(letter.reason.hasPrefix("malformed message: not JSON (payload truncated to its first 65536 of 800000 bytes"))
+        let encoded = try Envelope(correlationId: UUID(), producer: "agent/test", payload: letter).encoded()
+        #expect(encoded.count < 200_000, "the letter fits the broker's message limit")
+        #expect(try Envelope<DeadLetter>.decode(encoded).payload == letter)
+    }
+
+    @Test func controlCharactersCannotInflateALetterPastItsBound() throws {
+        // Each NUL is written as \u0000 (6 bytes) in JSON.
+        let raw = [UInt8](repeating: 0, count: 1_000_000)
+        let letter = DeadLetter(originalTopic: "t", partition: 0, offset: 0, key: nil, value: raw,
+                                reason: String(repeating: "r", count: 100_000), consumerGroup: "g", time: time)
+        let encoded = try Envelope(correlationId: UUID(), producer: "t", payload: letter).encoded()
+        #expect(encoded.count < 6 * DeadLetter.maximumValueBytes + 2 * DeadLetter.maximumReasonCharacters + 4096)
+        #expect(letter.reason.count < DeadLetter.maximumReasonCharacters + 200)
+    }
+
+    @Test func aSmallLetterHasNoTruncationFields() {
+        let letter = DeadLetter(originalTopic: "t", partition: 0, offset: 0, key: nil, value: Array("{}".utf8),
+                                reason: "r", consumerGroup: "g", time: time)
+        #expect(letter.originalValueLength == nil && letter.originalValueSHA256 == nil && letter.reason == "r")
+    }
 }

@@ -121,7 +121,7 @@ import Testing
         _ = try Self.measurement()
     }
 
-    @Test(arguments: [(0, 128), (-5, 128), (1024, 0), (128, 256)])
+    @Test(arguments: [(0, 128), (-5, 128), (1024, 0), (128, 256), (1 << 31, 128), (Int.max, 128)])
     func evaluationRequestsNeedPositiveBudgetsAndAWindowWithinTheBudget(_ budget: Int, _ window: Int) {
         #expect(throws: EnvelopeRejection.self) { try Self.request(tokenBudget: budget, window: window) }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PPFContracts
 import Testing
 import PPFModel
 @testable import PPFPruning

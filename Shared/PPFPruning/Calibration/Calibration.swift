@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import PPFContracts
 import PPFModel
 
 // MARK: - Calibration

@@ -1,4 +1,5 @@
 import Foundation
+import PPFContracts
 import PPFModel
 import PPFTensor
 

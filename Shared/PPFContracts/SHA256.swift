@@ -5,8 +5,9 @@ import Foundation
 /// SHA-256 (FIPS 180-4), written out because Foundation on Linux has no
 /// digest API and the package takes no crypto dependency for one cache key.
 ///
-/// Used to key calibration statistics by the model file's content, so a
-/// re-downloaded or edited checkpoint never reuses stale statistics.
+/// Used to key calibration statistics by the model file's content (so a
+/// re-downloaded or edited checkpoint never reuses stale statistics), for
+/// export provenance, and to identify a dead letter's truncated payload.
 public struct SHA256: Sendable {
     private var state: [UInt32] = [
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
@@ -97,29 +98,6 @@ public struct SHA256: Sendable {
     public static func hex<Bytes: Collection>(of bytes: Bytes) -> String where Bytes.Element == UInt8 {
         var digest = SHA256()
         digest.update(bytes)
-        return digest.hexDigest()
-    }
-
-    /// The SHA-256 of the file at `url`, read in 4 MiB chunks.
-    public static func hex(ofFileAt url: URL) throws(PruningError) -> String {
-        let handle: FileHandle
-        do {
-            handle = try FileHandle(forReadingFrom: url)
-        } catch {
-            throw PruningError(.io, "cannot open \(url.path) to compute its checksum: \(error.localizedDescription)")
-        }
-        defer { try? handle.close() }
-        var digest = SHA256()
-        while true {
-            let chunk: Data
-            do {
-                chunk = try handle.read(upToCount: 4 << 20) ?? Data()
-            } catch {
-                throw PruningError(.io, "cannot read \(url.path) while computing its checksum: \(error.localizedDescription)")
-            }
-            if chunk.isEmpty { break }
-            digest.update(chunk)
-        }
         return digest.hexDigest()
     }
 }
