@@ -76,6 +76,7 @@ import Testing
                 "PPF static by the measured search: at least the cheap measurements and the finalists'")
         #expect(report.markdown().contains("measured search"))
         #expect(report.markdown().contains("flap (flap)"), "every measured rule is in the report's table")
+        #expect(report.markdown().contains("| static: predicted | – | – |"), "the unscreened search predicts nothing: a dash, not nan")
         let rows = report.comparisonCSV().split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
         #expect(rows.first == ["ratio", "policy", "split", "tokens", "window", "perplexity"])
         let body = rows.dropFirst()

@@ -82,7 +82,11 @@ public struct ResultsReport: Sendable {
 
     public func markdown() -> String {
         let formatter = ISO8601DateFormatter()
-        func cell(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "–" }
+        // Not a number: nothing was predicted (the unscreened measured search asks no predictor).
+        func cell(_ value: Double?) -> String {
+            guard let value, !value.isNaN else { return "–" }
+            return String(format: "%.2f", value)
+        }
         func row(_ rows: [PPFRow], _ ratio: Double) -> PPFRow? { rows.first { abs($0.ratio - ratio) < 1e-9 } }
         func reduction(_ ours: Double?, _ theirs: Double?) -> String {
             guard let ours, let theirs, theirs > 0 else { return "–" }
