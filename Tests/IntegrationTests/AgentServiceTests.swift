@@ -195,6 +195,9 @@ import Testing
                 for event in [outOfRange, unknown, noPredictor] { try await Self.send(event, producer) }
                 let malformed = "garbage-\(UUID().uuidString.prefix(8))"
                 try await producer.send(topic: Topic.ratioEvents, key: model, value: Array("not json \(malformed)".utf8))
+                // 800 KB of 0xFF on the model's key: its dead letter must fit the broker
+                // (a base64 copy would not), or it holds the partition forever.
+                try await producer.send(topic: Topic.ratioEvents, key: model, value: [UInt8](repeating: 0xff, count: 800_000))
                 let future = try Self.ratioEvent(model, 0.3)
                 let futureText = String(decoding: try future.encoded(), as: UTF8.self)
                     .replacingOccurrences(of: "\"schemaVersion\":1", with: "\"schemaVersion\":99")
@@ -221,7 +224,7 @@ import Testing
                     #expect(stored.status == .rejected && stored.reason == reason.rawValue && stored.policyId == nil)
                     #expect(try await database.count("""
                         SELECT count(*)::int FROM dead_letters WHERE topic = \(Topic.ratioEvents)
-                           AND convert_from(payload, 'UTF8') LIKE \("%" + id + "%") AND reason LIKE \(reason.rawValue + ":%")
+                           AND position(convert_to(\(id), 'UTF8') in payload) > 0 AND reason LIKE \(reason.rawValue + ":%")
                         """) == 1, "\(reason) is dead-lettered with its reason")
                     #expect(policies.messages(containing: id).isEmpty)
                 }
@@ -229,20 +232,24 @@ import Testing
                 #expect(try await eventually(within: .seconds(20)) {
                     let garbage = try await database.count("""
                         SELECT count(*)::int FROM dead_letters WHERE topic = \(Topic.ratioEvents)
-                           AND convert_from(payload, 'UTF8') LIKE \("%" + malformed + "%")
+                           AND position(convert_to(\(malformed), 'UTF8') in payload) > 0
                         """)
                     let unsupported = try await database.count("""
                         SELECT count(*)::int FROM dead_letters WHERE topic = \(Topic.ratioEvents)
-                           AND convert_from(payload, 'UTF8') LIKE \("%" + future.messageId.uuidString.lowercased() + "%")
+                           AND position(convert_to(\(future.messageId.uuidString.lowercased()), 'UTF8') in payload) > 0
                            AND reason LIKE '%schema version 99%'
                         """)
                     let outside = try await database.count("""
                         SELECT count(*)::int FROM dead_letters WHERE topic = \(Topic.ratioEvents)
-                           AND convert_from(payload, 'UTF8') LIKE \("%" + impossible.messageId.uuidString.lowercased() + "%")
+                           AND position(convert_to(\(impossible.messageId.uuidString.lowercased()), 'UTF8') in payload) > 0
                            AND reason LIKE '%outside [0, 1)%'
                         """)
-                    return garbage == 1 && unsupported == 1 && outside == 1
-                }, "malformed, unknown-schema and impossible events are dead-lettered by the consumer")
+                    let huge = try await database.count("""
+                        SELECT count(*)::int FROM dead_letters WHERE topic = \(Topic.ratioEvents)
+                           AND reason LIKE '%first 65536 of 800000 bytes%' AND length(payload) = 65536
+                        """)
+                    return garbage == 1 && unsupported == 1 && outside == 1 && huge == 1
+                }, "malformed, oversized binary, unknown-schema and impossible events are dead-lettered by the consumer")
                 #expect(try await eventually(within: .seconds(20)) {
                     !policies.messages(containing: after.messageId.uuidString.lowercased()).isEmpty
                 }, "the service keeps serving after bad input: \(agent.output.suffix(2000))")
