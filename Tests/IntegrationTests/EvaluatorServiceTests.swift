@@ -98,6 +98,12 @@ import Testing
                     .replacingOccurrences(of: "\"schemaVersion\":\(EvaluationRequest.schemaVersion)", with: "\"schemaVersion\":99")
                 #expect(futureBytes.contains("\"schemaVersion\":99"))
                 try await producer.send(topic: Topic.evaluationRequests, key: marker, value: Array(futureBytes.utf8))
+                // A token budget past 2³¹ would fail the measurement's insert after a full
+                // measurement, on every redelivery: it is refused at the boundary.
+                var hugeBudget = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0.1, mlp: 0.1),
+                                                             database: database)
+                hugeBudget.payload.tokenBudget = 1 << 31
+                try await producer.send(hugeBudget, to: Topic.evaluationRequests, key: marker)
                 let pruned = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0, mlp: 0.1),
                                                          database: database)
                 try await producer.send(pruned, to: Topic.evaluationRequests, key: marker)
@@ -111,13 +117,15 @@ import Testing
                 let wrongId = wrongLength.messageId.uuidString.lowercased()
                 let splitId = unknownSplit.messageId.uuidString.lowercased()
                 let futureId = future.messageId.uuidString.lowercased()
+                let budgetId = hugeBudget.messageId.uuidString.lowercased()
                 #expect(try await eventually(within: .seconds(20)) {
                     let garbage = try await Self.deadLetters(containing: marker, reason: "", in: database)
                     let other = try await Self.deadLetters(containing: otherId, reason: "not 'no-such-model'", in: database)
                     let wrong = try await Self.deadLetters(containing: wrongId, reason: "has 8 layers", in: database)
                     let split = try await Self.deadLetters(containing: splitId, reason: "unknown split 'wiki.train'", in: database)
                     let schema = try await Self.deadLetters(containing: futureId, reason: "schema version 99", in: database)
-                    return garbage >= 1 && other == 1 && wrong == 1 && split == 1 && schema == 1
+                    let budget = try await Self.deadLetters(containing: budgetId, reason: "exceeds the limit", in: database)
+                    return garbage >= 1 && other == 1 && wrong == 1 && split == 1 && schema == 1 && budget == 1
                 }, "garbage, another model, a wrong-length policy, an unknown split and an unknown schema version are dead-lettered with reasons: \(evaluator.output.suffix(3000))")
                 #expect(try await database.count(
                     "SELECT count(*)::int FROM measurements WHERE request_id = ANY(\([unknownSplit.payload.requestId, future.payload.requestId]))") == 0)

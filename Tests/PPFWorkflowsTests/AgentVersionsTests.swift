@@ -107,7 +107,9 @@ import Testing
     }
 
     @Test func anchorsAreServedOnceStoredAndCarriedOverToTheNextPredictorVersion() async throws {
-        try await TestDatabase.withSchema { schema in
+        // Two distillations (1,500 Adam steps each) in a debug build: about 10 s
+        // alone, several times that beside the parallel suites of `make test`.
+        try await TestDatabase.withSchema(timeLimit: .seconds(300)) { schema in
             let layer = LayerBudget(attentionParameters: 1000, mlpParameters: 3000, attentionLevels: [0, 0.5],
                                     mlpChannels: 100, maxRemovedMLPChannels: 90)
             let budget = try ParameterBudget(layers: Array(repeating: layer, count: 4), allowsBlockDrop: false)
