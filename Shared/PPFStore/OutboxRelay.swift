@@ -31,12 +31,19 @@ public final class OutboxRelay: Sendable {
         /// Backoff after a failed publish or a lost database. Default 0.1 s
         /// doubling to 5 s, never giving up.
         public var retry: RetryPolicy
+        /// How long the drain transaction (which holds the schema's relay
+        /// lock) may sit idle awaiting a send before PostgreSQL ends it.
+        /// A frozen (SIGSTOP) or half-open holder thus frees the lock, and
+        /// another service's relay publishes. Default 10 s, whole seconds.
+        public var lockHolderIdleTimeout: Duration
 
         /// Creates a configuration; every default is documented on its property.
-        public init(batchSize: Int = 100, pollInterval: Duration = .seconds(1), retry: RetryPolicy = .standard) {
+        public init(batchSize: Int = 100, pollInterval: Duration = .seconds(1), retry: RetryPolicy = .standard,
+                    lockHolderIdleTimeout: Duration = .seconds(10)) {
             self.batchSize = batchSize
             self.pollInterval = pollInterval
             self.retry = retry
+            self.lockHolderIdleTimeout = lockHolderIdleTimeout
         }
     }
 
@@ -133,7 +140,12 @@ public final class OutboxRelay: Sendable {
 
     /// One transaction: take the lock, lock a batch, publish it in order, mark what was sent.
     private func drainBatch() async throws -> (DrainOutcome, fullBatch: Bool) {
-        try await pool.withTransaction { connection in
+        let idleMilliseconds = max(1_000, Int(configuration.lockHolderIdleTimeout.components.seconds) * 1_000)
+        return try await pool.withTransaction { connection in
+            // set_config(…, true) is SET LOCAL with a bound value: it ends with this transaction.
+            _ = try await connection.query("""
+                SELECT set_config('idle_in_transaction_session_timeout', \(String(idleMilliseconds)), true)
+                """)
             let lock = try await connection.query("""
                 SELECT pg_try_advisory_xact_lock(hashtext('ppf.outbox_relay.' || coalesce(current_schema(), '')))
                 """)

@@ -106,7 +106,12 @@ final class RunTimeStack: @unchecked Sendable {
     func stopCleanly(_ services: ServiceProcess...) async throws {
         for service in services { service.send(SIGTERM) }
         for service in services {
-            #expect(try await service.waitForExit() == .exited(0), "\(service.output.suffix(2000))")
+            // Longer than a service's own 30 s drain limit, so a stuck drain names itself in the output.
+            do {
+                #expect(try await service.waitForExit(within: .seconds(45)) == .exited(0), "\(service.output.suffix(2000))")
+            } catch {
+                Issue.record("\(error): \(service.output.suffix(4000))")
+            }
         }
     }
 

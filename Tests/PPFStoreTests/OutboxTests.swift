@@ -104,6 +104,34 @@ import Testing
         }
     }
 
+    /// A relay that holds the drain lock and then stalls (a frozen process,
+    /// a half-open connection) loses the lock after its idle timeout, and
+    /// another relay publishes: one stalled service stalls no outbox.
+    @Test func aStalledLockHolderLosesTheLockAndAnotherRelayPublishes() async throws {
+        try await TestDatabase.withSchema { schema in
+            let stalled = Stamp()
+            let log = PublishLog()
+            let ids = try await Self.enqueue(["while the holder is frozen"], pool: schema.pool)
+            var configuration = OutboxRelay.Configuration(batchSize: 4, pollInterval: .milliseconds(200),
+                                                          retry: RetryPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50)))
+            configuration.lockHolderIdleTimeout = .seconds(1)
+            let holder = Task {
+                try await OutboxRelay(pool: schema.pool, configuration: configuration, logger: quietLogger) { _ in
+                    await stalled.set(.now)
+                    try await Task.sleep(for: .seconds(3600))  // never sends: stalled inside the lock
+                }.run()
+            }
+            try await expectEventually { await stalled.instant != nil }
+            let started = ContinuousClock.now
+            try await Self.withRelays(1, schema: schema, log: log, configuration: configuration) {
+                try await expectEventually { await log.publishedIds == ids }
+            }
+            #expect(ContinuousClock.now - started < .seconds(10), "published within 10 s of the stall")
+            holder.cancel()
+            _ = try? await holder.value
+        }
+    }
+
     @Test func publishedEntryCarriesTheEncodedEnvelopeUnchanged() async throws {
         try await TestDatabase.withSchema { schema in
             let log = PublishLog()
