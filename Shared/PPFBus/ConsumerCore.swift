@@ -174,7 +174,10 @@ final class ConsumerCore: Sendable {
             throw BusError(.closed, "the consumer is closed; cannot commit \(message.topicPartition)@\(message.offset)")
         }
         let client = self.client
-        try await BlockingCalls.run { () throws(BusError) in
+        // A synchronous commit waits for the group coordinator; after a broker
+        // restart it may wait without end, and hold up the loop and shutdown.
+        let timedOut = BusError(.commitFailed, "committing \(message.topicPartition)@\(message.offset) took over \(Self.blockingCallLimit); it may be delivered again")
+        try await BlockingCalls.run(within: Self.blockingCallLimit, timedOut: timedOut) { () throws(BusError) in
             try client.commit(message.topicPartition, nextOffset: message.offset + 1)
         }
     }
@@ -207,10 +210,13 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// How long a commit, or closing (leaving the group), may block before the caller goes on.
+    static let blockingCallLimit = Duration.seconds(10)
+
     func close() async {
         requestClose()
-        if let thread = pollThread.withLock({ $0 }) {
-            await thread.join()
+        if let thread = pollThread.withLock({ $0 }), !(await thread.join(within: Self.blockingCallLimit)) {
+            logger.warning("the consumer did not finish leaving its group within \(Self.blockingCallLimit) (librdkafka waits for the group coordinator); going on without it, its partitions are reassigned after the session timeout")
         }
     }
 }

@@ -68,6 +68,13 @@ final class PollThread: Sendable {
         }
     }
 
+    /// Suspends until `body` has returned or `limit` has passed; whether it returned.
+    /// librdkafka's close can wait for a lost group coordinator without end
+    /// (confluentinc/librdkafka#3740), so shutdown must not wait for it forever.
+    func join(within limit: Duration) async -> Bool {
+        await firstOf(limit: limit, timedOut: false) { await self.join(); return true }
+    }
+
     private func markExited() {
         let joiners = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard case .running(let joiners) = state else { return [] }
@@ -97,5 +104,49 @@ enum BlockingCalls {
             }
         }
         return try outcome.get()
+    }
+
+    /// Runs `work` on the blocking queue; gives up waiting after `limit`
+    /// (the call keeps its thread until librdkafka returns) and throws `timedOut`.
+    static func run<Result: Sendable>(within limit: Duration, timedOut: BusError,
+                                      _ work: @escaping @Sendable () throws(BusError) -> Result) async throws(BusError) -> Result {
+        let outcome: Swift.Result<Result, BusError> = await firstOf(limit: limit, timedOut: .failure(timedOut)) {
+            do throws(BusError) {
+                return .success(try await run(work))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+}
+
+/// `work`'s result, or `timedOut` once `limit` passes first (work goes on, unawaited).
+func firstOf<Value: Sendable>(limit: Duration, timedOut: Value, _ work: @escaping @Sendable () async -> Value) async -> Value {
+    let once = ResumeOnce<Value>()
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
+        once.set(continuation)
+        Task { once.resume(with: await work()) }
+        Task {
+            try? await Task.sleep(for: limit)
+            once.resume(with: timedOut)
+        }
+    }
+}
+
+/// A continuation resumed by whichever caller comes first.
+private final class ResumeOnce<Value: Sendable>: @unchecked Sendable {
+    // @unchecked: `continuation` is guarded by `lock`.
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Value, Never>?
+
+    func set(_ continuation: CheckedContinuation<Value, Never>) { lock.withLock { self.continuation = continuation } }
+
+    func resume(with value: Value) {
+        let taken = lock.withLock { () -> CheckedContinuation<Value, Never>? in
+            defer { continuation = nil }
+            return continuation
+        }
+        taken?.resume(returning: value)
     }
 }
