@@ -126,10 +126,16 @@ func firstOf<Value: Sendable>(limit: Duration, timedOut: Value, _ work: @escapin
     let once = ResumeOnce<Value>()
     return await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
         once.set(continuation)
-        Task { once.resume(with: await work()) }
-        Task {
+        // The timer is cancelled as soon as the work finishes, so a fast call (every commit) leaves
+        // no sleeping task behind for `limit`.
+        let timer = Task {
             try? await Task.sleep(for: limit)
-            once.resume(with: timedOut)
+            if !Task.isCancelled { once.resume(with: timedOut) }
+        }
+        Task {
+            let value = await work()
+            timer.cancel()
+            once.resume(with: value)
         }
     }
 }

@@ -29,4 +29,29 @@ import Testing
             if released != nil { return }
         }
     }
+
+    @Test func joinWithinGivesUpOnABodyThatDoesNotReturn() async {
+        let release = DispatchSemaphore(value: 0)
+        let thread = PollThread.start(name: "ppf.test.poll-stuck") { release.wait() }
+        let started = ContinuousClock.now
+        #expect(await thread.join(within: .milliseconds(200)) == false)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        release.signal()
+        #expect(await thread.join(within: .seconds(10)))
+    }
+
+    @Test func firstOfAnswersWithTheWorkWhenItFinishesInTime() async {
+        let started = ContinuousClock.now
+        let value = await firstOf(limit: .seconds(30), timedOut: -1) { 7 }
+        #expect(value == 7)
+        #expect(ContinuousClock.now - started < .seconds(5), "waited for the timer although the work had finished")
+    }
+
+    @Test func firstOfAnswersTimedOutWhenTheWorkIsSlow() async {
+        let value = await firstOf(limit: .milliseconds(50), timedOut: -1) {
+            try? await Task.sleep(for: .seconds(2))
+            return 7
+        }
+        #expect(value == -1)
+    }
 }
