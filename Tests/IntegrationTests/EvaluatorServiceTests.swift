@@ -9,7 +9,8 @@ import Testing
 /// The real `evaluator` executable on the real SmolLM2-135M against the real
 /// broker and database, in an isolated schema: one request delivered twice is
 /// measured once, bad requests (garbage, another model, an unknown split, a
-/// policy of the wrong length, an unknown schema version) are dead-lettered
+/// policy of the wrong length, an unknown schema version, a
+/// forged policy under a real request id) are dead-lettered
 /// with their reason, and the service keeps serving the request behind them.
 @Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(3)))) struct EvaluatorServiceTests {
     static let modelId = "smollm2-135m"
@@ -104,6 +105,11 @@ import Testing
                                                              database: database)
                 hugeBudget.payload.tokenBudget = 1 << 31
                 try await producer.send(hugeBudget, to: Topic.evaluationRequests, key: marker)
+                // A real request id with another policy (forged or corrupt) is not measured under the stored id.
+                var forged = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0.15, mlp: 0.15),
+                                                         database: database)
+                forged.payload.policy = .uniform(blocks: Self.blocks, attention: 0.6, mlp: 0.6)
+                try await producer.send(forged, to: Topic.evaluationRequests, key: marker)
                 let pruned = try await Self.storeRequest(.uniform(blocks: Self.blocks, attention: 0, mlp: 0.1),
                                                          database: database)
                 try await producer.send(pruned, to: Topic.evaluationRequests, key: marker)
@@ -118,6 +124,7 @@ import Testing
                 let splitId = unknownSplit.messageId.uuidString.lowercased()
                 let futureId = future.messageId.uuidString.lowercased()
                 let budgetId = hugeBudget.messageId.uuidString.lowercased()
+                let forgedId = forged.messageId.uuidString.lowercased()
                 #expect(try await eventually(within: .seconds(20)) {
                     let garbage = try await Self.deadLetters(containing: marker, reason: "", in: database)
                     let other = try await Self.deadLetters(containing: otherId, reason: "not 'no-such-model'", in: database)
@@ -125,10 +132,11 @@ import Testing
                     let split = try await Self.deadLetters(containing: splitId, reason: "unknown split 'wiki.train'", in: database)
                     let schema = try await Self.deadLetters(containing: futureId, reason: "schema version 99", in: database)
                     let budget = try await Self.deadLetters(containing: budgetId, reason: "exceeds the limit", in: database)
-                    return garbage >= 1 && other == 1 && wrong == 1 && split == 1 && schema == 1 && budget == 1
-                }, "garbage, another model, a wrong-length policy, an unknown split and an unknown schema version are dead-lettered with reasons: \(evaluator.output.suffix(3000))")
+                    let forgery = try await Self.deadLetters(containing: forgedId, reason: "differs from its stored row: policy layer 0", in: database)
+                    return garbage >= 1 && other == 1 && wrong == 1 && split == 1 && schema == 1 && budget == 1 && forgery == 1
+                }, "garbage, another model, a wrong-length policy, an unknown split, an unknown schema version, a huge budget and a forged policy are dead-lettered with reasons: \(evaluator.output.suffix(3000))")
                 #expect(try await database.count(
-                    "SELECT count(*)::int FROM measurements WHERE request_id = ANY(\([unknownSplit.payload.requestId, future.payload.requestId]))") == 0)
+                    "SELECT count(*)::int FROM measurements WHERE request_id = ANY(\([unknownSplit.payload.requestId, future.payload.requestId, forged.payload.requestId]))") == 0)
 
                 let (row, prunedRow) = try await database.pool.withConnection { connection in
                     (try #require(try await MeasurementRepository.find(requestId: requestId, on: connection)),

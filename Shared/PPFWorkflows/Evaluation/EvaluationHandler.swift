@@ -42,9 +42,11 @@ public struct EvaluationHandler: Sendable {
         let request = envelope.payload
         let (split, metric) = try check(request)
         let id = request.requestId.uuidString.lowercased()
-        let (existing, row) = try await context.pool.withConnection { connection in
-            (try await MeasurementRepository.find(requestId: request.requestId, on: connection),
-             try await EvaluationRequestRepository.find(id: request.requestId, on: connection))
+        let (existing, row, storedPolicy) = try await context.pool.withConnection { connection in
+            let row = try await EvaluationRequestRepository.find(id: request.requestId, on: connection)
+            var policy: PolicyRecord?
+            if let row { policy = try await PolicyRepository.find(id: row.policyId, on: connection) }
+            return (try await MeasurementRepository.find(requestId: request.requestId, on: connection), row, policy)
         }
         if existing != nil {
             logger.info("skipping request \(id): it is already measured")
@@ -54,9 +56,15 @@ public struct EvaluationHandler: Sendable {
             throw EnvelopeRejection.invalidPayload(
                 "no evaluation_requests row for request \(id); whoever asks must store the row with the message (outbox)")
         }
-        guard row.policyId == request.policyId else {
+        guard let storedPolicy else {
+            throw EnvelopeRejection.invalidPayload("request \(id)'s row names policy \(row.policyId.uuidString.lowercased()), which is not stored")
+        }
+        // The pruner and model-host build from stored rows; the evaluator measures only
+        // a message that agrees with its row, so a forged one cannot file a wrong number.
+        let differences = row.differences(from: request, storedPolicy: storedPolicy.policy)
+        guard differences.isEmpty else {
             throw EnvelopeRejection.invalidPayload(
-                "request \(id) names policy \(request.policyId.uuidString.lowercased()) but its row names \(row.policyId.uuidString.lowercased())")
+                "request \(id) differs from its stored row: \(differences.joined(separator: "; "))")
         }
 
         let policyId = request.policyId.uuidString.lowercased()
