@@ -26,11 +26,12 @@ import PPFContracts
 ///    nothing is lost.
 ///
 /// So a dead letter is recorded before its message is committed: a crash in
-/// between repeats it (the hook must be idempotent on topic, partition and
-/// offset) but never loses it.
+/// between repeats it (the hook must be idempotent on topic, partition,
+/// offset and record timestamp) but never loses it.
 public struct EnvelopeConsumer<Payload: MessagePayload>: Sendable {
-    /// Receives each dead letter before it is published (for the database).
-    public typealias DeadLetterHook = @Sendable (DeadLetter) async throws -> Void
+    /// Receives each dead letter, with the message it stands for, before it
+    /// is published (for the database).
+    public typealias DeadLetterHook = @Sendable (DeadLetter, ConsumedMessage) async throws -> Void
 
     private let consumer: KafkaConsumer
     private let producer: KafkaProducer
@@ -98,7 +99,7 @@ public struct EnvelopeConsumer<Payload: MessagePayload>: Sendable {
             key: message.key, value: message.value, reason: reason.description,
             consumerGroup: consumer.groupId)
         logger.warning("dead-lettering \(message.topicPartition)@\(message.offset): \(reason)")
-        try await onDeadLetter?(letter)
+        try await onDeadLetter?(letter, message)
         // Keep the request traceable when the header at least was readable.
         let header = try? MessageCoding.decoder().decode(EnvelopeHeader.self, from: Data(message.value))
         let envelope = Envelope(correlationId: header?.correlationId ?? UUID(), producer: producerName, payload: letter)

@@ -126,7 +126,28 @@ public final class ServiceContext: Sendable {
         // The relay holds its connection while publishing, so it gets its own pool.
         let relayPool = PGPool(configuration: pool.configuration, size: 2, logger: logger)
         return OutboxRelay(pool: relayPool, logger: logger) { entry in
+            try await Self.publish(entry, with: producer)
+        }
+    }
+
+    /// Broker answers that mean an entry can never be sent, whatever the retries.
+    static let unpublishableCodes: Set<String> = [
+        "MSG_SIZE_TOO_LARGE", "INVALID_MSG_SIZE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD",
+        "INVALID_TOPIC_EXCEPTION", "TOPIC_AUTHORIZATION_FAILED",
+    ]
+
+    /// Sends one outbox entry; an entry that can never be sent throws
+    /// ``OutboxEntryRejected`` so the relay sets it aside. A PPF topic the
+    /// broker lacks is not one of those: a restarted in-memory broker lacks
+    /// them all until the topic keeper recreates them, so that is retried.
+    static func publish(_ entry: OutboxEntry, with producer: KafkaProducer) async throws {
+        guard Topic.all.contains(where: { $0.name == entry.topic }) else {
+            throw OutboxEntryRejected("'\(entry.topic)' is not a PPF topic (\(Topic.all.map(\.name).joined(separator: ", ")))")
+        }
+        do {
             _ = try await producer.send(topic: entry.topic, key: entry.key, value: entry.payload)
+        } catch let error as BusError where error.kafkaCodeName.map(unpublishableCodes.contains) == true {
+            throw OutboxEntryRejected("the broker refuses it (\(entry.payload.count) bytes): \(error)")
         }
     }
 

@@ -101,10 +101,11 @@ public struct EnvelopeConsumerService<Payload: MessagePayload>: PPFService {
         let envelopes = EnvelopeConsumer<Payload>(
             consumer: consumer, producer: context.producer, producerName: context.producerName,
             logger: context.logger
-        ) { letter in
+        ) { letter, message in
             let record = DeadLetterRecord(
                 topic: letter.originalTopic, partition: Int32(letter.partition), offset: letter.offset,
-                key: letter.key, payload: letter.valueBytes ?? [], reason: letter.reason, consumer: groupId)
+                key: letter.key, payload: letter.valueBytes ?? [], reason: letter.reason, consumer: groupId,
+                messageTimestamp: message.timestamp)
             try await pool.withConnection { try await DeadLetterStore.record(record, on: $0) }
         }
         let handler = handler

@@ -27,6 +27,21 @@ public struct OutboxEntry: Sendable, Equatable, PGRowDecodable {
     }
 }
 
+/// Thrown by an ``OutboxRelay`` publisher for an entry the broker can never
+/// take (a topic PPF does not have, a message over the size limit): the
+/// relay sets it aside (`outbox.failed_at`, `outbox.failure`, and a dead
+/// letter from ``OutboxRelay/deadLetterConsumer``) and publishes the entries
+/// behind it, instead of retrying it forever.
+public struct OutboxEntryRejected: Error, CustomStringConvertible {
+    /// Why it can never be published, for the person reading the table.
+    public var reason: String
+
+    /// Creates the rejection.
+    public init(_ reason: String) { self.reason = reason }
+
+    public var description: String { reason }
+}
+
 /// Writes to the transactional outbox.
 ///
 /// Call ``enqueue(_:messageId:topic:key:on:)`` inside the same transaction as
@@ -68,9 +83,11 @@ public enum Outbox {
         return try await enqueue(bytes, messageId: envelope.messageId, topic: topic, key: key, on: connection)
     }
 
-    /// How many entries are not yet published (for health and tests).
+    /// How many entries wait to be published (for health and tests); entries
+    /// set aside as unpublishable (``OutboxEntryRejected``) do not count.
     public static func unpublishedCount(on connection: PGConnection) async throws -> Int {
-        guard let row = try await connection.query("SELECT count(*) FROM outbox WHERE published_at IS NULL").first else {
+        guard let row = try await connection.query(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND failed_at IS NULL").first else {
             return 0
         }
         return try row.decode(Int.self, column: 0)

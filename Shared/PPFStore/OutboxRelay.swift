@@ -21,6 +21,9 @@ import Logging
 /// - **Failures:** a failing `publish` is retried with backoff, starting with
 ///   the same entry, so order is kept; earlier entries of the batch stay
 ///   marked. Losing PostgreSQL is logged and retried the same way.
+/// - **Poison:** an entry `publish` rejects with ``OutboxEntryRejected`` can
+///   never be sent; it is set aside (`failed_at`, `failure`) with a dead
+///   letter in the same transaction, and the entries behind it go on.
 public final class OutboxRelay: Sendable {
     /// Tuning for a relay.
     public struct Configuration: Sendable {
@@ -46,6 +49,9 @@ public final class OutboxRelay: Sendable {
             self.lockHolderIdleTimeout = lockHolderIdleTimeout
         }
     }
+
+    /// The `dead_letters.consumer` of the entries a relay sets aside.
+    public static let deadLetterConsumer = "outbox-relay"
 
     private let pool: PGPool
     private let configuration: Configuration
@@ -153,7 +159,7 @@ public final class OutboxRelay: Sendable {
 
             let entries = try await connection.query("""
                 SELECT id, message_id, topic, key, payload, created_at FROM outbox
-                WHERE published_at IS NULL
+                WHERE published_at IS NULL AND failed_at IS NULL
                 ORDER BY id
                 LIMIT \(configuration.batchSize)
                 FOR UPDATE SKIP LOCKED
@@ -165,6 +171,8 @@ public final class OutboxRelay: Sendable {
                 do {
                     try await publish(entry)
                     published.append(entry.id)
+                } catch let rejection as OutboxEntryRejected {
+                    try await setAside(entry, because: rejection, on: connection)
                 } catch {
                     outcome = Task.isCancelled ? .stopped : .publishFailed(entry, error)
                     break
@@ -180,6 +188,19 @@ public final class OutboxRelay: Sendable {
             }
             return (outcome, entries.count == configuration.batchSize)
         }
+    }
+
+    /// Marks `entry` as never publishable and records a dead letter for it.
+    private func setAside(_ entry: OutboxEntry, because rejection: OutboxEntryRejected,
+                          on connection: PGConnection) async throws {
+        logger.error("outbox entry \(entry.id) (\(entry.topic), message \(entry.messageId)) can never be published; set aside: \(rejection.reason)")
+        try await connection.execute("""
+            UPDATE outbox SET failed_at = clock_timestamp(), failure = \(rejection.reason) WHERE id = \(entry.id)
+            """)
+        try await DeadLetterStore.record(DeadLetterRecord(
+            topic: entry.topic, partition: nil, offset: nil, key: entry.key, payload: entry.payload,
+            reason: "outbox entry \(entry.id), message \(entry.messageId): \(rejection.reason)",
+            consumer: Self.deadLetterConsumer), on: connection)
     }
 
     // MARK: - Waiting

@@ -365,5 +365,23 @@ public enum PPFSchema {
                    WHERE r.correlation_id = e.id AND r.reason = 'spot-check' AND m.policy_id = o.policy_id
                    ORDER BY m.id LIMIT 1) sc ON true;
             """),
+        Migration(version: 9, name: "dead letters keyed by record time, outbox entries set aside", sql: """
+            -- The local broker keeps topics in memory: after a restart it numbers
+            -- offsets from 0 again, so (consumer, topic, partition, offset) named
+            -- two different records and the second letter was silently dropped.
+            -- A redelivery carries the record's own timestamp; a new record does not.
+            ALTER TABLE dead_letters ADD COLUMN message_timestamp timestamptz;
+            DROP INDEX dead_letters_once;
+            CREATE UNIQUE INDEX dead_letters_once_per_record
+                ON dead_letters (consumer, topic, partition, "offset", (coalesce(message_timestamp, 'epoch'::timestamptz)))
+                WHERE partition IS NOT NULL;
+
+            -- An entry the broker can never take (a topic PPF does not have, a
+            -- message over the size limit) is set aside with the reason, and a
+            -- dead letter, instead of stopping every entry behind it.
+            ALTER TABLE outbox ADD COLUMN failed_at timestamptz, ADD COLUMN failure text;
+            DROP INDEX outbox_unpublished;
+            CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL AND failed_at IS NULL;
+            """),
     ]
 }

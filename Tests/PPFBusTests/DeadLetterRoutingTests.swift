@@ -35,7 +35,7 @@ struct DeadLetterRoutingTests {
         let envelopes = EnvelopeConsumer<Probe>(
             consumer: consumer, producer: producer, producerName: "bus-tests/dlq",
             deadLetterTopic: deadLetterTopic, logger: Broker.logger
-        ) { letter in
+        ) { letter, _ in
             await hooked.append(letter)
         }
         let running = Task {
@@ -109,7 +109,7 @@ struct DeadLetterRoutingTests {
         let envelopes = EnvelopeConsumer<Probe>(
             consumer: consumer, producer: producer, producerName: "bus-tests/poison",
             deadLetterTopic: deadLetterTopic, logger: Broker.logger
-        ) { letter in
+        ) { letter, _ in
             await hooked.append(letter)
         }
         let running = Task {

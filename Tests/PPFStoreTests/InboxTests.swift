@@ -109,4 +109,34 @@ import Testing
             }
         }
     }
+
+    /// The local broker keeps topics in memory and numbers offsets from 0 again
+    /// after a restart (issue 16 §3): a new record at a reused offset is another
+    /// letter, told apart by its timestamp; a redelivery of the same record is not.
+    @Test(.timeLimit(.minutes(TestDeadlines.minutes(1)))) func aNewRecordAtAReusedOffsetIsAnotherLetter() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await schema.pool.withConnection { connection in
+                let before = Date(timeIntervalSince1970: 1_800_000_000.123)
+                var letter = DeadLetterRecord(topic: "ppf.ratio-events", partition: 1, offset: 0, key: "m",
+                                              payload: Array("garbage".utf8), reason: "malformed message",
+                                              consumer: "agent", messageTimestamp: before)
+                let first = try await DeadLetterStore.record(letter, on: connection)
+                #expect(try await DeadLetterStore.record(letter, on: connection) == first, "a redelivery is stored once")
+                letter.messageTimestamp = before.addingTimeInterval(30)
+                let second = try await DeadLetterStore.record(letter, on: connection)
+                #expect(second != first, "a record after the broker's restart is stored too")
+                #expect(try await DeadLetterStore.record(letter, on: connection) == second)
+                letter.messageTimestamp = nil
+                let untimed = try await DeadLetterStore.record(letter, on: connection)
+                #expect(try await DeadLetterStore.record(letter, on: connection) == untimed)
+                let rows = try #require(try await connection.query("""
+                    SELECT count(*)::bigint, count(message_timestamp)::bigint FROM dead_letters
+                    """).first).decode((Int64, Int64).self)
+                #expect(rows == (3, 2))
+                let stored = try #require(try await connection.query(
+                    "SELECT message_timestamp FROM dead_letters WHERE id = \(first)").first).decode(Date.self, column: 0)
+                #expect(abs(stored.timeIntervalSince(before)) < 1e-5)
+            }
+        }
+    }
 }

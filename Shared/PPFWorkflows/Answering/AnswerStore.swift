@@ -109,9 +109,9 @@ public struct AnswerStore: Sendable {
         let rejection = RatioEventRejected(ratioEventId: event.id, modelId: change.modelId, targetRatio: change.targetRatio,
                                            reason: reason, message: message)
         let explanation = "\(reason.rawValue): \(message)"
-        var location: (partition: Int32?, offset: Int64?, key: String?) = (nil, nil, change.modelId)
-        if case .message(_, let partition, let offset, let key) = event.origin {
-            location = (Int32(partition), offset, key)
+        var location: (partition: Int32?, offset: Int64?, key: String?, timestamp: Date?) = (nil, nil, change.modelId, nil)
+        if case .message(_, let partition, let offset, let key, let timestamp) = event.origin {
+            location = (Int32(partition), offset, key, timestamp)
         }
         // A letter found by reconcile did not come from a partition: -1 says so on the topic.
         let letter = DeadLetter(originalTopic: Topic.ratioEvents, partition: location.partition.map(Int.init) ?? -1,
@@ -119,7 +119,7 @@ public struct AnswerStore: Sendable {
                                 value: event.envelopeBytes, reason: explanation, consumerGroup: groupId)
         let record = DeadLetterRecord(topic: Topic.ratioEvents, partition: location.partition, offset: location.offset,
                                       key: location.key, payload: event.envelopeBytes, reason: explanation,
-                                      consumer: groupId)
+                                      consumer: groupId, messageTimestamp: location.timestamp)
         let context = context
         let stored = try await context.pool.withTransaction { connection -> Bool in
             try await RatioEventRepository.insert(id: event.id, change: change, on: connection)

@@ -10,8 +10,8 @@ import PPFStore
 public struct RatioEvent: Sendable {
     /// Where the event came from (for the dead-letter entry of a rejection).
     public enum Origin: Sendable {
-        /// Consumed from `topic` at `partition`/`offset` under `key`.
-        case message(topic: String, partition: Int, offset: Int64, key: String?)
+        /// Consumed from `topic` at `partition`/`offset` under `key`; the record's timestamp, if any.
+        case message(topic: String, partition: Int, offset: Int64, key: String?, timestamp: Date?)
         /// A `ratio_events` row without an outcome, found on start.
         case reconcile
     }
@@ -35,7 +35,7 @@ public struct RatioEvent: Sendable {
         change = envelope.payload
         envelopeBytes = message.value
         origin = .message(topic: message.topic, partition: Int(message.partition), offset: message.offset,
-                          key: message.keyString)
+                          key: message.keyString, timestamp: message.timestamp)
         createdAt = envelope.time
         receivedAt = .now
     }
