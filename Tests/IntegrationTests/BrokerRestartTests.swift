@@ -31,6 +31,19 @@ import Testing
             // 2. Two events are published while the agent is stopped (SIGSTOP), so their messages
             //    sit unconsumed in the broker's memory; then the broker dies and comes back empty.
             agent.send(SIGSTOP)
+            // The same garbage before and after the restart: the new broker numbers offsets from 0
+            // again, so both land at the same partition and offset, and each must be a dead letter.
+            let garbageKey = "garbage-\(UUID().uuidString.prefix(8))"
+            let garbage = Array("not an envelope \(garbageKey)".utf8)
+            let garbageProducer = try stack.producer()
+            try await garbageProducer.send(topic: Topic.predictionRequests, key: garbageKey, value: garbage)
+            await garbageProducer.shutdown()
+            let garbageLetters: @Sendable () async throws -> Int = { try await stack.database.count("""
+                SELECT count(*)::int FROM dead_letters WHERE topic = \(Topic.predictionRequests)
+                   AND position(convert_to(\(garbageKey), 'UTF8') in payload) > 0
+                """) }
+            #expect(try await eventually(within: .seconds(30)) { try await garbageLetters() == 1 },
+                    "garbage is dead-lettered: \(predictor.output.suffix(2000))")
             let pending = try await stack.emit([0.3, 0.4])
             #expect(try await eventually(within: .seconds(20)) {
                 try await stack.database.count("""
@@ -51,7 +64,20 @@ import Testing
             }
             try await Self.awaitServingNewestPlan(stack: stack, host: host)
 
-            // 4. Everything flows again over the new broker: an event emitted now, and a prediction.
+            // 4. Everything flows again over the new broker: garbage is dead-lettered again (a second
+            //    row, though at a reused offset), an event emitted now is answered, a prediction made.
+            let laterProducer = try stack.producer()
+            try await laterProducer.send(topic: Topic.predictionRequests, key: garbageKey, value: garbage)
+            await laterProducer.shutdown()
+            #expect(try await eventually(within: .seconds(60)) { try await garbageLetters() == 2 },
+                    "the garbage after the restart is a second dead letter: \(predictor.output.suffix(2000))")
+            let offsets = try await stack.database.pool.withConnection { connection in
+                try await connection.query("""
+                    SELECT "offset" FROM dead_letters WHERE topic = \(Topic.predictionRequests)
+                       AND position(convert_to(\(garbageKey), 'UTF8') in payload) > 0
+                    """).decode(Int64.self)
+            }
+            print("garbage dead-lettered at offsets \(offsets) before and after the broker restart")
             let after = try await stack.emit([0.25])
             #expect(try await stack.awaitExactlyOnce(after, planned: true, within: .seconds(60))
                 .allSatisfy { $0.isExactlyOnce(planned: true) }, "\(agent.output.suffix(3000))")
