@@ -31,20 +31,21 @@ import Testing
     }
 
     @Test func joinWithinGivesUpOnABodyThatDoesNotReturn() async {
+        // No wall-clock bound here: on a loaded 2-core runner the timer's task can wait seconds for
+        // a cooperative thread. The body never returns before `release`, so `false` alone proves the
+        // join gave up instead of waiting for it.
         let release = DispatchSemaphore(value: 0)
         let thread = PollThread.start(name: "ppf.test.poll-stuck") { release.wait() }
-        let started = ContinuousClock.now
         #expect(await thread.join(within: .milliseconds(200)) == false)
-        #expect(ContinuousClock.now - started < .seconds(5))
         release.signal()
         #expect(await thread.join(within: .seconds(10)))
     }
 
     @Test func firstOfAnswersWithTheWorkWhenItFinishesInTime() async {
-        let started = ContinuousClock.now
-        let value = await firstOf(limit: .seconds(30), timedOut: -1) { 7 }
+        // An hour-long limit: answering at all (with the work's value) proves the timer was not
+        // waited for, with no wall-clock bound a loaded runner could break.
+        let value = await firstOf(limit: .seconds(3600), timedOut: -1) { 7 }
         #expect(value == 7)
-        #expect(ContinuousClock.now - started < .seconds(5), "waited for the timer although the work had finished")
     }
 
     @Test func firstOfAnswersTimedOutWhenTheWorkIsSlow() async {
