@@ -142,6 +142,9 @@ final class ConsumerCore: Sendable {
 
     // MARK: - Caller side
 
+    /// Messages fetched and waiting for the caller.
+    var bufferedCount: Int { machine.withLock { $0.buffer.count } }
+
     func next() async throws -> ConsumedMessage? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: Waiter) in

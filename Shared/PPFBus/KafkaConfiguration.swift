@@ -116,6 +116,9 @@ public struct KafkaConfiguration: Sendable, Equatable {
             properties["allow.auto.create.topics"] = "false"
             properties["message.timeout.ms"] = String(Self.milliseconds(messageTimeout))
             properties["linger.ms"] = String(Self.milliseconds(linger))
+            // One request in flight per broker connection: without idempotence, this is what keeps
+            // a batch sent with sendAll in order on its partition when librdkafka retries part of it.
+            properties["max.in.flight.requests.per.connection"] = "1"
         case .consumer(let groupId):
             // Offsets move only when the application says the handler
             // succeeded (at-least-once); see KafkaConsumer.commit(_:).

@@ -90,22 +90,44 @@ public final class KafkaConsumer: Sendable {
     /// Processes messages one at a time until the consumer is closed or the
     /// task is cancelled.
     ///
-    /// After `handler` returns, the message is committed. If `handler`
-    /// throws, the message is not committed: the consumer rewinds its
-    /// partition, waits (`retryBackoff`, doubling per consecutive failure up
-    /// to `maxRetryBackoff`) and delivers it again. A message that always
+    /// After `handler` returns, the message is committed: at once when no
+    /// other message is waiting, and otherwise together with the ones
+    /// behind it (one commit per partition once the buffer is empty, or
+    /// after `maxUncommitted` messages), so a burst costs one broker round
+    /// trip instead of one per message. A crash in between redelivers
+    /// what was handled but not yet committed, as at-least-once allows.
+    /// If `handler` throws, the message is not committed: the consumer
+    /// commits what came before it, rewinds its partition, waits
+    /// (`retryBackoff`, doubling per consecutive failure up to
+    /// `maxRetryBackoff`) and delivers it again. A message that always
     /// fails therefore holds up its partition; handlers should turn bad
     /// input into a dead letter instead (see ``EnvelopeConsumer``).
     public func run(
         retryBackoff: Duration = .seconds(1),
         maxRetryBackoff: Duration = .seconds(30),
+        maxUncommitted: Int = 100,
         handler: (ConsumedMessage) async throws -> Void
     ) async throws {
         var consecutiveFailures = 0
+        // The newest handled, uncommitted message of each partition.
+        var uncommitted: [TopicPartition: ConsumedMessage] = [:]
+        var handledSinceCommit = 0
+        func commitHandled() async {
+            for message in uncommitted.values.sorted(by: { $0.topicPartition.description < $1.topicPartition.description }) {
+                do {
+                    try await commit(message)
+                } catch {
+                    core.logger.warning("commit failed; \(message.topicPartition) up to @\(message.offset) may be delivered again: \(error)")
+                }
+            }
+            uncommitted.removeAll()
+            handledSinceCommit = 0
+        }
         for try await message in messages {
             do {
                 try await handler(message)
             } catch {
+                await commitHandled()
                 consecutiveFailures += 1
                 let delay = min(retryBackoff * (1 << min(consecutiveFailures - 1, 16)), maxRetryBackoff)
                 core.logger.warning(
@@ -125,12 +147,14 @@ public final class KafkaConsumer: Sendable {
                 continue
             }
             consecutiveFailures = 0
-            do {
-                try await commit(message)
-            } catch {
-                core.logger.warning("commit failed; \(message.topicPartition)@\(message.offset) may be delivered again: \(error)")
+            uncommitted[message.topicPartition] = message
+            handledSinceCommit += 1
+            if core.bufferedCount == 0 || handledSinceCommit >= max(1, maxUncommitted) {
+                await commitHandled()
             }
         }
+        // Closed or cancelled: try to keep what was handled (a closed consumer refuses; then it is redelivered).
+        if !uncommitted.isEmpty { await commitHandled() }
     }
 
     // MARK: - Closing

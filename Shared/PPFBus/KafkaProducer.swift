@@ -92,6 +92,37 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Queues every message, in order, and then awaits all their
+    /// acknowledgements: the broker sees them in one or a few requests
+    /// (``KafkaConfiguration/linger``) instead of one round trip per message.
+    /// With one request in flight per connection (the producer's setting),
+    /// messages to one partition are stored in the order given, retries
+    /// included.
+    /// - Returns: each message's delivery report or ``BusError``, in the
+    ///   order given; a message that could not be queued, or any after a
+    ///   ``shutdown(timeout:)``, has its error without a round trip.
+    public func sendAll(_ messages: [OutgoingMessage]) async -> [Result<DeliveryReport, BusError>] {
+        guard !messages.isEmpty else { return [] }
+        let batch = DeliveryBatch(count: messages.count)
+        return await withCheckedContinuation { continuation in
+            batch.start(continuation)
+            state.withLock { state in
+                for (index, message) in messages.enumerated() {
+                    guard case .running = state else {
+                        batch.resolve(index, .failure(BusError(.closed, "the producer is shut down; cannot send to \(message.topic)")))
+                        continue
+                    }
+                    do throws(BusError) {
+                        try client.produce(topic: message.topic, key: message.key, value: message.value, headers: message.headers,
+                                           promise: DeliveryPromise { batch.resolve(index, $0) })
+                    } catch {
+                        batch.resolve(index, .failure(error))
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends a message whose key is a string (the id ordering follows).
     @discardableResult
     public func send(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader] = []) async throws -> DeliveryReport {
@@ -159,5 +190,59 @@ public final class KafkaProducer: Sendable {
         stopPolling.withLock { $0 = true }
         await pollThread.join()
         state.withLock { $0 = .finished }
+    }
+}
+
+// MARK: - Batches
+
+/// One message for ``KafkaProducer/sendAll(_:)``.
+public struct OutgoingMessage: Sendable {
+    public var topic: String
+    public var key: [UInt8]?
+    public var value: [UInt8]
+    public var headers: [KafkaHeader]
+
+    /// A message whose key is raw bytes (or none).
+    public init(topic: String, keyBytes key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+
+    /// A message whose key is a string (the id ordering follows).
+    public init(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader] = []) {
+        self.init(topic: topic, keyBytes: key.map { Array($0.utf8) }, value: value, headers: headers)
+    }
+}
+
+/// Collects the delivery results of one ``KafkaProducer/sendAll(_:)`` and
+/// resumes its caller once every message has one.
+private final class DeliveryBatch: @unchecked Sendable {
+    // @unchecked: every field is guarded by `lock`.
+    private let lock = NSLock()
+    private var results: [Result<DeliveryReport, BusError>?]
+    private var missing: Int
+    private var continuation: CheckedContinuation<[Result<DeliveryReport, BusError>], Never>?
+
+    init(count: Int) {
+        results = Array(repeating: nil, count: count)
+        missing = count
+    }
+
+    func start(_ continuation: CheckedContinuation<[Result<DeliveryReport, BusError>], Never>) {
+        lock.withLock { self.continuation = continuation }
+    }
+
+    func resolve(_ index: Int, _ result: Result<DeliveryReport, BusError>) {
+        let finished = lock.withLock { () -> (CheckedContinuation<[Result<DeliveryReport, BusError>], Never>, [Result<DeliveryReport, BusError>])? in
+            guard case .none = results[index] else { return nil }
+            results[index] = result
+            missing -= 1
+            guard missing == 0, let continuation else { return nil }
+            self.continuation = nil
+            return (continuation, results.map { $0! })
+        }
+        if let (continuation, results) = finished { continuation.resume(returning: results) }
     }
 }

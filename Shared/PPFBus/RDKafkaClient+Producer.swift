@@ -5,11 +5,19 @@ import CRdKafka
 /// Carries one message's continuation through librdkafka as the message's
 /// opaque (`_private`), from `produceva` to the delivery-report callback.
 final class DeliveryPromise: @unchecked Sendable {
-    let continuation: CheckedContinuation<DeliveryReport, any Error>
+    private let resolve: @Sendable (Result<DeliveryReport, BusError>) -> Void
 
+    /// Resumes `continuation` with the message's delivery result.
     init(_ continuation: CheckedContinuation<DeliveryReport, any Error>) {
-        self.continuation = continuation
+        resolve = { continuation.resume(with: $0.mapError { $0 as any Error }) }
     }
+
+    /// Calls `resolve` once with the message's delivery result (from the poll thread).
+    init(resolve: @escaping @Sendable (Result<DeliveryReport, BusError>) -> Void) {
+        self.resolve = resolve
+    }
+
+    func fulfil(_ result: Result<DeliveryReport, BusError>) { resolve(result) }
 }
 
 extension RDKafkaClient {
@@ -96,10 +104,8 @@ func deliveryReportCallback(_ rk: OpaquePointer?, _ message: UnsafePointer<rd_ka
     let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
     let err = message.pointee.err
     guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-        promise.continuation.resume(throwing: BusError.kafka(
-            .deliveryFailed, "message to \(topic) was not acknowledged by the broker", err))
+        promise.fulfil(.failure(BusError.kafka(.deliveryFailed, "message to \(topic) was not acknowledged by the broker", err)))
         return
     }
-    promise.continuation.resume(returning: DeliveryReport(
-        topic: topic, partition: Int(message.pointee.partition), offset: message.pointee.offset))
+    promise.fulfil(.success(DeliveryReport(topic: topic, partition: Int(message.pointee.partition), offset: message.pointee.offset)))
 }

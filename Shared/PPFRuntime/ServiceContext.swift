@@ -125,8 +125,8 @@ public final class ServiceContext: Sendable {
         let producer = producer
         // The relay holds its connection while publishing, so it gets its own pool.
         let relayPool = PGPool(configuration: pool.configuration, size: 2, logger: logger)
-        return OutboxRelay(pool: relayPool, logger: logger) { entry in
-            try await Self.publish(entry, with: producer)
+        return OutboxRelay(pool: relayPool, logger: logger) { entries in
+            await Self.publish(entries, with: producer)
         }
     }
 
@@ -136,19 +136,36 @@ public final class ServiceContext: Sendable {
         "INVALID_TOPIC_EXCEPTION", "TOPIC_AUTHORIZATION_FAILED",
     ]
 
-    /// Sends one outbox entry; an entry that can never be sent throws
-    /// ``OutboxEntryRejected`` so the relay sets it aside. A PPF topic the
+    /// Sends a batch of outbox entries together (all queued, then every
+    /// acknowledgement awaited). An entry that can never be sent fails with
+    /// ``OutboxEntryRejected``, so the relay sets it aside. A PPF topic the
     /// broker lacks is not one of those: a restarted in-memory broker lacks
     /// them all until the topic keeper recreates them, so that is retried.
-    static func publish(_ entry: OutboxEntry, with producer: KafkaProducer) async throws {
-        guard Topic.all.contains(where: { $0.name == entry.topic }) else {
-            throw OutboxEntryRejected("'\(entry.topic)' is not a PPF topic (\(Topic.all.map(\.name).joined(separator: ", ")))")
+    static func publish(_ entries: [OutboxEntry], with producer: KafkaProducer) async -> [Result<Void, any Error>] {
+        var results = [Result<Void, any Error>?](repeating: nil, count: entries.count)
+        var sendable: [Int] = []
+        for (index, entry) in entries.enumerated() {
+            if Topic.all.contains(where: { $0.name == entry.topic }) {
+                sendable.append(index)
+            } else {
+                results[index] = .failure(OutboxEntryRejected(
+                    "'\(entry.topic)' is not a PPF topic (\(Topic.all.map(\.name).joined(separator: ", ")))"))
+            }
         }
-        do {
-            _ = try await producer.send(topic: entry.topic, key: entry.key, value: entry.payload)
-        } catch let error as BusError where error.kafkaCodeName.map(unpublishableCodes.contains) == true {
-            throw OutboxEntryRejected("the broker refuses it (\(entry.payload.count) bytes): \(error)")
+        let reports = await producer.sendAll(sendable.map {
+            OutgoingMessage(topic: entries[$0].topic, key: entries[$0].key, value: entries[$0].payload)
+        })
+        for (index, report) in zip(sendable, reports) {
+            switch report {
+            case .success:
+                results[index] = .success(())
+            case .failure(let error) where error.kafkaCodeName.map(unpublishableCodes.contains) == true:
+                results[index] = .failure(OutboxEntryRejected("the broker refuses it (\(entries[index].payload.count) bytes): \(error)"))
+            case .failure(let error):
+                results[index] = .failure(error)
+            }
         }
+        return results.map { $0! }
     }
 
     /// The services every PPF process runs: the outbox relay, heartbeats, and

@@ -12,15 +12,21 @@ import Logging
 ///   lock, so when several relays run (for availability), only one publishes
 ///   at any moment and entries still leave in id order; the others stand by.
 ///   Rows are also taken `FOR UPDATE SKIP LOCKED`.
-/// - **Nothing lost:** an entry is marked only after `publish` returned for
-///   it, in the same transaction that locked it. Entries committed while no
+/// - **Batched:** a batch's entries are handed to `publishBatch` together,
+///   which sends them all and then awaits their acknowledgements (one broker
+///   round trip for the batch, not one per entry).
+/// - **Nothing lost:** an entry is marked only after its publication
+///   succeeded, in the same transaction that locked it. Entries committed while no
 ///   relay runs are simply found unpublished by the next one to start.
 /// - **At least once:** a crash after `publish` but before the batch commits
 ///   publishes that batch's entries again; consumers deduplicate on the
 ///   message id (``Inbox``). Without a crash, each entry is published once.
-/// - **Failures:** a failing `publish` is retried with backoff, starting with
-///   the same entry, so order is kept; earlier entries of the batch stay
-///   marked. Losing PostgreSQL is logged and retried the same way.
+/// - **Failures:** the entries whose publication failed stay unpublished and
+///   are retried with backoff, in id order; those that succeeded stay marked.
+///   (A batch publisher that went on past a failure may so have put a later
+///   entry of the same key first; the per-entry `publish` form stops at the
+///   first failure and keeps strict order.) Losing PostgreSQL is logged and
+///   retried the same way.
 /// - **Poison:** an entry `publish` rejects with ``OutboxEntryRejected`` can
 ///   never be sent; it is set aside (`failed_at`, `failure`) with a dead
 ///   letter in the same transaction, and the entries behind it go on.
@@ -53,21 +59,57 @@ public final class OutboxRelay: Sendable {
     /// The `dead_letters.consumer` of the entries a relay sets aside.
     public static let deadLetterConsumer = "outbox-relay"
 
+    /// Publishes a batch of entries, in id order, and gives each one's
+    /// outcome in the same order: success once it is durably accepted,
+    /// ``OutboxEntryRejected`` when it can never be sent, any other error
+    /// for "not sent, try again".
+    public typealias PublishBatch = @Sendable ([OutboxEntry]) async -> [Result<Void, any Error>]
+
     private let pool: PGPool
     private let configuration: Configuration
     private let logger: Logger
-    private let publish: @Sendable (OutboxEntry) async throws -> Void
+    private let publishBatch: PublishBatch
 
-    /// Creates a relay; nothing runs until ``run()``.
-    /// - Parameter publish: sends one entry (e.g. to Kafka) and returns only
-    ///   once it is durably accepted; throwing means "not sent, try again".
+    /// Creates a relay that publishes each batch with `publishBatch`; nothing runs until ``run()``.
     public init(pool: PGPool, configuration: Configuration = Configuration(), logger: Logger,
-                publish: @escaping @Sendable (OutboxEntry) async throws -> Void) {
+                publishBatch: @escaping PublishBatch) {
         precondition(configuration.batchSize >= 1, "batchSize must be at least 1")
         self.pool = pool
         self.configuration = configuration
         self.logger = logger
-        self.publish = publish
+        self.publishBatch = publishBatch
+    }
+
+    /// Creates a relay that publishes one entry at a time; nothing runs until ``run()``.
+    /// - Parameter publish: sends one entry and returns only once it is
+    ///   durably accepted; throwing means "not sent, try again" (the entries
+    ///   behind it wait), or ``OutboxEntryRejected`` for "never sendable".
+    public convenience init(pool: PGPool, configuration: Configuration = Configuration(), logger: Logger,
+                            publish: @escaping @Sendable (OutboxEntry) async throws -> Void) {
+        self.init(pool: pool, configuration: configuration, logger: logger) { entries in
+            var results: [Result<Void, any Error>] = []
+            for entry in entries {
+                do {
+                    try await publish(entry)
+                    results.append(.success(()))
+                } catch let rejection as OutboxEntryRejected {
+                    results.append(.failure(rejection))
+                } catch {
+                    // Stop here: the entries behind a failed one wait for it, so order holds.
+                    results.append(.failure(error))
+                    let notSent = NotAttempted(after: entry.id)
+                    results += Array(repeating: .failure(notSent), count: entries.count - results.count)
+                    break
+                }
+            }
+            return results
+        }
+    }
+
+    /// The outcome of an entry a per-entry publisher did not try, because one before it failed.
+    struct NotAttempted: Error, CustomStringConvertible {
+        let after: Int64
+        var description: String { "not attempted: outbox entry \(after) before it failed" }
     }
 
     // MARK: - Service
@@ -167,15 +209,18 @@ public final class OutboxRelay: Sendable {
 
             var published: [Int64] = []
             var outcome = DrainOutcome.drained
-            for entry in entries {
-                do {
-                    try await publish(entry)
+            let results = entries.isEmpty ? [] : await publishBatch(entries)
+            precondition(results.count == entries.count, "publishBatch gave \(results.count) outcomes for \(entries.count) entries")
+            for (entry, result) in zip(entries, results) {
+                switch result {
+                case .success:
                     published.append(entry.id)
-                } catch let rejection as OutboxEntryRejected {
+                case .failure(let rejection as OutboxEntryRejected):
                     try await setAside(entry, because: rejection, on: connection)
-                } catch {
+                case .failure(let error):
+                    // The first failure is the one reported; the rest stay unpublished with it.
+                    guard case .drained = outcome, !(error is NotAttempted) else { continue }
                     outcome = Task.isCancelled ? .stopped : .publishFailed(entry, error)
-                    break
                 }
             }
             if !published.isEmpty {

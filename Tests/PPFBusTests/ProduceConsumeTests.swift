@@ -82,6 +82,43 @@ struct ProduceConsumeTests {
         await producer.shutdown()
     }
 
+    /// The outbox relay's batch: every message queued, then every report
+    /// awaited; the reports come back in the order given, and one
+    /// partition's messages are stored in that order.
+    @Test func sendAllQueuesABatchAndReportsEachInOrder() async throws {
+        let admin = try await Broker.admin()
+        let topic = try await Broker.createTopic(Broker.uniqueTopic("batch"), partitions: 2, admin: admin)
+        let producer = try Broker.producer()
+        let messages = try (0..<60).map { sequence in
+            OutgoingMessage(topic: topic, key: sequence % 3 == 0 ? "a" : "b", value: try Envelope.probe(sequence).encoded())
+        }
+        let started = ContinuousClock.now
+        let reports = await producer.sendAll(messages)
+        let batchTime = ContinuousClock.now - started
+        #expect(reports.count == 60)
+        let delivered = reports.compactMap { try? $0.get() }
+        #expect(delivered.count == 60, "every message acknowledged: \(reports.compactMap { if case .failure(let e) = $0 { e } else { nil } }.prefix(3))")
+        for key in ["a", "b"] {
+            let offsets = zip(messages, delivered).filter { $0.0.key == Array(key.utf8) }.map(\.1)
+            #expect(Set(offsets.map(\.partition)).count == 1, "one key, one partition")
+            #expect(offsets.map(\.offset) == offsets.map(\.offset).sorted(), "key \(key)'s messages stored in the order given")
+        }
+        print("measurement: sendAll of 60 messages took \(batchTime)")
+
+        // A message to a topic the broker does not have fails alone; the others are delivered.
+        let mixed = await producer.sendAll([
+            OutgoingMessage(topic: topic, key: "a", value: try Envelope.probe(100).encoded()),
+            OutgoingMessage(topic: "", key: "a", value: [1]),
+            OutgoingMessage(topic: topic, key: "a", value: try Envelope.probe(101).encoded()),
+        ])
+        #expect((try? mixed[0].get()) != nil && (try? mixed[2].get()) != nil)
+        #expect((try? mixed[1].get()) == nil, "an empty topic name cannot be produced to")
+
+        await producer.shutdown()
+        let closed = await producer.sendAll([OutgoingMessage(topic: topic, key: "a", value: [1])])
+        if case .failure(let error) = closed.first { #expect(error.code == .closed) } else { Issue.record("sent after shutdown") }
+    }
+
     @Test func sendAfterShutdownFailsAsClosed() async throws {
         let producer = try Broker.producer()
         await producer.shutdown()
