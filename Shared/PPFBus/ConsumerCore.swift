@@ -28,10 +28,10 @@ final class ConsumerCore: Sendable {
     /// wake it early anyway).
     private static let pollTimeoutMilliseconds: Int32 = 100
 
-    init(client: RDKafkaClient, capacity: Int, logger: Logger) {
+    init(client: RDKafkaClient, capacity: Int, byteCapacity: Int, logger: Logger) {
         self.client = client
         self.logger = logger
-        self.machine = Locked(Machine(capacity: capacity))
+        self.machine = Locked(Machine(capacity: capacity, byteCapacity: byteCapacity) { $0.value.count + ($0.key?.count ?? 0) })
         client.callbacks.rebalanceListener.withLock { listener in
             listener = { [weak self] event in self?.rebalanced(event) ?? .fetch }
         }

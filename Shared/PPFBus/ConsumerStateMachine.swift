@@ -12,8 +12,9 @@
 /// Generic over the buffered `Element` and the suspended reader `Waiter`
 /// (a continuation in production, a plain value in tests).
 ///
-/// Backpressure: once `capacity` messages wait, fetching pauses; it resumes
-/// when the reader has drained the buffer to half. Messages librdkafka had
+/// Backpressure: once `capacity` messages or `byteCapacity` bytes wait,
+/// fetching pauses; it resumes when the reader has drained the buffer to
+/// half of both. Messages librdkafka had
 /// already fetched may still arrive while paused, so `capacity` is a soft
 /// bound. Polling continues while paused, so rebalances are served and the
 /// member stays in its group however slow the handler is.
@@ -39,12 +40,20 @@ struct ConsumerStateMachine<Element, Waiter> {
     private var failure: BusError?
     /// Most messages held before fetching pauses (at least 1).
     let capacity: Int
+    /// Most bytes held before fetching pauses (at least 1), as `size` counts them.
+    let byteCapacity: Int
+    private let size: @Sendable (Element) -> Int
+    /// The buffered elements' total `size`.
+    private(set) var bufferedBytes = 0
 
-    init(capacity: Int) {
+    init(capacity: Int, byteCapacity: Int = .max, size: @escaping @Sendable (Element) -> Int = { _ in 0 }) {
         self.capacity = max(1, capacity)
+        self.byteCapacity = max(1, byteCapacity)
+        self.size = size
     }
 
-    private var resumeThreshold: Int { capacity / 2 }
+    private var isFull: Bool { buffer.count >= capacity || bufferedBytes >= byteCapacity }
+    private var isDrainedToHalf: Bool { buffer.count <= capacity / 2 && bufferedBytes <= byteCapacity / 2 }
 
     // MARK: Starting
 
@@ -87,11 +96,11 @@ struct ConsumerStateMachine<Element, Waiter> {
         case .closing:
             return .close
         case .running:
-            if !isPaused, buffer.count >= capacity {
+            if !isPaused, isFull {
                 isPaused = true
                 return .pauseThenPoll
             }
-            if isPaused, buffer.count <= resumeThreshold {
+            if isPaused, isDrainedToHalf {
                 isPaused = false
                 return .resumeThenPoll
             }
@@ -118,6 +127,7 @@ struct ConsumerStateMachine<Element, Waiter> {
             return .resume(waiter, element)
         }
         buffer.append(element)
+        bufferedBytes += size(element)
         return .buffered
     }
 
@@ -132,6 +142,7 @@ struct ConsumerStateMachine<Element, Waiter> {
     mutating func discard(where isStale: (Element) -> Bool) -> Int {
         let before = buffer.count
         buffer.removeAll(where: isStale)
+        bufferedBytes = buffer.reduce(0) { $0 + size($1) }
         return before - buffer.count
     }
 
@@ -142,6 +153,7 @@ struct ConsumerStateMachine<Element, Waiter> {
         failure = error
         lifecycle = .closing
         buffer.removeAll()
+        bufferedBytes = 0
         return takeWaiter()
     }
 
@@ -150,6 +162,7 @@ struct ConsumerStateMachine<Element, Waiter> {
     mutating func closed() -> Waiter? {
         lifecycle = .finished
         buffer.removeAll()
+        bufferedBytes = 0
         return takeWaiter()
     }
 
@@ -169,7 +182,8 @@ struct ConsumerStateMachine<Element, Waiter> {
     mutating func next(waiter: Waiter) -> NextAction {
         if !buffer.isEmpty, lifecycle == .running {
             let element = buffer.removeFirst()
-            return .element(element, wakePoller: isPaused && buffer.count <= resumeThreshold)
+            bufferedBytes -= size(element)
+            return .element(element, wakePoller: isPaused && isDrainedToHalf)
         }
         switch lifecycle {
         case .idle, .running:
@@ -215,6 +229,7 @@ struct ConsumerStateMachine<Element, Waiter> {
         case .running:
             lifecycle = .closing
             buffer.removeAll()
+            bufferedBytes = 0
             return .wakePoller(takeWaiter())
         case .closing, .finished:
             return .awaitPoller

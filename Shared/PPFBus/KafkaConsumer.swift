@@ -15,7 +15,8 @@ import Logging
 /// A dedicated poll thread runs `rd_kafka_consumer_poll`, serves rebalances
 /// (eager `range,roundrobin` by default; cooperative if configured through
 /// ``KafkaConfiguration/extraProperties``) and fills a small buffer
-/// (``KafkaConfiguration/consumerBufferCapacity``); when it is full the
+/// (``KafkaConfiguration/consumerBufferCapacity`` messages or
+/// ``KafkaConfiguration/consumerBufferBytes``); when it is full the
 /// member pauses fetching but keeps polling, so it stays in the group
 /// however long a handler takes. Call ``close()`` to leave the group cleanly,
 /// so another member takes over the partitions at once.
@@ -49,7 +50,8 @@ public final class KafkaConsumer: Sendable {
         logger[metadataKey: "kafka.group"] = "\(groupId)"
         let client = try RDKafkaClient.make(role: .consumer(groupId: groupId), configuration: configuration,
                                             logger: logger)
-        let core = ConsumerCore(client: client, capacity: configuration.consumerBufferCapacity, logger: logger)
+        let core = ConsumerCore(client: client, capacity: configuration.consumerBufferCapacity,
+                                byteCapacity: configuration.consumerBufferBytes, logger: logger)
         try client.subscribe(topics: topics)
         core.start()
         return KafkaConsumer(groupId: groupId, topics: topics, core: core)

@@ -52,6 +52,23 @@ import Testing
         #expect(machine.assigned() == .fetch)
     }
 
+    /// Few but large messages pause fetching by their bytes; the element is
+    /// its own size here.
+    @Test func largeMessagesPauseByBytesAndResumeOnceHalfTheBytesAreRead() {
+        var machine = Machine(capacity: 100, byteCapacity: 1_000) { $0 }
+        _ = machine.start()
+        _ = machine.received(600)
+        #expect(machine.nextPollAction() == .poll)
+        _ = machine.received(450)
+        #expect(machine.bufferedBytes == 1_050)
+        #expect(machine.nextPollAction() == .pauseThenPoll, "1050 bytes of 1000 wait, though only 2 of 100 messages")
+        guard case .element(600, wakePoller: true) = machine.next(waiter: "r") else { Issue.record("expected 600 + wake"); return }
+        #expect(machine.bufferedBytes == 450)
+        #expect(machine.nextPollAction() == .resumeThenPoll)
+        _ = machine.discard { _ in true }
+        #expect(machine.bufferedBytes == 0)
+    }
+
     @Test func messagesFetchedBeforeThePauseTookEffectAreStillKept() {
         var machine = running(capacity: 1)
         _ = machine.received(1)

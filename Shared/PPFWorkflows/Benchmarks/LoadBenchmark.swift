@@ -140,7 +140,7 @@ public struct LoadReport {
         func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_048_576) }
         let growth = afterRSS - beforeRSS
         return """
-            Measured \(ISO8601DateFormatter().string(from: Date())) on \(ProcessInfo.processInfo.activeProcessorCount) cores: \
+            Measured \(ISO8601DateFormatter().string(from: Date())) on \(Machine.description): \
             `\(command)` against the agent serving '\(modelId)' (\(Self.build) build, synthetic predictor version, \
             default agent settings: spot checks on). Reproduce: `make bench-load` (infra/bench/agent-load.sh).
 
@@ -154,7 +154,8 @@ public struct LoadReport {
 
             The events are recorded back to back, each in its own transaction (as many `ppf ratio set` calls would), \
             and published by the agent's outbox relay, so the latency of the last includes the queue in front of it: \
-            the agent answers one event at a time, and the relay publishes one outbox entry at a time.
+            the agent answers one event at a time (one transaction each), committing its offsets once per burst, \
+            and the relay publishes each batch of outbox entries together.
             """
     }
 }
