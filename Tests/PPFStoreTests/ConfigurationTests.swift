@@ -57,7 +57,8 @@ import Testing
             searchPath: ["t_1", "public"])
         #expect(configuration.conninfo == #"""
             host='db' port='5433' user='o\'brien' dbname='my db' application_name='x' connect_timeout='2' \#
-            client_encoding='UTF8' password='a\\b\' c' options='-c statement_timeout=2500 -c search_path=t_1,public'
+            client_encoding='UTF8' keepalives='1' keepalives_idle='10' keepalives_interval='5' keepalives_count='3' \#
+            password='a\\b\' c' options='-c statement_timeout=2500 -c search_path=t_1,public'
             """#)
         configuration.statementTimeout = nil
         configuration.searchPath = [#"odd name\x"#]
