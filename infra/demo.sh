@@ -74,7 +74,7 @@ step "9/9 the audit trail and a report"
 cat <<TXT
 
 Done in $(( $(date +%s) - started )) s. The stack is still running:
-  PostgreSQL 127.0.0.1:${PPF_PG_PORT:-55432} (database ppf, user ppf) — try: psql -h 127.0.0.1 -p ${PPF_PG_PORT:-55432} -U ppf ppf -c 'SELECT * FROM ratio_event_history'
+  PostgreSQL 127.0.0.1:${PPF_PG_PORT:-55432} (database ppf, user ppf, password in .run/postgres/ppf.password) — try: eval "\$(bash infra/stack.sh env)"; psql "\$PPF_POSTGRES_URL" -c 'SELECT * FROM ratio_event_history'
   broker 127.0.0.1:${PPF_KAFKA_PORT:-19092}; services' logs in .run/logs/; report in .run/report/report.md
   the comparison with the hand-made rules: .run/report/results.md (and comparison.csv)
   .build/release/ppf ratio set 0.3 --wait     re-prune again

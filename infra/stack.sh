@@ -11,8 +11,16 @@
 #                          callers under `set -o pipefail` can trust the status)
 #
 # Ports (override with the environment):
-#   PPF_PG_PORT    (default 55432)   PostgreSQL, database "ppf", user "ppf", trust auth on loopback
+#   PPF_PG_PORT    (default 55432)   PostgreSQL, database "ppf" owned by role "ppf" (not a superuser)
 #   PPF_KAFKA_PORT (default 19092)   Tansu broker, memory storage (topics are lost on restart)
+#
+# PostgreSQL asks every client for a password (scram-sha-256, on TCP and on its
+# socket). `up` generates two on first start and keeps them under .run/postgres/
+# with mode 0600: ppf.password (the services' role, printed by `env` in
+# PPF_POSTGRES_URL and in the PGPASSFILE it names) and admin.password (the
+# superuser ppf_admin, used only here). Durability: fsync is on, as befits the
+# system of record; PPF_PG_FSYNC=off turns it off for a throwaway test stack
+# (infra/test.sh does so for a stack it starts itself).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 run="${PPF_RUN_DIR:-$root/.run}"
@@ -27,6 +35,17 @@ die() { printf '\033[31mstack: error:\033[0m %s\n' "$*" >&2; exit 1; }
 # PostgreSQL refuses to run as root; CI runs as root, so run it as `postgres`.
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# The daemons started here must not keep the caller's descriptors open: a caller that reads
+# this script's output through a pipe (or watches a descriptor for its exit, as Foundation's
+# Process does) would otherwise wait until PostgreSQL or the broker stops.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [[ "$fd" =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+  done
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -48,28 +67,86 @@ pg_up() {
   [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$run/postgres"
   # The postgres user must be able to reach the data folder.
   [ "$(id -u)" = 0 ] && chmod o+x "$run" "$root" 2>/dev/null || true
+  local fresh=0
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising PostgreSQL in $data"
-    as_pg "$pg_bin/initdb" -D "$data" -U ppf --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$run/postgres/initdb.log" 2>&1 \
+    # Trust only until pg_secure below has set the passwords and scram-sha-256 (before `up` returns).
+    as_pg "$pg_bin/initdb" -D "$data" -U ppf_admin --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$run/postgres/initdb.log" 2>&1 \
       || die "initdb failed; see $run/postgres/initdb.log"
+    fresh=1
   fi
+  local fsync="${PPF_PG_FSYNC:-on}"
+  [[ "$fsync" =~ ^(on|off)$ ]] || die "PPF_PG_FSYNC must be on or off, not '$fsync'"
   if alive "$data/postmaster.pid" 2>/dev/null || as_pg "$pg_bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "PostgreSQL already running on 127.0.0.1:$pg_port"
   else
-    as_pg "$pg_bin/pg_ctl" -D "$data" -l "$run/postgres/server.log" -w -t 30 \
-      -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='$run/postgres' -c max_connections=200 -c fsync=off" \
-      start >/dev/null || die "PostgreSQL did not start; see $run/postgres/server.log"
-    log "PostgreSQL started on 127.0.0.1:$pg_port"
+    (close_inherited_fds
+     as_pg "$pg_bin/pg_ctl" -D "$data" -l "$run/postgres/server.log" -w -t 30 \
+       -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='$run/postgres' -c max_connections=200 -c fsync=$fsync" \
+       start >/dev/null </dev/null) || die "PostgreSQL did not start; see $run/postgres/server.log"
+    log "PostgreSQL started on 127.0.0.1:$pg_port (fsync $fsync)"
   fi
   wait_port "$pg_port" PostgreSQL 30
+  pg_secure "$fresh"
+  pg_passfile
   # Captured, not piped into `grep -q`: under pipefail an early-exiting grep
   # makes the writer die of SIGPIPE and the whole test fail at random.
   local has_db
-  has_db=$("$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U ppf -d postgres -tAc "select 1 from pg_database where datname='ppf'")
+  has_db=$(pg_admin_sql "select 1 from pg_database where datname='ppf'")
   if [ "$has_db" != 1 ]; then
-    "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U ppf ppf
-    log "created database ppf"
+    pg_admin_sql "CREATE DATABASE ppf OWNER ppf" >/dev/null
+    log "created database ppf (owner ppf)"
   fi
+}
+
+# A password of 32 hex digits: safe in a URL, a conninfo string and a pgpass line.
+new_password() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# pg_admin_sql SQL: runs SQL as the superuser over TCP with its password.
+pg_admin_sql() {
+  PGPASSWORD=$(cat "$run/postgres/admin.password") "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U ppf_admin -d postgres \
+    -v ON_ERROR_STOP=1 -tAc "$1"
+}
+
+# pg_secure FRESH: passwords for ppf_admin and ppf, ppf a plain role, and
+# scram-sha-256 for every connection. Idempotent: done once, then skipped.
+pg_secure() {
+  local fresh=$1 data="$run/postgres/data" secrets="$run/postgres"
+  [ -f "$secrets/ppf.password" ] && [ -f "$secrets/admin.password" ] && grep -q '^host all all 127.0.0.1/32 scram-sha-256' "$data/pg_hba.conf" && return 0
+  local superuser=ppf_admin
+  if [ "$fresh" = 0 ] && [ ! -f "$secrets/admin.password" ]; then
+    # A folder from before passwords: its bootstrap superuser is ppf, which PostgreSQL cannot demote.
+    superuser=ppf
+    log "warning: $data was created with trust auth and ppf as its superuser; passwords are set now, but ppf stays a superuser until the folder is recreated (make down; rm -rf $run/postgres; make up)"
+  fi
+  (umask 077; [ -f "$secrets/admin.password" ] || new_password >"$secrets/admin.password"
+   [ -f "$secrets/ppf.password" ] || new_password >"$secrets/ppf.password")
+  local admin_pw ppf_pw
+  admin_pw=$(cat "$secrets/admin.password"); ppf_pw=$(cat "$secrets/ppf.password")
+  # Still trust here (this runs before pg_hba.conf changes), over the socket as the server's OS user.
+  as_pg "$pg_bin/psql" -h "$run/postgres" -p "$pg_port" -U "$superuser" -d postgres -v ON_ERROR_STOP=1 -q <<SQL >/dev/null \
+    || die "could not set the PostgreSQL passwords (log: $run/postgres/server.log)"
+SET password_encryption = 'scram-sha-256';
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ppf_admin') THEN CREATE ROLE ppf_admin SUPERUSER LOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ppf') THEN CREATE ROLE ppf LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; END IF;
+END \$\$;
+ALTER ROLE ppf_admin PASSWORD '$admin_pw';
+ALTER ROLE ppf PASSWORD '$ppf_pw';
+SQL
+  as_pg tee "$data/pg_hba.conf" >/dev/null <<HBA
+# Written by infra/stack.sh: every connection proves its password (scram-sha-256).
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+HBA
+  as_pg "$pg_bin/pg_ctl" -D "$data" reload >/dev/null || die "PostgreSQL did not reload pg_hba.conf"
+  log "PostgreSQL asks for passwords now (scram-sha-256); they are in $secrets/*.password (mode 0600)"
+}
+
+# The libpq password file `env` names (PGPASSFILE), for this port.
+pg_passfile() {
+  (umask 077; printf '127.0.0.1:%s:*:ppf:%s\n' "$pg_port" "$(cat "$run/postgres/ppf.password")" >"$run/postgres/pgpass")
 }
 
 broker_up() {
@@ -78,6 +155,7 @@ broker_up() {
   if alive "$run/broker/pid"; then
     log "broker already running on 127.0.0.1:$kafka_port (pid $(cat "$run/broker/pid"))"
   else
+    close_inherited_fds
     nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
       --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
       --storage-engine memory://tansu/ >"$run/broker/broker.log" 2>&1 &
@@ -134,7 +212,9 @@ case "${1:-}" in
   down) broker_down; pg_down ;;
   ps) ps_stack ;;
   env)
-    echo "export PPF_POSTGRES_URL=postgresql://ppf@127.0.0.1:$pg_port/ppf"
+    password=$(cat "$run/postgres/ppf.password" 2>/dev/null) || die "no PostgreSQL password yet ($run/postgres/ppf.password); run 'make up'"
+    echo "export PPF_POSTGRES_URL=postgresql://ppf:$password@127.0.0.1:$pg_port/ppf"
+    echo "export PGPASSFILE=$run/postgres/pgpass"
     echo "export PPF_KAFKA_BROKERS=127.0.0.1:$kafka_port" ;;
   running)
     case "${2:-}" in

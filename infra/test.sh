@@ -20,9 +20,11 @@ stop_started() {
   for command in "${stop_at_exit[@]}"; do bash infra/stack.sh "$command" || true; done
 }
 trap stop_started EXIT
-bash infra/stack.sh up
+# A PostgreSQL this run starts is stopped again at its end: a test stack, so without fsync
+# (PPF_PG_FSYNC). One that ran before keeps its own setting.
+PPF_PG_FSYNC="${PPF_PG_FSYNC:-off}" bash infra/stack.sh up
 eval "$(bash infra/stack.sh env)"
-export PPF_KAFKA_BROKERS PPF_POSTGRES_URL
+export PPF_KAFKA_BROKERS PPF_POSTGRES_URL PGPASSFILE
 
 # `infra/test.sh --stack-only`: only the start/stop part above (what
 # infra/checks/stack-ownership.sh exercises).

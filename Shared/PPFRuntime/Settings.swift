@@ -22,7 +22,9 @@ public struct Settings: Sendable, Equatable {
     /// produced still sees them. `latest` suits a throwaway group that must ignore the backlog
     /// (the evaluator scaling benchmark), provided it joins before the messages it wants are produced.
     public var kafkaAutoOffsetReset: KafkaConfiguration.AutoOffsetReset
-    /// PostgreSQL URL. `PPF_POSTGRES_URL`, default `postgresql://ppf@127.0.0.1:55432/ppf` (make up).
+    /// PostgreSQL URL. `PPF_POSTGRES_URL`, default the local stack's (make up):
+    /// `postgresql://ppf:PASSWORD@127.0.0.1:55432/ppf`, with the password
+    /// `make up` generated in `.run/postgres/ppf.password` (none if absent).
     public var postgresURL: String
     /// OpenBLAS threads for this process. `PPF_BLAS_THREADS`, default 0 = one per core.
     /// Several services on 2 cores oversubscribe the CPU; the local stack sets 1 per evaluator.
@@ -86,6 +88,16 @@ public struct Settings: Sendable, Equatable {
     /// messages a restarted broker forgot are still answered. `PPF_RECONCILE_SECONDS`, default 30.
     public var reconcileSeconds: Double
 
+    /// The local stack's URL, with the password `infra/stack.sh` keeps under `.run/postgres/`
+    /// (a 32-hex-digit string, so it needs no escaping), or none when the stack has not made one.
+    static func localStackURL(root: String) -> String {
+        let file = root + "/.run/postgres/ppf.password"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return "postgresql://ppf@127.0.0.1:55432/ppf" }
+        let password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !password.isEmpty, password.allSatisfy(\.isHexDigit) else { return "postgresql://ppf@127.0.0.1:55432/ppf" }
+        return "postgresql://ppf:\(password)@127.0.0.1:55432/ppf"
+    }
+
     /// The documented defaults for `serviceName`.
     public static func defaults(serviceName: String) -> Settings {
         let root = repositoryRoot()
@@ -95,7 +107,7 @@ public struct Settings: Sendable, Equatable {
             kafkaBrokers: "127.0.0.1:19092",
             kafkaSessionTimeoutMilliseconds: 6000,
             kafkaAutoOffsetReset: .earliest,
-            postgresURL: "postgresql://ppf@127.0.0.1:55432/ppf",
+            postgresURL: localStackURL(root: root),
             blasThreads: 0,
             // People at a terminal want results, not start-up chatter.
             logLevel: serviceName == "ppf" ? "warning" : "info",

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PPFRuntime
 
@@ -5,10 +6,23 @@ import Testing
     @Test func defaultsPointAtTheLocalStack() throws {
         let (settings, rest) = try Settings.load(serviceName: "agent", environment: [:], arguments: [])
         #expect(settings.kafkaBrokers == "127.0.0.1:19092")
-        #expect(settings.postgresURL == "postgresql://ppf@127.0.0.1:55432/ppf")
+        // With the password `make up` generated, when this checkout has a local stack.
+        #expect(settings.postgresURL.hasPrefix("postgresql://ppf") && settings.postgresURL.hasSuffix("@127.0.0.1:55432/ppf"))
         #expect(settings.kafkaSessionTimeoutMilliseconds == 6000)
         #expect(settings.kafkaAutoOffsetReset == .earliest)
         #expect(rest.isEmpty)
+    }
+
+    @Test func theDefaultURLCarriesTheLocalStacksPasswordWhenThereIsOne() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ppf-settings-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        #expect(Settings.localStackURL(root: root.path) == "postgresql://ppf@127.0.0.1:55432/ppf", "no stack, no password")
+        let folder = root.appendingPathComponent(".run/postgres")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data("0123456789abcdef0123456789abcdef\n".utf8).write(to: folder.appendingPathComponent("ppf.password"))
+        #expect(Settings.localStackURL(root: root.path) == "postgresql://ppf:0123456789abcdef0123456789abcdef@127.0.0.1:55432/ppf")
+        try Data("not/hex@all".utf8).write(to: folder.appendingPathComponent("ppf.password"))
+        #expect(Settings.localStackURL(root: root.path) == "postgresql://ppf@127.0.0.1:55432/ppf", "a file that is not ours is not put into a URL")
     }
 
     @Test func environmentOverridesDefaultsAndFlagsOverrideEnvironment() throws {
