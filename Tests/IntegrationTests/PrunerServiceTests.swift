@@ -50,7 +50,8 @@ import Testing
                 #expect(try await eventually(within: .seconds(60)) {
                     try await database.count("SELECT count(*)::int FROM plans WHERE ratio_event_id = \(lost.event)") == 1
                 }, "the lost policy is planned on start: \(pruner.output.suffix(3000))")
-                #expect(pruner.output.contains("reconciliation (outbox)"))
+                // The plan row commits before its log line reaches the log file: wait for the line.
+                try await pruner.waitForOutput("reconciliation (outbox)")
 
                 // A policy announced twice with the same message and once more by a re-publishing agent.
                 let twice = try await Serving.storePolicy(.uniform(blocks: TinyModel.blocks, attention: 0.5, mlp: 0.5),
