@@ -53,6 +53,9 @@ struct Bootstrap: AsyncParsableCommand {
     @Option(help: "The model id the services know the model by.")
     var modelId: String = CommandLineSettings.current.modelId
 
+    @Flag(help: "Do not measure the sensitivity profile (the dense model, then each block alone: attention at 3 levels, MLP at 3 levels, dropped), which grounds the predictor; its probes come on top of --samples.")
+    var noProfile = false
+
     @Flag(help: "Only enqueue; do not wait for measurements or train.")
     var noWait = false
 
@@ -77,15 +80,17 @@ struct Bootstrap: AsyncParsableCommand {
 
     func run() async throws {
         let regime = MeasurementRegime(metric: metric.rawValue, split: split, tokenBudget: tokens, window: window)
-        print("bootstrap of '\(modelId)': \(samples) policies, \(regime)")
-        let candidates = try proposals()
+        let (candidates, probeCount) = try proposals()
+        let total = samples + probeCount
+        print("bootstrap of '\(modelId)': \(samples) policies"
+              + (probeCount > 0 ? " + \(probeCount) sensitivity probes" : "") + ", \(regime)")
         let context = try await ServiceContext.start(serviceName: "ppf", settings: CommandLineSettings.current)
         do {
             let queue = BootstrapQueue(pool: context.pool, producer: context.producerName, modelId: modelId,
                                        regime: regime)
-            let queued = try await queue.fill(from: candidates, upTo: samples)
-            if queued.requestIds.count < samples {
-                print("note: only \(queued.requestIds.count) distinct policies were available (asked \(samples))")
+            let queued = try await queue.fill(from: candidates, upTo: total)
+            if queued.requestIds.count < total {
+                print("note: only \(queued.requestIds.count) distinct policies were available (asked \(total))")
             }
             print("requests: \(queued.requestIds.count) in this regime (\(queued.alreadyMeasured) already measured, "
                   + "\(queued.newlyStored) new, \(queued.republished) re-published)")
@@ -111,9 +116,10 @@ struct Bootstrap: AsyncParsableCommand {
         await context.shutdown()
     }
 
-    /// The candidate policies: baselines first, then twice `--samples` of the
-    /// sampler's (the store may already hold some of them).
-    private func proposals() throws -> [BootstrapCandidate] {
+    /// The candidate policies: the sensitivity probes (unless --no-profile),
+    /// baselines, then twice `--samples` of the sampler's (the store may
+    /// already hold some of them); and how many probes lead.
+    private func proposals() throws -> (candidates: [BootstrapCandidate], probes: Int) {
         let checkpoint = try model.load()
         let settings = CommandLineSettings.current
         let cacheDirectory = URL(fileURLWithPath: settings.calibrationCacheDirectory)
@@ -121,7 +127,9 @@ struct Bootstrap: AsyncParsableCommand {
         let session = try PruningSession.prepare(
             checkpoint: checkpoint, corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
             metric: metric, cache: CalibrationCache(directory: cacheDirectory), calibrate: true)
-        return try BootstrapCandidate.proposals(session: session, ratioRange: ratios.range, count: 2 * samples, seed: seed)
+        let candidates = try BootstrapCandidate.proposals(session: session, ratioRange: ratios.range, count: 2 * samples,
+                                                          seed: seed, probes: noProfile ? nil : SensitivityProbes())
+        return (candidates, candidates.prefix { $0.source.hasPrefix("profile:") }.count)
     }
 }
 

@@ -46,6 +46,9 @@ struct PredictorCrossValidation: AsyncParsableCommand {
     @Flag(help: "Ratios only: leave out the retained-importance channels.")
     var noImportance = false
 
+    @Flag(help: "No sensitivity profile: the network predicts the log-perplexity itself, not the residual of the additive estimate, and the profile's probes are samples.")
+    var noSensitivity = false
+
     @Flag(help: "Leave out policies that drop a block.")
     var noBlockDrops = false
 
@@ -59,7 +62,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
                                                                on: connection)
         let sources = try await PolicyRepository.sources(modelId: modelId, on: connection)
         let samples = measured.filter { !noBlockDrops || !$0.policy.layers.contains(where: \.dropped) }
-        guard let set = try TrainingSet(samples, profiles: profiles) else {
+        guard let set = try TrainingSet(samples, profiles: profiles, withSensitivity: !noSensitivity) else {
             throw UserFacingError("no measurements of '\(modelId)'")
         }
         var hyperparameters = PredictorHyperparameters(seed: 1)
@@ -69,6 +72,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
         hyperparameters.weightDecay = weightDecay
         hyperparameters.rankingLossWeight = rankingWeight
         print("\(set.samples.count) policies (\(set.regime)); importance channels: \(set.profile != nil); "
+              + "sensitivity profile: \(set.sensitivity.map { "\(set.probeCount) probes, \($0.coverage)" } ?? "none"); "
               + "conv \(widths) k=\(kernel) head \(head) ensemble \(ensemble) wd \(weightDecay) ranking \(rankingWeight)")
 
         let validation = try CrossValidation.run(set.samples, folds: folds, hyperparameters: hyperparameters) { fold in

@@ -42,6 +42,11 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
     /// (nil when the spec has none); travels with the weights so every caller
     /// featurises policies the way the training set was built.
     public private(set) var importanceProfile: ImportanceProfile?
+    /// The measured one-block-at-a-time curves behind the spec's sensitivity
+    /// channel and additive estimate (nil when the spec reads none). When the
+    /// spec reads them the members predict the residual of the additive
+    /// estimate, and ``predict(_:)-([PolicyFeatures])`` adds it back.
+    public private(set) var sensitivityProfile: SensitivityProfile?
 
     /// Fewest measured policies `train` accepts: each member needs a
     /// validation fold of at least 2 and a training fold larger than that.
@@ -71,7 +76,8 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
         try hyperparameters.validate()
         let spec = try samples.validatedSpec(minimumCount: minimumTrainingSamples, purpose: "training a predictor")
         let features = samples.map(\.features)
-        let targets = samples.map(\.logPerplexity)
+        // With a sensitivity profile the members learn what the additive estimate misses.
+        let targets = samples.map { $0.logPerplexity - $0.features.additiveOffset }
         let normalizer = FeatureNormalizer(fitting: features, targets: targets, spec: spec)
         let shape = try NetworkShape(architecture: hyperparameters.architecture, layerCount: spec.layerCount,
                                      inputChannels: spec.layerChannelCount, globalCount: spec.globalCount)
@@ -132,7 +138,7 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
                     network.forward(pass, batch: chunk.count, parameters: base)
                 }
                 for index in 0..<chunk.count {
-                    let value = normalizer.denormalizeTarget(Double(pass.output.pointer[index]))
+                    let value = normalizer.denormalizeTarget(Double(pass.output.pointer[index])) + chunk[index].additiveOffset
                     sums[index] += value
                     squares[index] += value * value
                 }
@@ -162,11 +168,28 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
         return copy
     }
 
+    /// The same predictor, featurising with the sensitivity profile `sensitivity`.
+    public func attaching(sensitivity: SensitivityProfile?) -> PerformancePredictor {
+        var copy = self
+        copy.sensitivityProfile = sensitivity
+        return copy
+    }
+
+    /// Whether ``features(for:)`` can build every channel and global the spec
+    /// reads from a policy alone (with the profiles it carries).
+    public var featurisesPoliciesAlone: Bool {
+        var known: Set<String> = []
+        if importanceProfile != nil { known.formUnion(FeatureSpec.importanceChannels) }
+        if sensitivityProfile != nil { known.insert(FeatureSpec.blockSensitivity) }
+        let globals: Set<String> = sensitivityProfile != nil ? [FeatureSpec.additiveEstimate] : []
+        return spec.extraLayerChannels.allSatisfy(known.contains) && spec.globalChannels.allSatisfy(globals.contains)
+    }
+
     /// The features of `policy` as this predictor reads them.
     /// - Throws: `layerCountMismatch` for a policy of another model, `missingChannel` when the
-    ///   spec reads importance and no profile is attached.
+    ///   spec reads a profile that is not attached.
     public func features(for policy: PruningPolicy) throws(PredictorError) -> PolicyFeatures {
-        try PolicyFeatures(policy: policy, spec: spec, profile: importanceProfile)
+        try PolicyFeatures(policy: policy, spec: spec, profile: importanceProfile, sensitivity: sensitivityProfile)
     }
 
     /// Predicts policies given as ratios (featurised with ``features(for:)``).
@@ -189,6 +212,11 @@ public struct PerformancePredictor: Codable, Sendable, Hashable {
         importanceProfile = try container.decodeIfPresent(ImportanceProfile.self, forKey: .importanceProfile)
         if spec.usesImportance, importanceProfile == nil {
             throw PredictorError(.invalidArtifact, "the predictor reads importance channels but carries no importance profile")
+        }
+        sensitivityProfile = try container.decodeIfPresent(SensitivityProfile.self, forKey: .sensitivityProfile)
+        if spec.usesSensitivity, sensitivityProfile?.blocks.count != spec.layerCount {
+            throw PredictorError(.invalidArtifact,
+                                 "the predictor reads the sensitivity profile but carries none for its \(spec.layerCount) blocks")
         }
         try normalizer.validate(for: spec)
         let expected = try NetworkShape(architecture: hyperparameters.architecture, layerCount: spec.layerCount,

@@ -28,18 +28,25 @@ public struct BootstrapCandidate: Sendable {
 }
 
 extension BootstrapCandidate {
-    /// The candidates of a bootstrap, in order: each hand-made baseline at
-    /// each ratio 0.1, 0.2, … 0.6 inside `ratioRange`, then `count` policies
-    /// of the sampler (seeded with the baselines), so a store that already
-    /// holds some of them still has enough new ones.
+    /// The candidates of a bootstrap, in order: the sensitivity profile's
+    /// probes when `probes` is given (source `profile:<kind>`), each
+    /// hand-made baseline at each ratio 0.1, 0.2, … 0.6 inside `ratioRange`,
+    /// then `count` policies of the sampler (seeded with the baselines), so a
+    /// store that already holds some of them still has enough new ones.
     /// - Parameter session: plans the baselines (OWL and ShortGPT need its calibration statistics).
     /// - Throws: ``AgentError`` from the budget or the sampler; ``ModelError`` from the accounting.
     public static func proposals(session: PruningSession, ratioRange: ClosedRange<Double>, count: Int,
-                                 seed: UInt64) throws -> [BootstrapCandidate] {
+                                 seed: UInt64, probes: SensitivityProbes? = nil) throws -> [BootstrapCandidate] {
         let configuration = session.checkpoint.model.configuration
         let budget = try ParameterBudget(configuration: configuration, allowsBlockDrop: true)
         let accounting = ParameterAccounting(configuration: configuration)
         var candidates: [BootstrapCandidate] = []
+        for probe in try probes?.probes(for: budget) ?? [] {
+            let achieved = try accounting.achievedRatio(probe.policy)
+            candidates.append(BootstrapCandidate(policy: probe.policy, source: "profile:\(probe.kind)",
+                                                 targetRatio: achieved, achievedRatio: achieved))
+        }
+        let probeCount = candidates.count
         // Tenths as k/10, not a float stride, which would make the third 0.30000000000000004.
         for ratio in (1...6).map({ Double($0) / 10 }) where ratioRange.contains(ratio) {
             for baseline in BaselinePolicy.allCases {
@@ -50,7 +57,7 @@ extension BootstrapCandidate {
         }
         let sampler = try PolicySampler(projection: try BudgetProjection(budget: budget),
                                         configuration: PolicySampler.Configuration(ratioRange: ratioRange))
-        let drawn = try sampler.sample(count: count, seed: seed, seedPolicies: candidates.map(\.policy))
+        let drawn = try sampler.sample(count: count, seed: seed, seedPolicies: candidates.dropFirst(probeCount).map(\.policy))
         return candidates + drawn.map {
             BootstrapCandidate(policy: $0.policy, source: "sampler:\($0.kind.rawValue)", targetRatio: $0.targetRatio,
                                achievedRatio: $0.achievedRatio)

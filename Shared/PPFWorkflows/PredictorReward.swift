@@ -24,10 +24,7 @@ public struct PredictorReward: Sendable {
     ///   another block count.
     public init(predictor: PerformancePredictor, blockCount: Int) throws(AgentError) {
         let spec = predictor.spec
-        let importanceOnly = spec.extraLayerChannels.isEmpty
-            || (spec.usesImportance && spec.extraLayerChannels.count == FeatureSpec.importanceChannels.count
-                && predictor.importanceProfile != nil)
-        guard importanceOnly, spec.globalChannels.isEmpty else {
+        guard predictor.featurisesPoliciesAlone else {
             throw AgentError(.unsupportedPredictor,
                              "the predictor reads channels \(spec.extraLayerChannels) and globals \(spec.globalChannels), which a policy alone does not give; retrain it on policy features only")
         }

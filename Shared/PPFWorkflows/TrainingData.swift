@@ -37,7 +37,9 @@ public enum TrainingData {
         let profiles = artifact.predictor.importanceProfile.map { [$0] } ?? []
         let trainedOn = Set(loaded.record.trainingMeasurementIds)
         let mine = measured.filter { trainedOn.contains($0.measurement.id) }.map(MeasuredSample.init)
-        guard let set = try TrainingSet(mine, profiles: profiles) else { return ([], [], "none", [:]) }
+        // Rebuilt the way it was built: with the sensitivity profile only if the version reads one.
+        guard let set = try TrainingSet(mine, profiles: profiles,
+                                        withSensitivity: artifact.predictor.sensitivityProfile != nil) else { return ([], [], "none", [:]) }
         let policies = Dictionary(mine.map { ($0.policyId.uuidString.lowercased(), $0.policy) },
                                   uniquingKeysWith: { first, _ in first })
         let byId = Dictionary(set.samples.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })

@@ -114,4 +114,12 @@ extension PredictorArtifact {
                           heldOutSampleIds: heldOutSampleIds, heldOutMetrics: heldOutMetrics,
                           learningCurve: learningCurve, trainingSeconds: trainingSeconds, createdAt: createdAt)
     }
+
+    /// The same artifact whose predictor featurises with `sensitivity` (see
+    /// ``PerformancePredictor/attaching(sensitivity:)``).
+    public func attaching(sensitivity: SensitivityProfile?) -> PredictorArtifact {
+        PredictorArtifact(predictor: predictor.attaching(sensitivity: sensitivity), trainingSampleIds: trainingSampleIds,
+                          heldOutSampleIds: heldOutSampleIds, heldOutMetrics: heldOutMetrics,
+                          learningCurve: learningCurve, trainingSeconds: trainingSeconds, createdAt: createdAt)
+    }
 }

@@ -50,13 +50,24 @@ public struct TrainingSet: Sendable {
     public let leftOut: Int
     /// The importance profile the features were built with (nil: ratios only).
     public let profile: ImportanceProfile?
+    /// The sensitivity profile read from the regime's one-block probes (nil
+    /// when they do not cover the model, or when not asked for). Its probes
+    /// are not among `samples`.
+    public let sensitivity: SensitivityProfile?
+    /// Policies that went into `sensitivity` instead of `samples`.
+    public let probeCount: Int
 
     /// Builds the set, or nil when the model has no measurements.
     ///
     /// When `profiles` holds one for the regime's metric and block count, the
-    /// features include the retained-importance channels.
+    /// features include the retained-importance channels. When
+    /// `withSensitivity` is set and the regime's one-block probes cover the
+    /// model (``SensitivityProfile/init(measured:layerCount:)``), the features
+    /// include the sensitivity channel and additive estimate, and the probes
+    /// build the profile rather than samples.
     /// - Throws: `PredictorError` when a stored policy cannot be turned into features.
-    public init?(_ measured: [MeasuredSample], profiles: [ImportanceProfile] = []) throws(PredictorError) {
+    public init?(_ measured: [MeasuredSample], profiles: [ImportanceProfile] = [],
+                 withSensitivity: Bool = true) throws(PredictorError) {
         func regime(_ item: MeasuredSample) -> MeasurementRegime {
             MeasurementRegime(metric: item.metric, split: item.split, tokenBudget: item.tokenBudget, window: item.window)
         }
@@ -71,28 +82,42 @@ public struct TrainingSet: Sendable {
         guard let layerCount = layerCounts.max(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key else { return nil }
         let usable = inRegime.filter { $0.policy.layers.count == layerCount }
         let profile = profiles.first { $0.metric == chosen.metric && $0.layers.count == layerCount }
-        let spec = try FeatureSpec(layerCount: layerCount,
-                                   extraLayerChannels: profile == nil ? [] : FeatureSpec.importanceChannels)
 
-        // One sample per policy, in order of first measurement.
+        // One policy per id, at its mean log-perplexity, in order of first measurement.
         var order: [UUID] = []
         var byPolicy: [UUID: [MeasuredSample]] = [:]
         for item in usable {
             if byPolicy[item.policyId] == nil { order.append(item.policyId) }
             byPolicy[item.policyId, default: []].append(item)
         }
+        let policies: [(id: UUID, policy: PruningPolicy, logPerplexity: Double)] = order.compactMap { policyId in
+            guard let group = byPolicy[policyId], let first = group.first else { return nil }
+            return (policyId, first.policy, group.map { Foundation.log($0.perplexity) }.reduce(0, +) / Double(group.count))
+        }
+        let sensitivity = withSensitivity
+            ? SensitivityProfile(measured: policies.map { ($0.policy, $0.logPerplexity) }, layerCount: layerCount) : nil
+        var extraChannels = profile == nil ? [] : FeatureSpec.importanceChannels
+        if sensitivity != nil { extraChannels.append(FeatureSpec.blockSensitivity) }
+        let spec = try FeatureSpec(layerCount: layerCount, extraLayerChannels: extraChannels,
+                                   globalChannels: sensitivity == nil ? [] : [FeatureSpec.additiveEstimate])
         var samples: [TrainingSample] = []
-        for policyId in order {
-            guard let group = byPolicy[policyId], let first = group.first else { continue }
-            let meanLog = group.map { Foundation.log($0.perplexity) }.reduce(0, +) / Double(group.count)
-            samples.append(TrainingSample(id: policyId.uuidString.lowercased(),
-                                          features: try PolicyFeatures(policy: first.policy, spec: spec, profile: profile),
-                                          perplexity: Foundation.exp(meanLog)))
+        var probes = 0
+        for item in policies {
+            if sensitivity != nil, SensitivityProfile.probe(item.policy) != nil {
+                probes += 1
+                continue
+            }
+            samples.append(TrainingSample(id: item.id.uuidString.lowercased(),
+                                          features: try PolicyFeatures(policy: item.policy, spec: spec, profile: profile,
+                                                                       sensitivity: sensitivity),
+                                          perplexity: Foundation.exp(item.logPerplexity)))
         }
         self.samples = samples
         self.measurementIds = usable.map(\.measurementId)
         self.regime = chosen
         self.leftOut = measured.count - usable.count
         self.profile = profile
+        self.sensitivity = sensitivity
+        self.probeCount = probes
     }
 }

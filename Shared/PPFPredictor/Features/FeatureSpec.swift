@@ -35,6 +35,17 @@ public struct FeatureSpec: Codable, Sendable, Hashable {
 
     /// Whether the spec reads the importance channels (then a profile is needed to featurise).
     public var usesImportance: Bool { Self.importanceChannels.allSatisfy(extraLayerChannels.contains) }
+    /// The block's rise of log-perplexity in the ``SensitivityProfile`` at the policy's ratios, optional.
+    public static let blockSensitivity = "blockSensitivity"
+    /// The ``SensitivityProfile``'s additive estimate minus the dense log-perplexity (a global), optional.
+    /// A spec that reads it makes the network learn the residual: the prediction is this plus the network's output.
+    public static let additiveEstimate = "additiveEstimate"
+
+    /// Whether the spec reads the sensitivity channel and global (then a sensitivity profile is needed,
+    /// and the network predicts the residual of the additive estimate).
+    public var usesSensitivity: Bool {
+        extraLayerChannels.contains(Self.blockSensitivity) && globalChannels.contains(Self.additiveEstimate)
+    }
 
     /// The built-in per-layer channels, in the order they occupy.
     public static let builtInLayerChannels = [attentionKeep, mlpKeep, blockDropped, depth]

@@ -141,29 +141,45 @@ public struct PolicyFeatures: Sendable, Hashable {
     }
 }
 
-// MARK: - With an importance profile
+// MARK: - With the model's profiles
 
 extension PolicyFeatures {
     /// Features of `policy` for `spec`, filling the importance channels from
-    /// `profile` when the spec reads them.
-    /// - Throws: `missingChannel` when the spec reads importance and `profile`
-    ///   is nil, `layerCountMismatch` when the profile covers another model.
-    public init(policy: PruningPolicy, spec: FeatureSpec, profile: ImportanceProfile?) throws(PredictorError) {
-        guard spec.usesImportance else {
-            try self.init(policy: policy, spec: spec)
-            return
+    /// `profile` and the sensitivity channel and global from `sensitivity`
+    /// when the spec reads them.
+    /// - Throws: `missingChannel` when the spec reads a profile that is nil,
+    ///   `layerCountMismatch` when a profile covers another model.
+    public init(policy: PruningPolicy, spec: FeatureSpec, profile: ImportanceProfile?,
+                sensitivity: SensitivityProfile? = nil) throws(PredictorError) {
+        var channels: [String: [Double]] = [:]
+        var globals: [String: Double] = [:]
+        if spec.usesImportance {
+            guard let profile else {
+                throw PredictorError(.missingChannel, "the feature spec reads importance channels but no importance profile was given")
+            }
+            let retained: (attention: [Double], mlp: [Double])
+            do {
+                retained = try profile.retained(by: policy)
+            } catch {
+                throw PredictorError(.layerCountMismatch, "\(error)")
+            }
+            channels[FeatureSpec.attentionImportanceKept] = retained.attention
+            channels[FeatureSpec.mlpImportanceKept] = retained.mlp
         }
-        guard let profile else {
-            throw PredictorError(.missingChannel, "the feature spec reads importance channels but no importance profile was given")
+        if spec.usesSensitivity {
+            guard let sensitivity else {
+                throw PredictorError(.missingChannel, "the feature spec reads the sensitivity profile but none was given")
+            }
+            let rises = try sensitivity.blockRises(policy)
+            channels[FeatureSpec.blockSensitivity] = rises
+            globals[FeatureSpec.additiveEstimate] = rises.reduce(0, +)
         }
-        let retained: (attention: [Double], mlp: [Double])
-        do {
-            retained = try profile.retained(by: policy)
-        } catch {
-            throw PredictorError(.layerCountMismatch, "\(error)")
-        }
-        try self.init(policy: policy, spec: spec, extraLayerChannels: [
-            FeatureSpec.attentionImportanceKept: retained.attention, FeatureSpec.mlpImportanceKept: retained.mlp,
-        ])
+        try self.init(policy: policy, spec: spec, extraLayerChannels: channels, globals: globals)
+    }
+
+    /// The additive estimate's part of the log-perplexity (0 when the spec
+    /// does not read a sensitivity profile): what the network's residual is added to.
+    var additiveOffset: Double {
+        spec.usesSensitivity ? Double(global(FeatureSpec.additiveEstimate) ?? 0) : 0
     }
 }

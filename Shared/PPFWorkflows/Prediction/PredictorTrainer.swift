@@ -122,6 +122,7 @@ public actor PredictorTrainer {
         }
         let samples = set.samples
         let profile = set.profile
+        let sensitivity = set.sensitivity
         let started = ContinuousClock.now
         let artifact: PredictorArtifact
         do {
@@ -132,7 +133,8 @@ public actor PredictorTrainer {
                 return try PredictorArtifact.train(
                     training: training, heldOut: heldOut,
                     hyperparameters: PredictorHyperparameters(seed: Self.seed),
-                    learningCurveSizes: LearningCurve.defaultSizes(trainingCount: training.count)).attaching(profile)
+                    learningCurveSizes: LearningCurve.defaultSizes(trainingCount: training.count))
+                    .attaching(profile).attaching(sensitivity: sensitivity)
             }
         } catch let error as PredictorError {
             return try await skip(modelId, reason: error.message, correlationId: correlationId, command: command)
@@ -149,11 +151,14 @@ public actor PredictorTrainer {
         guard stored else { return }
         await cache.store(modelId: modelId, versionId: version.id, predictor: artifact.predictor)
         let elapsed = ContinuousClock.now - started
+        let sensitivityLine = sensitivity.map {
+            "sensitivity profile of \(set.probeCount) probes: \($0.coverage.attention) attention, \($0.coverage.mlp) MLP, \($0.coverage.drops) drops"
+        } ?? "no sensitivity profile"
         let metrics = heldOut.map {
             String(format: "held-out n=%d τ=%.3f ρ=%.3f MAPE=%.2f%% RMSE(log)=%.4f",
                    $0.count, $0.kendallTau, $0.spearman, 100 * $0.mape, $0.rmseLog)
         } ?? "no held-out fold (too few samples)"
-        logger.info("trained predictor \(version.id.uuidString.lowercased()) for '\(modelId)' on \(samples.count) policies (\(set.regime), \(set.leftOut) left out) in \(elapsed): \(metrics)")
+        logger.info("trained predictor \(version.id.uuidString.lowercased()) for '\(modelId)' on \(samples.count) policies (\(set.regime), \(set.leftOut) left out, \(sensitivityLine)) in \(elapsed): \(metrics)")
     }
 
     /// The held-out split, or everything for training when too few samples to hold any out.
