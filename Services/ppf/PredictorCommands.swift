@@ -85,6 +85,14 @@ struct PredictorGroup: AsyncParsableCommand {
                 guard let metrics else { continue }
                 print(Self.row(name, metrics))
             }
+            if let profile = predictor.sensitivityProfile {
+                if heldOut.count >= 3 { print(Self.row("held out, additive estimate alone", try profile.evaluate(on: heldOut))) }
+                let coverage = profile.coverage
+                print(String(format: "\nsensitivity profile: dense log-ppl %.4f (ppl %.3f); %d attention, %d MLP and %d drop probes over %d blocks; "
+                             + "the ensemble predicts the residual of its additive estimate",
+                             profile.denseLogPerplexity, exp(profile.denseLogPerplexity), coverage.attention, coverage.mlp,
+                             coverage.drops, profile.blocks.count))
+            }
             if !stored.artifact.learningCurve.isEmpty {
                 print("\nlearning curve (held-out error against training policies):")
                 print("| training policies | Kendall τ | Spearman ρ | MAPE | MAE (ppl) |")

@@ -88,6 +88,11 @@ struct PredictorCrossValidation: AsyncParsableCommand {
                          m.spearmanRho, 100 * m.perplexityMAPE, 100 * summary.medianAPE, m.logPerplexityRMSE))
         }
         try row("all", Array(set.samples.indices))
+        if let profile = set.sensitivity, set.samples.count >= 2 {
+            let m = try profile.evaluate(on: set.samples)
+            print(String(format: "| all, additive estimate alone (no training) | %d | %.3f | %.3f | %.2f %% | – | %.4f |", m.count,
+                         m.kendallTau, m.spearmanRho, 100 * m.perplexityMAPE, m.logPerplexityRMSE))
+        }
         let kinds = Dictionary(grouping: set.samples.indices) { index in
             let source = sources[set.samples[index].id] ?? "other"
             return source.hasPrefix("baseline") ? "baseline" : String(source.split(separator: ":").last ?? "other")

@@ -9,6 +9,11 @@ import Testing
 /// policies, has them measured through the bus, and gets a predictor trained.
 @Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(6)))) struct PhaseOneBootstrapTests {
     static let samples = 16
+    /// The sensitivity profile's probes the bootstrap measures first: the dense model, then each of the
+    /// 4 blocks alone at 3 attention levels, 3 MLP levels and dropped.
+    static let probes = 1 + TinyModelFixture.blocks * 7
+    /// Every request of the bootstrap.
+    static let requests = samples + probes
 
     /// The bootstrap command of the test (the regime: magnitude plans, 64 tokens in windows of 32).
     static func bootstrapArguments(_ fixture: TinyModelFixture) -> [String] {
@@ -44,21 +49,28 @@ import Testing
                 // 1. The bootstrap enqueues, waits for the measurements, asks for training and waits for it.
                 let output = try await stack.ppf(Self.bootstrapArguments(fixture))
                 print("ppf bootstrap (first run):\n\(output.suffix(1500))")
-                #expect(output.contains("\(Self.samples) in this regime (0 already measured, \(Self.samples) new, 0 re-published)"))
-                #expect(output.contains("all \(Self.samples) requests measured"))
+                #expect(output.contains("\(Self.samples) policies + \(Self.probes) sensitivity probes"))
+                #expect(output.contains("\(Self.requests) in this regime (0 already measured, \(Self.requests) new, 0 re-published)"))
+                #expect(output.contains("all \(Self.requests) requests measured"))
                 // The version the bootstrap waited for is the one its train command asked for, on every
-                // policy (not one the service trained on its own after 10 of the measurements).
+                // policy (not one the service trained on its own after 10 of the measurements). The probes
+                // make its sensitivity profile, not samples.
                 #expect(output.contains(": \(Self.samples) policies, trained"))
+                let predictor = services[2]
+                let profiled = try await eventually(within: .seconds(30)) {
+                    predictor.output.contains("sensitivity profile of \(Self.probes) probes: 12 attention, 12 MLP, 4 drops")
+                }
+                #expect(profiled, "\(predictor.output.suffix(1500))")
 
                 let requests = try await database.count("SELECT count(*)::int FROM evaluation_requests WHERE model_id = \(model)")
-                #expect(requests == Self.samples)
-                #expect(try await database.count("SELECT count(*)::int FROM measurements WHERE model_id = \(model)") == Self.samples)
+                #expect(requests == Self.requests)
+                #expect(try await database.count("SELECT count(*)::int FROM measurements WHERE model_id = \(model)") == Self.requests)
                 #expect(try await database.count("""
                     SELECT count(*)::int FROM evaluation_requests r
                      WHERE r.model_id = \(model)
                        AND (SELECT count(*) FROM measurements m WHERE m.request_id = r.id) <> 1
                     """) == 0, "every request has exactly one measurement")
-                #expect(try await database.count("SELECT count(*)::int FROM outbox WHERE topic = \(Topic.measurements)") == Self.samples,
+                #expect(try await database.count("SELECT count(*)::int FROM outbox WHERE topic = \(Topic.measurements)") == Self.requests,
                         "one PerplexityMeasurement per request")
                 let evaluators = try await database.count(
                     "SELECT count(DISTINCT evaluator_id)::int FROM measurements WHERE model_id = \(model)")
@@ -66,19 +78,19 @@ import Testing
                 for instance in ["it-evaluator-a", "it-evaluator-b"] {
                     let measured = try await database.count(
                         "SELECT count(*)::int FROM measurements WHERE model_id = \(model) AND evaluator_id = \(instance)")
-                    print("\(instance) measured \(measured) of \(Self.samples)")
+                    print("\(instance) measured \(measured) of \(Self.requests)")
                 }
                 #expect(try await database.count("""
                     SELECT count(*)::int FROM predictor_versions WHERE model_id = \(model) AND sample_count = \(Self.samples)
                     """) >= 1, "a predictor version trained on every policy: \(services[2].output.suffix(2000))")
                 #expect(try await database.count(
-                    "SELECT count(DISTINCT policy_id)::int FROM evaluation_requests WHERE model_id = \(model)") == Self.samples)
+                    "SELECT count(DISTINCT policy_id)::int FROM evaluation_requests WHERE model_id = \(model)") == Self.requests)
 
                 // 2. The same command again: nothing new is enqueued and every measurement is reused.
                 let before = try await Self.snapshot(database, model: model)
                 let rerun = try await stack.ppf(Self.bootstrapArguments(fixture))
                 print("ppf bootstrap (rerun):\n\(rerun.suffix(800))")
-                #expect(rerun.contains("\(Self.samples) in this regime (\(Self.samples) already measured, 0 new, 0 re-published)"))
+                #expect(rerun.contains("\(Self.requests) in this regime (\(Self.requests) already measured, 0 new, 0 re-published)"))
                 #expect(rerun.contains(": \(Self.samples) policies, trained"), "the rerun retrains on the same measurements")
                 #expect(try await Self.snapshot(database, model: model) == before,
                         "the rerun stores no policy, request, outbox entry or measurement")

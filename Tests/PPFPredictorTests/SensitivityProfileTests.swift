@@ -102,6 +102,14 @@ private let levels = [0.3, 0.6, 0.9]
         worst = max(worst, abs(try profile.estimate(policy) - model.logPerplexity(policy)))
     }
     #expect(worst <= bound && worst > 0)
+    // The same floor through the training set's samples: the additive estimate alone, no training.
+    let random = model.randomPolicies(count: 50, ratios: 0.1...0.5, seed: 4)
+    let set = try #require(try TrainingSet(model.measured(probes + random)))
+    let floor = try #require(set.sensitivity).evaluate(on: set.samples)
+    #expect(floor.count == 50 && floor.logPerplexityRMSE <= bound && floor.kendallTau > 0.9)
+    #expect(throws: PredictorError.self) {
+        try profile.evaluate(on: try #require(try TrainingSet(model.measured(probes + random), withSensitivity: false)).samples)
+    }
     // A probe's own estimate is exact.
     for probe in probes { #expect(abs(try profile.estimate(probe) - model.logPerplexity(probe)) < 1e-9) }
 }

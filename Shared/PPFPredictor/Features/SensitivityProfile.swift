@@ -178,6 +178,21 @@ public struct SensitivityProfile: Codable, Sendable, Hashable {
         denseLogPerplexity + (try blockRises(policy)).reduce(0, +)
     }
 
+    /// How well the additive estimate alone predicts `samples` (featurised
+    /// with this profile): the floor the learned residual has to improve on.
+    /// - Throws: `missingChannel` when the samples' features do not read a
+    ///   sensitivity profile; what ``RankingMetrics`` throws for fewer than 2 samples.
+    public func evaluate(on samples: [TrainingSample]) throws(PredictorError) -> RankingMetrics {
+        var predicted: [Double] = []
+        for sample in samples {
+            guard sample.features.spec.usesSensitivity else {
+                throw PredictorError(.missingChannel, "sample '\(sample.id)' was not featurised with a sensitivity profile")
+            }
+            predicted.append(denseLogPerplexity + sample.features.additiveOffset)
+        }
+        return try RankingMetrics(predictedLogPerplexity: predicted, measuredLogPerplexity: samples.map(\.logPerplexity))
+    }
+
     /// Probes it was read from, per kind: attention and MLP points over all blocks, and drops.
     public var coverage: (attention: Int, mlp: Int, drops: Int) {
         (blocks.reduce(0) { $0 + $1.attention.ratios.count }, blocks.reduce(0) { $0 + $1.mlp.ratios.count },
