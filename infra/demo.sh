@@ -41,7 +41,7 @@ bash infra/services.sh start "${EVALUATORS:-2}"
 eval "$(bash infra/stack.sh env)"
 export PPF_POSTGRES_URL PPF_KAFKA_BROKERS
 
-step "4/9 phase 1: bootstrap the predictor through the evaluators (stored measurements are reused)"
+step "4/9 phase 1: bootstrap the predictor through the evaluators: the sensitivity profile (each block alone), then the sampled policies (stored measurements are reused)"
 "$ppf" bootstrap --samples "${DEMO_SAMPLES:-48}" --tokens "${DEMO_TOKENS:-256}" --window "${DEMO_WINDOW:-128}"
 
 step "5/9 phase 2: the agent service trains on the new predictor; one round of active learning on its own policies"
