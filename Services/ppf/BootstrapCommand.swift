@@ -129,7 +129,7 @@ struct Bootstrap: AsyncParsableCommand {
             metric: metric, cache: CalibrationCache(directory: cacheDirectory), calibrate: true)
         let candidates = try BootstrapCandidate.proposals(session: session, ratioRange: ratios.range, count: 2 * samples,
                                                           seed: seed, probes: noProfile ? nil : SensitivityProbes())
-        return (candidates, candidates.prefix { $0.source.hasPrefix("profile:") }.count)
+        return (candidates, candidates.prefix(while: \.isSensitivityProbe).count)
     }
 }
 

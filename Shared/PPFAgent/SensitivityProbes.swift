@@ -44,7 +44,7 @@ public struct SensitivityProbes: Sendable, Hashable {
         for fraction in attentionFractions + mlpFractions where !(fraction > 0 && fraction <= 1) {
             throw AgentError(.invalidConfiguration, "a sensitivity probe level \(fraction) must lie in (0, 1]")
         }
-        let dense = budget.layers.map { _ in LayerPolicy(attentionRatio: 0, mlpRatio: 0) }
+        let dense = PruningPolicy.uniform(blocks: budget.blockCount, attention: 0, mlp: 0).layers
         var probes = [Probe(policy: PruningPolicy(layers: dense), kind: "dense")]
         var seen: Set<PruningPolicy> = [probes[0].policy]
         func add(_ block: Int, _ layer: LayerPolicy, _ kind: String) {

@@ -28,6 +28,12 @@ public struct BootstrapCandidate: Sendable {
 }
 
 extension BootstrapCandidate {
+    /// The `source` prefix of the sensitivity profile's probes (`profile:<kind>`).
+    public static let sensitivityProbeSource = "profile:"
+
+    /// Whether this candidate is one of the sensitivity profile's probes.
+    public var isSensitivityProbe: Bool { source.hasPrefix(Self.sensitivityProbeSource) }
+
     /// The candidates of a bootstrap, in order: the sensitivity profile's
     /// probes when `probes` is given (source `profile:<kind>`), each
     /// hand-made baseline at each ratio 0.1, 0.2, … 0.6 inside `ratioRange`,
@@ -43,7 +49,7 @@ extension BootstrapCandidate {
         var candidates: [BootstrapCandidate] = []
         for probe in try probes?.probes(for: budget) ?? [] {
             let achieved = try accounting.achievedRatio(probe.policy)
-            candidates.append(BootstrapCandidate(policy: probe.policy, source: "profile:\(probe.kind)",
+            candidates.append(BootstrapCandidate(policy: probe.policy, source: Self.sensitivityProbeSource + probe.kind,
                                                  targetRatio: achieved, achievedRatio: achieved))
         }
         let probeCount = candidates.count

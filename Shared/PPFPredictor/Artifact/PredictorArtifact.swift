@@ -110,15 +110,18 @@ public struct PredictorArtifact: Codable, Sendable, Hashable {
 extension PredictorArtifact {
     /// The same artifact whose predictor featurises with `profile` (see ``PerformancePredictor/attaching(_:)``).
     public func attaching(_ profile: ImportanceProfile?) -> PredictorArtifact {
-        PredictorArtifact(predictor: predictor.attaching(profile), trainingSampleIds: trainingSampleIds,
-                          heldOutSampleIds: heldOutSampleIds, heldOutMetrics: heldOutMetrics,
-                          learningCurve: learningCurve, trainingSeconds: trainingSeconds, createdAt: createdAt)
+        replacingPredictor(predictor.attaching(profile))
     }
 
     /// The same artifact whose predictor featurises with `sensitivity` (see
     /// ``PerformancePredictor/attaching(sensitivity:)``).
     public func attaching(sensitivity: SensitivityProfile?) -> PredictorArtifact {
-        PredictorArtifact(predictor: predictor.attaching(sensitivity: sensitivity), trainingSampleIds: trainingSampleIds,
+        replacingPredictor(predictor.attaching(sensitivity: sensitivity))
+    }
+
+    /// This artifact with `predictor` in place of its own, everything else kept.
+    private func replacingPredictor(_ predictor: PerformancePredictor) -> PredictorArtifact {
+        PredictorArtifact(predictor: predictor, trainingSampleIds: trainingSampleIds,
                           heldOutSampleIds: heldOutSampleIds, heldOutMetrics: heldOutMetrics,
                           learningCurve: learningCurve, trainingSeconds: trainingSeconds, createdAt: createdAt)
     }
