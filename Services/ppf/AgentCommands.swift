@@ -43,8 +43,11 @@ struct Agent: AsyncParsableCommand {
         @Option(help: "Gradient steps.")
         var iterations: Int = 300
 
-        @Option(help: "κ, the uncertainty penalty of the reward.")
-        var uncertaintyPenalty: Double = 1
+        @Option(help: "κ, the uncertainty penalty of the reward: calibrated (on the predictor's held-out policies; 1 when it has no calibration) or a number ≥ 0.")
+        var uncertaintyPenalty: String = "calibrated"
+
+        /// The number given, or nil for the predictor's calibration.
+        private var fixedPenalty: Double? { Double(uncertaintyPenalty) }
 
         @Option(help: "A GGUF whose shapes give the parameter budget.", completion: .file(extensions: ["gguf"]))
         var checkpoint: String?
@@ -59,7 +62,9 @@ struct Agent: AsyncParsableCommand {
                 throw ValidationError("--ratios must be low..high with 0 ≤ low < high < 1, got \(ratios)")
             }
             guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-            guard uncertaintyPenalty.isFinite, uncertaintyPenalty >= 0 else { throw ValidationError("--uncertainty-penalty must be ≥ 0") }
+            guard uncertaintyPenalty.lowercased() == "calibrated" || fixedPenalty.map({ $0.isFinite && $0 >= 0 }) == true else {
+                throw ValidationError("--uncertainty-penalty must be calibrated or a number ≥ 0, got \(uncertaintyPenalty)")
+            }
         }
 
         func run() async throws {
@@ -83,10 +88,10 @@ struct Agent: AsyncParsableCommand {
             configuration.maximumRatio = range.upperBound
             configuration.seed = seed
             configuration.iterations = iterations
-            configuration.uncertaintyPenalty = uncertaintyPenalty
+            configuration.uncertaintyPenalty = predictor.uncertaintyPenalty(override: fixedPenalty)
             let predictorId = predictor.record.id.uuidString.lowercased()
             // Written at once, ahead of the training progress on stderr (print() buffers when piped).
-            FileHandle.standardOutput.write(Data("model '\(modelId)': predictor \(predictorId) (\(predictor.record.sampleCount) measured policies, metric \(predictor.regime.metric)); \(budget.blockCount) blocks, block drops \(budget.allowsBlockDrop ? "on" : "off")\n".utf8))
+            FileHandle.standardOutput.write(Data("model '\(modelId)': predictor \(predictorId) (\(predictor.record.sampleCount) measured policies, metric \(predictor.regime.metric)); \(budget.blockCount) blocks, block drops \(budget.allowsBlockDrop ? "on" : "off"); κ \(String(format: "%.2f", configuration.uncertaintyPenalty))\(fixedPenalty == nil ? " (" + (predictor.artifact.uncertaintyCalibration?.summary ?? "default: the predictor has no calibration") + ")" : "")\n".utf8))
 
             let steps = iterations
             let obtained = try await AgentVersions.obtain(

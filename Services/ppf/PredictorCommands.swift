@@ -39,6 +39,13 @@ struct PredictorGroup: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of text (plots are still written).")
         var json = false
 
+        @Option(help: "Folds of the grouped cross-validation of this version's settings on its policies (0: skip it).")
+        var folds: Int = 5
+
+        func validate() throws {
+            guard folds == 0 || folds >= 2 else { throw ValidationError("--folds must be 0 or at least 2") }
+        }
+
         func run() async throws {
             let versionId = try version.map { text -> UUID in
                 guard let id = UUID(uuidString: text) else { throw ValidationError("--version must be a UUID") }
@@ -46,7 +53,7 @@ struct PredictorGroup: AsyncParsableCommand {
             }
             let connection = try await StoredAgents.connect()
             let stored = try await StoredAgents.predictor(modelId: modelId, versionId: versionId, on: connection)
-            let (training, heldOut, regime, _) = try await TrainingData.samples(of: stored, on: connection)
+            let (training, heldOut, regime, policies) = try await TrainingData.samples(of: stored, on: connection)
             let predictor = stored.predictor
             let trainingMetrics = training.count >= 3 ? try predictor.evaluate(on: training) : nil
             let heldOutMetrics = heldOut.count >= 3 ? try predictor.evaluate(on: heldOut) : nil
@@ -93,6 +100,18 @@ struct PredictorGroup: AsyncParsableCommand {
                              profile.denseLogPerplexity, exp(profile.denseLogPerplexity), coverage.attention, coverage.mlp,
                              coverage.drops, profile.blocks.count))
             }
+            print("\nuncertainty penalty: " + (stored.artifact.uncertaintyCalibration?.summary
+                ?? "not calibrated (an older version, or too few held-out policies); the agent uses κ = 1"))
+            try await Self.printSpotChecks(of: stored, on: connection)
+            if folds >= 2 {
+                let provenance = try await PolicyRepository.provenance(modelId: stored.record.modelId, on: connection)
+                let validation = try PredictorValidation.run(
+                    samples: training + heldOut, provenance: provenance, policies: policies,
+                    sensitivity: predictor.sensitivityProfile, folds: folds, grouping: .family,
+                    hyperparameters: predictor.hyperparameters)
+                print("\ncross-validation of this version's settings on its \(training.count + heldOut.count) policies: \(validation.foldDescription)")
+                validation.markdownTable().forEach { print($0) }
+            }
             if !stored.artifact.learningCurve.isEmpty {
                 print("\nlearning curve (held-out error against training policies):")
                 print("| training policies | Kendall τ | Spearman ρ | MAPE | MAE (ppl) |")
@@ -104,6 +123,23 @@ struct PredictorGroup: AsyncParsableCommand {
                 }
             }
             print("\nwrote \(scatterURL.path) and \(curveURL.path)")
+        }
+
+        /// The agent's dynamic answers against their spot-checks in this version's regime, as predicted when published.
+        static func printSpotChecks(of stored: LoadedPredictor, on connection: PGConnection) async throws {
+            let regime = stored.regime.measured
+            let checks = try await RatioEventHistoryRepository.spotChecks(
+                modelId: stored.record.modelId, metric: regime.metric, split: regime.split, tokenBudget: regime.tokenBudget,
+                window: regime.window, on: connection)
+            guard checks.count >= 3 else {
+                print("the agent's spot-checks: \(checks.count) measured in this regime, too few to score")
+                return
+            }
+            let metrics = try RankingMetrics(predictedLogPerplexity: checks.map { log($0.predictedPerplexity) },
+                                             measuredLogPerplexity: checks.map { log($0.measuredPerplexity) })
+            let optimistic = checks.filter { $0.measuredPerplexity > $0.predictedPerplexity }.count
+            print(String(format: "the agent's spot-checked policies, as predicted when published (every predictor version): n = %d, MAPE %.1f %%, Kendall τ %.3f; %d of %d measured worse than predicted",
+                         metrics.count, 100 * metrics.perplexityMAPE, metrics.kendallTau, optimistic, checks.count))
         }
 
         static func row(_ name: String, _ m: RankingMetrics) -> String {

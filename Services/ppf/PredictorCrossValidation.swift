@@ -5,6 +5,8 @@ import PPFPredictor
 import PPFStore
 import PPFWorkflows
 
+extension PredictorValidation.Grouping: ExpressibleByArgument {}
+
 /// `ppf predictor cv`: k-fold cross-validation of predictor settings on the
 /// stored measurements, to choose features and sizes on data, not by taste.
 struct PredictorCrossValidation: AsyncParsableCommand {
@@ -14,9 +16,10 @@ struct PredictorCrossValidation: AsyncParsableCommand {
         discussion: """
             Builds the training set the predictor service would (the largest measurement regime of \
             the model, with the importance profile unless --no-importance), splits it into --folds \
-            folds deterministically, trains on k−1 and scores the k-th, and prints the pooled \
-            out-of-fold metrics, overall and per kind of policy (baseline, random, perturbation, \
-            block drop).
+            folds deterministically (grouped by hand-made rule unless --grouping none), trains on \
+            k−1 and scores the k-th, and prints the pooled out-of-fold metrics with their spread \
+            across folds, Kendall τ and top-k regret within a ratio, overall and per kind of policy \
+            (baseline, random, perturbation, block drop, agent).
             """)
 
     @Option(help: "The model id.")
@@ -52,6 +55,9 @@ struct PredictorCrossValidation: AsyncParsableCommand {
     @Flag(help: "Leave out policies that drop a block.")
     var noBlockDrops = false
 
+    @Option(help: "Fold groups: family (a hand-made rule at every ratio and its perturbations share a fold) or none.")
+    var grouping: PredictorValidation.Grouping = .family
+
     func validate() throws {
         guard folds >= 2 else { throw ValidationError("--folds must be at least 2") }
     }
@@ -60,7 +66,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
         let connection = try await StoredAgents.connect()
         let (measured, profiles) = try await TrainingData.load(modelId: modelId, withImportance: !noImportance,
                                                                on: connection)
-        let sources = try await PolicyRepository.sources(modelId: modelId, on: connection)
+        let provenance = try await PolicyRepository.provenance(modelId: modelId, on: connection)
         let samples = measured.filter { !noBlockDrops || !$0.policy.layers.contains(where: \.dropped) }
         guard let set = try TrainingSet(samples, profiles: profiles, withSensitivity: !noSensitivity) else {
             throw UserFacingError("no measurements of '\(modelId)'")
@@ -75,28 +81,14 @@ struct PredictorCrossValidation: AsyncParsableCommand {
               + "sensitivity profile: \(set.sensitivity.map { "\(set.probeCount) probes, \($0.coverage)" } ?? "none"); "
               + "conv \(widths) k=\(kernel) head \(head) ensemble \(ensemble) wd \(weightDecay) ranking \(rankingWeight)")
 
-        let validation = try CrossValidation.run(set.samples, folds: folds, hyperparameters: hyperparameters) { fold in
+        let policies = Dictionary(samples.map { ($0.policyId.uuidString.lowercased(), $0.policy) },
+                                  uniquingKeysWith: { first, _ in first })
+        let validation = try PredictorValidation.run(
+            samples: set.samples, provenance: provenance, policies: policies, sensitivity: set.sensitivity, folds: folds,
+            grouping: grouping, hyperparameters: hyperparameters) { fold in
             FileHandle.standardError.write(Data("fold \(fold)/\(folds) done\n".utf8))
         }
-        print(String(format: "trained %d folds in %.1f s", folds, validation.seconds))
-        print("| policies | n | Kendall τ | Spearman ρ | MAPE | median APE | RMSE (log) |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        func row(_ name: String, _ indices: [Int]) throws {
-            guard let summary = try validation.summary(of: indices) else { return }
-            let m = summary.metrics
-            print(String(format: "| %@ | %d | %.3f | %.3f | %.2f %% | %.2f %% | %.4f |", name, m.count, m.kendallTau,
-                         m.spearmanRho, 100 * m.perplexityMAPE, 100 * summary.medianAPE, m.logPerplexityRMSE))
-        }
-        try row("all", Array(set.samples.indices))
-        if let profile = set.sensitivity, set.samples.count >= 2 {
-            let m = try profile.evaluate(on: set.samples)
-            print(String(format: "| all, additive estimate alone (no training) | %d | %.3f | %.3f | %.2f %% | – | %.4f |", m.count,
-                         m.kendallTau, m.spearmanRho, 100 * m.perplexityMAPE, m.logPerplexityRMSE))
-        }
-        let kinds = Dictionary(grouping: set.samples.indices) { index in
-            let source = sources[set.samples[index].id] ?? "other"
-            return source.hasPrefix("baseline") ? "baseline" : String(source.split(separator: ":").last ?? "other")
-        }
-        for kind in kinds.keys.sorted() { try row(kind, kinds[kind] ?? []) }
+        print(validation.foldDescription)
+        validation.markdownTable().forEach { print($0) }
     }
 }

@@ -206,7 +206,7 @@ struct PruneJob: Sendable {
             case .cem:
                 let measurer = InProcessMeasurer(session: session, tokens: Array(validation.prefix(budget)), window: window,
                                                  queue: queue)
-                var configuration = StaticSearchConfiguration()
+                var configuration = StaticSearchConfiguration(scoringLike: agent)
                 configuration.topK = verifyTopK
                 configuration.seed = settings.agentSeed
                 let outcome = try await StaticPruning.run(

@@ -70,6 +70,11 @@ public struct Settings: Sendable, Equatable {
     public var agentIterations: Int
     /// Seed of agent training and static search, so a version is reproducible. `PPF_AGENT_SEED`, default 1.
     public var agentSeed: UInt64
+    /// `κ` in the agent's reward `−mean − κ·std`, or nil for the value the
+    /// predictor version calibrated on its held-out policies
+    /// (``UncertaintyCalibration`` in PPFPredictor; 1 when it has none).
+    /// `PPF_AGENT_UNCERTAINTY_PENALTY`: `calibrated` (default) or a number in [0, 100].
+    public var agentUncertaintyPenalty: Double?
     /// Static mode verifies this many of the search's best candidates with true measurements.
     /// `PPF_AGENT_VERIFY_TOP_K`, default 3.
     public var agentVerifyTopK: Int
@@ -125,6 +130,7 @@ public struct Settings: Sendable, Equatable {
             agentRatioRange: 0.05...0.6,
             agentIterations: 300,
             agentSeed: 1,
+            agentUncertaintyPenalty: nil,
             agentVerifyTopK: 3,
             agentSpotChecks: true,
             agentVerifyTimeoutSeconds: 3600,
@@ -194,6 +200,7 @@ public struct Settings: Sendable, Equatable {
         case agentRatios = "agent-ratios"
         case agentIterations = "agent-iterations"
         case agentSeed = "agent-seed"
+        case agentUncertaintyPenalty = "agent-uncertainty-penalty"
         case agentVerifyTopK = "agent-verify-top-k"
         case agentSpotChecks = "agent-spot-checks"
         case agentVerifyTimeout = "agent-verify-timeout-seconds"
@@ -295,6 +302,15 @@ public struct Settings: Sendable, Equatable {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected a non-negative integer")
             }
             agentSeed = seed
+        case .agentUncertaintyPenalty:
+            if value.lowercased() == "calibrated" {
+                agentUncertaintyPenalty = nil
+            } else if let kappa = Double(value), kappa >= 0, kappa <= 100 {
+                agentUncertaintyPenalty = kappa
+            } else {
+                throw SettingsError(setting: key.environmentName, value: value,
+                                    reason: "expected calibrated or a number in [0, 100]")
+            }
         case .agentVerifyTopK: agentVerifyTopK = try integer(in: 1...32)
         case .agentSpotChecks:
             switch value.lowercased() {

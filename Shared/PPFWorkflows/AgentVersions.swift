@@ -33,6 +33,15 @@ public struct LoadedPredictor: Sendable {
     }
 }
 
+extension LoadedPredictor {
+    /// `κ` for an agent or a search trained against this version: `override`
+    /// when given, else the penalty calibrated on the version's held-out
+    /// policies, else ``TrainingConfiguration``'s default (1).
+    public func uncertaintyPenalty(override: Double? = nil) -> Double {
+        override ?? artifact.uncertaintyCalibration?.uncertaintyPenalty ?? TrainingConfiguration().uncertaintyPenalty
+    }
+}
+
 // MARK: - LoadedAgent
 
 /// A stored agent version, restored, bound to the predictor it was trained
@@ -72,6 +81,16 @@ public struct LoadedAgent: Sendable {
         guard budget.layers == agent.budget.layers else {
             throw AgentError(.invalidArtifact, "agent version \(versionId.uuidString.lowercased()) was trained for other shapes than \(modelName) (\(agent.budget.blockCount) blocks vs \(budget.blockCount)); pass the model it was trained for")
         }
+    }
+}
+
+extension StaticSearchConfiguration {
+    /// The default search settings, scoring with the `κ` `agent` was trained
+    /// with: a search from the agent's policy and the agent distrust the
+    /// predictor equally (the calibrated `κ` of its predictor, by default).
+    public init(scoringLike agent: LoadedAgent) {
+        self.init()
+        uncertaintyPenalty = agent.record.summary.uncertaintyPenalty
     }
 }
 

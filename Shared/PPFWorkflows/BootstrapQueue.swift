@@ -11,7 +11,8 @@ import PPFStore
 public struct BootstrapCandidate: Sendable {
     /// The policy.
     public let policy: PruningPolicy
-    /// `baseline:<name>` or `sampler:<kind>`, stored in `policies.source`.
+    /// `baseline:<name>`, `sampler:<kind>`, `sampler:perturbation:<name>` or
+    /// `profile:<kind>`, stored in `policies.source` (see ``PolicySources``).
     public let source: String
     /// The ratio it was made for.
     public let targetRatio: Double
@@ -63,10 +64,14 @@ extension BootstrapCandidate {
         }
         let sampler = try PolicySampler(projection: try BudgetProjection(budget: budget),
                                         configuration: PolicySampler.Configuration(ratioRange: ratioRange))
-        let drawn = try sampler.sample(count: count, seed: seed, seedPolicies: candidates.dropFirst(probeCount).map(\.policy))
-        return candidates + drawn.map {
-            BootstrapCandidate(policy: $0.policy, source: "sampler:\($0.kind.rawValue)", targetRatio: $0.targetRatio,
-                               achievedRatio: $0.achievedRatio)
+        let seeds = Array(candidates.dropFirst(probeCount))
+        let drawn = try sampler.sample(count: count, seed: seed, seedPolicies: seeds.map(\.policy))
+        return candidates + drawn.map { sample in
+            // A perturbation names the rule it perturbs: grouped cross-validation keeps the family in one fold.
+            let rule = sample.seedIndex.flatMap { seeds.indices.contains($0) ? PolicySources.family(of: seeds[$0].source) : nil }
+            let source = rule.map(PolicySources.perturbation(of:)) ?? "sampler:\(sample.kind.rawValue)"
+            return BootstrapCandidate(policy: sample.policy, source: source, targetRatio: sample.targetRatio,
+                                      achievedRatio: sample.achievedRatio)
         }
     }
 }

@@ -133,6 +133,21 @@ import Testing
         #expect(Settings.ratioRange("0.05...0.6") == 0.05...0.6)
     }
 
+    @Test func theAgentsUncertaintyPenaltyIsCalibratedUnlessANumberIsSet() throws {
+        #expect(try Settings.load(serviceName: "agent", environment: [:], arguments: []).settings.agentUncertaintyPenalty == nil)
+        let fixed = try Settings.load(serviceName: "agent", environment: ["PPF_AGENT_UNCERTAINTY_PENALTY": "2.5"],
+                                      arguments: []).settings
+        #expect(fixed.agentUncertaintyPenalty == 2.5)
+        let calibrated = try Settings.load(serviceName: "agent", environment: ["PPF_AGENT_UNCERTAINTY_PENALTY": "2"],
+                                           arguments: ["--agent-uncertainty-penalty", "Calibrated"]).settings
+        #expect(calibrated.agentUncertaintyPenalty == nil)
+        for bad in ["-1", "101", "nan", "auto"] {
+            #expect(throws: SettingsError.self, "\(bad)") {
+                try Settings.load(serviceName: "agent", environment: ["PPF_AGENT_UNCERTAINTY_PENALTY": bad], arguments: [])
+            }
+        }
+    }
+
     @Test func whereANewConsumerGroupStartsIsASettingThatReachesTheKafkaConfiguration() throws {
         let set = try Settings.load(serviceName: "evaluator", environment: ["PPF_KAFKA_AUTO_OFFSET_RESET": "latest"],
                                     arguments: []).settings

@@ -207,8 +207,8 @@ import Testing
                 }
                 #expect(try await RatioEventOutcomeRepository.answeredExactlyOnce(
                     ratioEventIds: [once, twice, pending], on: connection) == 1, "only the event published once")
-                #expect(try await PolicyRepository.sources(modelId: Self.model, on: connection)
-                    == [stored.id.uuidString.lowercased(): "agent"])
+                #expect(try await PolicyRepository.provenance(modelId: Self.model, on: connection)
+                    == [stored.id.uuidString.lowercased(): PolicyRepository.Provenance(source: "agent", ratio: nil)])
             }
         }
     }
@@ -248,6 +248,14 @@ import Testing
                 let spot = try #require(try await MeasurementRepository.first(policyId: stored.id, correlationId: first,
                                                                               on: connection))
                 #expect(spot.tokenBudget == 512 && spot.split == "validation")
+                // The calibration's view: the published prediction beside its own spot-check, not the baseline's.
+                #expect(try await RatioEventHistoryRepository.spotChecks(
+                    modelId: Self.model, metric: "flap", split: "validation", tokenBudget: 512, window: 128, on: connection)
+                    == [SpotCheck(predictedPerplexity: 41.5, predictedLogPerplexityStd: 0.03, measuredPerplexity: exp(3),
+                                  predictorVersionId: nil)])
+                #expect(try await RatioEventHistoryRepository.spotChecks(
+                    modelId: Self.model, metric: "flap", split: "validation", tokenBudget: 256, window: 128, on: connection)
+                    .isEmpty, "another regime's measurements do not calibrate this one")
 
                 try await RatioEventRepository.insert(id: second, change: change, on: connection)
                 let answers = try await RatioEventHistoryRepository.measuredAnswers(ratioEventIds: [first, second],

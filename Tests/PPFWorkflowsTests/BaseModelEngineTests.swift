@@ -88,6 +88,13 @@ import Testing
         #expect(Set(baselines.map(\.targetRatio)) == [0.2, 0.3, 0.4], "the tenths inside 0.15…0.45")
         #expect(candidates.count - baselines.count == 10, "then the sampler's")
         #expect(candidates.dropFirst(baselines.count).allSatisfy { $0.source.hasPrefix("sampler:") })
+        // A perturbation names the hand-made rule it perturbs (its fold group in cross-validation).
+        let rules = Set(baselines.compactMap { PolicySources.family(of: $0.source) })
+        #expect(candidates.contains { PolicySources.kind(of: $0.source) == "perturbation" })
+        for perturbation in candidates where PolicySources.kind(of: perturbation.source) == "perturbation" {
+            let rule = try #require(PolicySources.family(of: perturbation.source), "\(perturbation.source)")
+            #expect(rules.contains(rule))
+        }
         for candidate in candidates {
             #expect(candidate.policy.layers.count == TinyModel.blocks)
             #expect(candidate.achievedRatio > 0 && candidate.achievedRatio < 0.7)

@@ -30,11 +30,14 @@ public struct PredictorArtifact: Codable, Sendable, Hashable {
     public let learningCurve: [LearningCurvePoint]
     /// Wall-clock seconds spent training `predictor` (not the learning curve).
     public let trainingSeconds: Double
+    /// The uncertainty penalty `κ` calibrated on the held-out measurements
+    /// (nil when too few were held out, and in artifacts written before it existed).
+    public let uncertaintyCalibration: UncertaintyCalibration?
 
     /// Wraps a predictor trained elsewhere.
     public init(predictor: PerformancePredictor, trainingSampleIds: [String], heldOutSampleIds: [String],
                 heldOutMetrics: RankingMetrics?, learningCurve: [LearningCurvePoint], trainingSeconds: Double,
-                createdAt: Date = Date()) {
+                uncertaintyCalibration: UncertaintyCalibration? = nil, createdAt: Date = Date()) {
         schemaVersion = Self.currentSchemaVersion
         self.createdAt = createdAt
         self.predictor = predictor
@@ -43,11 +46,13 @@ public struct PredictorArtifact: Codable, Sendable, Hashable {
         self.heldOutMetrics = heldOutMetrics
         self.learningCurve = learningCurve
         self.trainingSeconds = trainingSeconds
+        self.uncertaintyCalibration = uncertaintyCalibration
     }
 
     /// Trains a predictor on `training`, scores it on `heldOut` (skipped when
-    /// fewer than 2), and measures the learning curve at `learningCurveSizes`
-    /// (none when empty) on the same held-out fold.
+    /// fewer than 2), calibrates the uncertainty penalty on them (see
+    /// ``UncertaintyCalibration``), and measures the learning curve at
+    /// `learningCurveSizes` (none when empty) on the same held-out fold.
     public static func train(
         training: [TrainingSample],
         heldOut: [TrainingSample],
@@ -59,13 +64,15 @@ public struct PredictorArtifact: Codable, Sendable, Hashable {
         let predictor = try PerformancePredictor.train(on: training, hyperparameters: hyperparameters)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let metrics = heldOut.count >= 2 ? try predictor.evaluate(on: heldOut) : nil
+        let calibration = try UncertaintyCalibration.calibrate(predictor, on: heldOut)
         let curve = heldOut.count >= 2 && !learningCurveSizes.isEmpty
             ? try LearningCurve.measure(training: training, heldOut: heldOut, sizes: learningCurveSizes,
                                         hyperparameters: hyperparameters)
             : []
         return PredictorArtifact(predictor: predictor, trainingSampleIds: training.map(\.id),
                                  heldOutSampleIds: heldOut.map(\.id), heldOutMetrics: metrics,
-                                 learningCurve: curve, trainingSeconds: seconds, createdAt: createdAt)
+                                 learningCurve: curve, trainingSeconds: seconds, uncertaintyCalibration: calibration,
+                                 createdAt: createdAt)
     }
 
     // MARK: JSON
@@ -119,10 +126,21 @@ extension PredictorArtifact {
         replacingPredictor(predictor.attaching(sensitivity: sensitivity))
     }
 
+    /// The same artifact with `calibration` in place of its own (the
+    /// predictor service recalibrates on the agent's spot-checks too).
+    public func calibrated(_ calibration: UncertaintyCalibration?) -> PredictorArtifact {
+        copy(predictor: predictor, calibration: calibration)
+    }
+
     /// This artifact with `predictor` in place of its own, everything else kept.
     private func replacingPredictor(_ predictor: PerformancePredictor) -> PredictorArtifact {
+        copy(predictor: predictor, calibration: uncertaintyCalibration)
+    }
+
+    private func copy(predictor: PerformancePredictor, calibration: UncertaintyCalibration?) -> PredictorArtifact {
         PredictorArtifact(predictor: predictor, trainingSampleIds: trainingSampleIds,
                           heldOutSampleIds: heldOutSampleIds, heldOutMetrics: heldOutMetrics,
-                          learningCurve: learningCurve, trainingSeconds: trainingSeconds, createdAt: createdAt)
+                          learningCurve: learningCurve, trainingSeconds: trainingSeconds,
+                          uncertaintyCalibration: calibration, createdAt: createdAt)
     }
 }

@@ -183,14 +183,22 @@ public struct SensitivityProfile: Codable, Sendable, Hashable {
     /// - Throws: `missingChannel` when the samples' features do not read a
     ///   sensitivity profile; what ``RankingMetrics`` throws for fewer than 2 samples.
     public func evaluate(on samples: [TrainingSample]) throws(PredictorError) -> RankingMetrics {
-        var predicted: [Double] = []
+        try RankingMetrics(predictedLogPerplexity: try additiveEstimates(of: samples),
+                           measuredLogPerplexity: samples.map(\.logPerplexity))
+    }
+
+    /// The additive estimate of each sample's log-perplexity (the dense
+    /// model's plus the sum of its blocks' interpolated increments).
+    /// - Throws: `missingChannel` for a sample featurised without a sensitivity profile.
+    public func additiveEstimates(of samples: [TrainingSample]) throws(PredictorError) -> [Double] {
+        var estimates: [Double] = []
         for sample in samples {
             guard sample.features.spec.usesSensitivity else {
                 throw PredictorError(.missingChannel, "sample '\(sample.id)' was not featurised with a sensitivity profile")
             }
-            predicted.append(denseLogPerplexity + sample.features.additiveOffset)
+            estimates.append(denseLogPerplexity + sample.features.additiveOffset)
         }
-        return try RankingMetrics(predictedLogPerplexity: predicted, measuredLogPerplexity: samples.map(\.logPerplexity))
+        return estimates
     }
 
     /// Probes it was read from, per kind: attention and MLP points over all blocks, and drops.

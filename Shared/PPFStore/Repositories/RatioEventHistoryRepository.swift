@@ -134,3 +134,37 @@ extension RatioEventHistoryRepository {
         }
     }
 }
+
+/// A dynamic answer's prediction, as published, beside its spot-check measurement.
+public struct SpotCheck: Sendable, Equatable {
+    /// The perplexity and ensemble std of log-perplexity the agent published.
+    public var predictedPerplexity: Double
+    public var predictedLogPerplexityStd: Double
+    /// The spot-check's measured perplexity.
+    public var measuredPerplexity: Double
+    /// The predictor version that made the prediction.
+    public var predictorVersionId: UUID?
+}
+
+extension RatioEventHistoryRepository {
+    /// Every dynamic answer of `modelId` that published a prediction and whose
+    /// spot-check was measured in the regime (`split`, `tokenBudget`,
+    /// `window`, `metric`), oldest first. Other policies measured under the
+    /// same event (`ppf ratio set --compare`'s baselines) are not its spot-check.
+    public static func spotChecks(modelId: String, metric: String, split: String, tokenBudget: Int, window: Int,
+                                  on connection: PGConnection) async throws -> [SpotCheck] {
+        try await connection.query("""
+            SELECT o.predicted_perplexity, o.predicted_log_perplexity_std, m.perplexity, o.predictor_version_id
+              FROM ratio_events e
+              JOIN ratio_event_outcomes o ON o.ratio_event_id = e.id
+              JOIN evaluation_requests r ON r.correlation_id = e.id AND r.reason = 'spot-check' AND r.metric = \(metric)
+              JOIN measurements m ON m.request_id = r.id AND m.policy_id = o.policy_id
+             WHERE e.model_id = \(modelId) AND e.mode = 'dynamic'
+               AND o.predicted_perplexity IS NOT NULL AND o.predicted_log_perplexity_std IS NOT NULL
+               AND m.split = \(split) AND m.token_budget = \(tokenBudget) AND m.window_size = \(window)
+             ORDER BY m.id
+            """).decode((Double, Double, Double, UUID?).self).map {
+            SpotCheck(predictedPerplexity: $0.0, predictedLogPerplexityStd: $0.1, measuredPerplexity: $0.2, predictorVersionId: $0.3)
+        }
+    }
+}

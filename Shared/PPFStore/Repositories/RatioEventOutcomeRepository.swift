@@ -254,9 +254,26 @@ extension RatioEventOutcomeRepository {
 }
 
 extension PolicyRepository {
-    /// Where each policy of `modelId` came from (`policies.source`), by lowercase policy id.
-    public static func sources(modelId: String, on connection: PGConnection) async throws -> [String: String] {
-        Dictionary(try await connection.query("SELECT id, source FROM policies WHERE model_id = \(modelId)")
-            .decode((UUID, String).self).map { ($0.0.uuidString.lowercased(), $0.1) }, uniquingKeysWith: { first, _ in first })
+    /// Where a policy came from and the ratio it reaches.
+    public struct Provenance: Sendable, Hashable {
+        /// `policies.source`.
+        public let source: String
+        /// `policies.achieved_ratio`, else its `target_ratio`, else nil.
+        public let ratio: Double?
+
+        /// A policy's provenance.
+        public init(source: String, ratio: Double?) {
+            self.source = source
+            self.ratio = ratio
+        }
+    }
+
+    /// Every policy of `modelId`'s provenance, by lowercase policy id.
+    public static func provenance(modelId: String, on connection: PGConnection) async throws -> [String: Provenance] {
+        Dictionary(try await connection.query("""
+            SELECT id, source, COALESCE(achieved_ratio, target_ratio) FROM policies WHERE model_id = \(modelId)
+            """).decode((UUID, String, Double?).self).map {
+                ($0.0.uuidString.lowercased(), Provenance(source: $0.1, ratio: $0.2))
+            }, uniquingKeysWith: { first, _ in first })
     }
 }

@@ -168,7 +168,10 @@ public actor AgentRegistry {
         configuration.minimumRatio = settings.agentRatioRange.lowerBound
         configuration.maximumRatio = settings.agentRatioRange.upperBound
         configuration.iterations = settings.agentIterations
-        logger.info("preparing the agent of '\(modelId)' against predictor \(predictorId): \(budget.blockCount) blocks, ratios \(configuration.ratioRange), \(configuration.iterations) steps, block drops \(budget.allowsBlockDrop ? "on" : "off"), metric \(regime.metric)")
+        configuration.uncertaintyPenalty = loaded.uncertaintyPenalty(override: settings.agentUncertaintyPenalty)
+        let kappaOrigin = settings.agentUncertaintyPenalty != nil ? "PPF_AGENT_UNCERTAINTY_PENALTY"
+            : loaded.artifact.uncertaintyCalibration?.summary ?? "the default; the predictor has no calibration"
+        logger.info("preparing the agent of '\(modelId)' against predictor \(predictorId): \(budget.blockCount) blocks, ratios \(configuration.ratioRange), \(configuration.iterations) steps, block drops \(budget.allowsBlockDrop ? "on" : "off"), metric \(regime.metric), κ \(String(format: "%.2f", configuration.uncertaintyPenalty)) (\(kappaOrigin))")
         let logger = logger
         let steps = configuration.iterations
         let obtained: AgentVersions.Obtained

@@ -124,7 +124,7 @@ public final class StaticPruningService: PPFService, @unchecked Sendable {
         let event = job.event, serving = job.serving
         let ratio = event.change.targetRatio
         let settings = context.settings
-        var configuration = StaticSearchConfiguration()
+        var configuration = StaticSearchConfiguration(scoringLike: serving)
         configuration.seed = settings.agentSeed
         configuration.topK = settings.agentVerifyTopK
         let regime = MeasurementRegime(metric: serving.regime.metric, split: "validation",

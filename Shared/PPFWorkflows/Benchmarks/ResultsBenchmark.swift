@@ -163,7 +163,7 @@ public struct ResultsBenchmark: Sendable {
                                                     outcome.measured.count + settings.generations * settings.offspring)
                 label = " (measured search)"
             } else {
-                var settings = StaticSearchConfiguration()
+                var settings = StaticSearchConfiguration(scoringLike: agent)
                 settings.topK = verifyTopK
                 settings.seed = self.configuration.seed
                 let outcome = try await StaticPruning.run(

@@ -123,6 +123,17 @@ public actor PredictorTrainer {
         let samples = set.samples
         let profile = set.profile
         let sensitivity = set.sensitivity
+        let regime = set.regime
+        // The agent's published predictions beside their measurements: the
+        // residuals where the agent actually goes, for calibrating κ.
+        let spotChecks = try await context.pool.withConnection { connection in
+            try await RatioEventHistoryRepository.spotChecks(modelId: modelId, metric: regime.metric, split: regime.split,
+                                                             tokenBudget: regime.tokenBudget, window: regime.window,
+                                                             on: connection)
+        }.map {
+            UncertaintyCalibration.Residual(predicted: log($0.predictedPerplexity), std: $0.predictedLogPerplexityStd,
+                                            measured: log($0.measuredPerplexity))
+        }
         let started = ContinuousClock.now
         let artifact: PredictorArtifact
         do {
@@ -130,11 +141,13 @@ public actor PredictorTrainer {
                 // A test can hold the process here and SIGKILL it mid-training (no version is stored yet).
                 FaultInjection.holdIfRequested(at: FaultInjection.duringPredictorTraining)
                 let (training, heldOut) = try Self.split(samples)
-                return try PredictorArtifact.train(
+                let trained = try PredictorArtifact.train(
                     training: training, heldOut: heldOut,
                     hyperparameters: PredictorHyperparameters(seed: Self.seed),
                     learningCurveSizes: LearningCurve.defaultSizes(trainingCount: training.count))
                     .attaching(profile).attaching(sensitivity: sensitivity)
+                let heldOutResiduals = try UncertaintyCalibration.residuals(of: trained.predictor, on: heldOut)
+                return trained.calibrated(UncertaintyCalibration.calibrate(heldOut: heldOutResiduals, spotChecks: spotChecks))
             }
         } catch let error as PredictorError {
             return try await skip(modelId, reason: error.message, correlationId: correlationId, command: command)
@@ -158,7 +171,8 @@ public actor PredictorTrainer {
             String(format: "held-out n=%d τ=%.3f ρ=%.3f MAPE=%.2f%% RMSE(log)=%.4f",
                    $0.count, $0.kendallTau, $0.spearman, 100 * $0.mape, $0.rmseLog)
         } ?? "no held-out fold (too few samples)"
-        logger.info("trained predictor \(version.id.uuidString.lowercased()) for '\(modelId)' on \(samples.count) policies (\(set.regime), \(set.leftOut) left out, \(sensitivityLine)) in \(elapsed): \(metrics)")
+        let calibration = artifact.uncertaintyCalibration?.summary ?? "κ not calibrated (too few held-out policies and spot-checks)"
+        logger.info("trained predictor \(version.id.uuidString.lowercased()) for '\(modelId)' on \(samples.count) policies (\(set.regime), \(set.leftOut) left out, \(sensitivityLine)) in \(elapsed): \(metrics); \(calibration)")
     }
 
     /// The held-out split, or everything for training when too few samples to hold any out.
