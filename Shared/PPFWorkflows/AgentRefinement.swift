@@ -88,6 +88,13 @@ public struct AgentRefinement: Sendable {
     @discardableResult
     public func round(_ number: Int, measured: @Sendable (Int) -> Void = { _ in },
                       measuredRound: (Round) -> Void = { _ in }, log: (String) -> Void = { _ in }) async throws -> Round {
+        // Probing an agent of an older predictor would spend the round's
+        // measurements on a policy nobody serves any more (the demo's bootstrap
+        // ends with a version the agent service is still training on).
+        if try await !newestPredictorHasAnAgent() {
+            log("waiting for the agent service to train on the newest predictor version…")
+            try await waitForAgentOnNewestPredictor()
+        }
         let (agent, predictor) = try await currentVersions()
         let events = try await emitProbes(round: number)
         let (probes, rejected) = try await waitForMeasurements(events, measured: measured)
@@ -116,6 +123,28 @@ public struct AgentRefinement: Sendable {
             throw WorkflowError("no agent version for '\(modelId)' yet: bootstrap the predictor (`ppf bootstrap`) with the agent service running")
         }
         return (latest.id, latest.predictorVersionId)
+    }
+
+    /// Whether an agent version of the model's newest predictor version is stored.
+    public func newestPredictorHasAnAgent() async throws -> Bool {
+        let model = modelId
+        return try await context.pool.withConnection { connection in
+            guard let newest = try await PredictorVersionRepository.latestSummary(modelId: model, on: connection)?.id else {
+                return false
+            }
+            return try await AgentVersionRepository.latest(predictorVersionId: newest, on: connection) != nil
+        }
+    }
+
+    /// Waits (up to ``agentTimeout``) until the newest predictor version has an agent.
+    /// - Throws: ``WorkflowError`` on timeout.
+    private func waitForAgentOnNewestPredictor() async throws {
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < agentTimeout {
+            if try await newestPredictorHasAnAgent() { return }
+            try await Task.sleep(for: .seconds(1))
+        }
+        throw WorkflowError("the agent service has not trained on '\(modelId)''s newest predictor version within \(agentTimeout); is it running? (`ppf status`, its log names why an agent could not be trained)")
     }
 
     /// Stores and publishes one dynamic ratio event per probe ratio.
