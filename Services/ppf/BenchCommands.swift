@@ -10,7 +10,8 @@ import PPFTensor
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print tables (and update docs/benchmarks.md with --write).",
-        subcommands: [ModelBench.self, PruneBench.self, PredictorSpeedBench.self, ResultsBench.self, SearchBench.self, LoadBench.self])
+        subcommands: [ModelBench.self, PruneBench.self, PredictorSpeedBench.self, ResultsBench.self, SearchBench.self, NoiseFloorBench.self,
+                      LoadBench.self])
 }
 
 /// `ppf bench model`: forward-pass throughput against the sgemm peak of the same run.
