@@ -168,11 +168,12 @@ public final class ServiceContext: Sendable {
         return results.map { $0! }
     }
 
-    /// The services every PPF process runs: the outbox relay, heartbeats, and
-    /// the topic keeper (which recreates topics a restarted broker lost).
+    /// The services every PPF process runs: the outbox relay, heartbeats,
+    /// the topic keeper (which recreates topics a restarted broker lost) and
+    /// the retention of the bookkeeping tables.
     public func standardServices(details: @escaping @Sendable () -> [String: String] = { [:] }) -> [any PPFService] {
         [OutboxRelayService(relay: makeOutboxRelay()), HeartbeatService(context: self, details: details),
-         TopicKeeperService(context: self)]
+         TopicKeeperService(context: self), RetentionService(context: self)]
     }
 
     /// Flushes the producer and closes the pool; call once, at exit.

@@ -1,5 +1,6 @@
 import Foundation
 import PPFBus
+import PPFStore
 
 /// Every setting a PPF service or the CLI reads, as one `Sendable` value.
 ///
@@ -92,6 +93,12 @@ public struct Settings: Sendable, Equatable {
     /// plan, model-host swaps to a newer stored plan, each for work at least this old. This is how
     /// messages a restarted broker forgot are still answered. `PPF_RECONCILE_SECONDS`, default 30.
     public var reconcileSeconds: Double
+    /// How long published outbox entries, inbox claims and dead letters are
+    /// kept: `PPF_OUTBOX_RETENTION_DAYS` (7), `PPF_INBOX_RETENTION_DAYS` (14:
+    /// longer than the broker keeps a topic, so a redelivery still finds its
+    /// claim) and `PPF_DEAD_LETTER_RETENTION_DAYS` (30), each a number of days
+    /// or `forever`. Every service prunes once an hour (``RetentionService``).
+    public var retention: RetentionPolicy
 
     /// The local stack's URL, with the password `infra/stack.sh` keeps under `.run/postgres/`
     /// (a 32-hex-digit string, so it needs no escaping), or none when the stack has not made one.
@@ -134,7 +141,8 @@ public struct Settings: Sendable, Equatable {
             agentVerifyTopK: 3,
             agentSpotChecks: true,
             agentVerifyTimeoutSeconds: 3600,
-            reconcileSeconds: 30
+            reconcileSeconds: 30,
+            retention: .standard
         )
     }
 
@@ -205,6 +213,9 @@ public struct Settings: Sendable, Equatable {
         case agentSpotChecks = "agent-spot-checks"
         case agentVerifyTimeout = "agent-verify-timeout-seconds"
         case reconcileSeconds = "reconcile-seconds"
+        case outboxRetentionDays = "outbox-retention-days"
+        case inboxRetentionDays = "inbox-retention-days"
+        case deadLetterRetentionDays = "dead-letter-retention-days"
 
         init?(flag: String) {
             let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
@@ -235,6 +246,15 @@ public struct Settings: Sendable, Equatable {
                                     reason: "expected an integer in \(range.lowerBound)...\(range.upperBound)")
             }
             return number
+        }
+        /// A retention in days, or nil for `forever`.
+        func days() throws -> Double? {
+            if value.lowercased() == "forever" { return nil }
+            guard let days = Double(value), days > 0, days <= 36_500 else {
+                throw SettingsError(setting: key.environmentName, value: value,
+                                    reason: "expected a number of days in (0, 36500] or forever")
+            }
+            return days
         }
         switch key {
         case .instanceId: instanceId = value
@@ -328,6 +348,9 @@ public struct Settings: Sendable, Equatable {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in [0.1, 86400]")
             }
             reconcileSeconds = seconds
+        case .outboxRetentionDays: retention.outboxDays = try days()
+        case .inboxRetentionDays: retention.inboxDays = try days()
+        case .deadLetterRetentionDays: retention.deadLetterDays = try days()
         }
     }
 }

@@ -141,3 +141,53 @@ extension ServiceContext {
         }
     }
 }
+
+/// Prunes the bookkeeping tables once an hour (the first pass a minute after
+/// start) to ``Settings/retention``: published outbox entries, inbox claims
+/// and dead letters past their age. Every service runs it; a transaction-level
+/// advisory lock lets one pass run at a time across the deployment, and the
+/// others skip. A failed pass is logged; the next one tries again.
+public struct RetentionService: PPFService {
+    public let name = "retention"
+    let context: ServiceContext
+    let firstPass: Duration
+    let interval: Duration
+
+    /// The advisory lock key of the pass ("PPF retention").
+    static let lockKey: Int64 = 0x5050_4652_4554_4e31
+
+    /// Prunes for `context` after `firstPass`, then every `interval`.
+    public init(context: ServiceContext, firstPass: Duration = .seconds(60), interval: Duration = .seconds(3600)) {
+        self.context = context
+        self.firstPass = firstPass
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        var wait = firstPass
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: wait) } catch { break }
+            wait = interval
+            do {
+                let pruned = try await pass()
+                if let pruned, pruned.total > 0 {
+                    context.logger.info("retention pruned \(pruned.outbox) published outbox entries, \(pruned.inbox) inbox claims and \(pruned.deadLetters) dead letters")
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                context.logger.warning("retention pass failed, next in \(interval): \(error)")
+            }
+        }
+    }
+
+    /// One pass, or nil when another process holds the pass's lock.
+    public func pass() async throws -> Retention.Pruned? {
+        let policy = context.settings.retention
+        return try await context.pool.withTransaction { connection in
+            let locked = try await connection.query("SELECT pg_try_advisory_xact_lock(\(Self.lockKey))").decode(Bool.self)
+            guard locked.first == true else { return nil }
+            return try await Retention.prune(policy, on: connection)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import PPFStore
 import Testing
 @testable import PPFRuntime
 
@@ -131,6 +132,19 @@ import Testing
             }
         }
         #expect(Settings.ratioRange("0.05...0.6") == 0.05...0.6)
+    }
+
+    @Test func retentionIsDaysPerTableOrForever() throws {
+        #expect(try Settings.load(serviceName: "agent", environment: [:], arguments: []).settings.retention == .standard)
+        let set = try Settings.load(serviceName: "agent",
+                                    environment: ["PPF_OUTBOX_RETENTION_DAYS": "1.5", "PPF_DEAD_LETTER_RETENTION_DAYS": "forever"],
+                                    arguments: ["--inbox-retention-days", "60"]).settings
+        #expect(set.retention == RetentionPolicy(outboxDays: 1.5, inboxDays: 60, deadLetterDays: nil))
+        for bad in ["0", "-3", "never", "40000"] {
+            #expect(throws: SettingsError.self, "\(bad)") {
+                try Settings.load(serviceName: "agent", environment: ["PPF_INBOX_RETENTION_DAYS": bad], arguments: [])
+            }
+        }
     }
 
     @Test func theAgentsUncertaintyPenaltyIsCalibratedUnlessANumberIsSet() throws {
