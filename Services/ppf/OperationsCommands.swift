@@ -17,6 +17,9 @@ struct Status: AsyncParsableCommand {
     @Option(help: "A service counts as alive if it beat within this many seconds.")
     var aliveWithin: Double = 15
 
+    @Option(help: "A container healthcheck: exit 0 when an instance of this service on this host beat within --alive-within seconds, else 1; prints one line.")
+    var healthy: String?
+
     func run() async throws {
         let settings = CommandLineSettings.current
         let logger = Logger(label: "ppf.status")
@@ -26,6 +29,7 @@ struct Status: AsyncParsableCommand {
         } catch {
             throw UserFacingError("PostgreSQL is not reachable (\(error)); is the stack up? (`make up`)")
         }
+        if let service = healthy { return try await checkHealth(of: service, on: connection) }
         guard try await SystemStatusRepository.isMigrated(on: connection) else {
             print("the database is not migrated by this build yet: start any service of this build (`make up`) to migrate it")
             return try await printBroker(settings: settings, logger: logger)
@@ -56,6 +60,24 @@ struct Status: AsyncParsableCommand {
         }
         if status.serving.isEmpty { print("  (no model-host has served yet)") }
         try await printBroker(settings: settings, logger: logger)
+    }
+
+    /// Exits 1 unless an instance of `service` on this host (instance ids
+    /// are `<host>-<pid>`, Settings) beat within ``aliveWithin`` seconds.
+    func checkHealth(of service: String, on connection: PGConnection) async throws {
+        guard try await SystemStatusRepository.isMigrated(on: connection) else {
+            print("unhealthy: the database is not migrated yet")
+            throw ExitCode(1)
+        }
+        let host = ProcessInfo.processInfo.hostName + "-"
+        let mine = try await SystemStatusRepository.current(on: connection).instances
+            .filter { $0.service == service && $0.instanceId.hasPrefix(host) }
+        guard let freshest = mine.min(by: { $0.secondsSinceHeartbeat < $1.secondsSinceHeartbeat }),
+              freshest.secondsSinceHeartbeat <= aliveWithin else {
+            print("unhealthy: no \(service) instance on \(ProcessInfo.processInfo.hostName) beat within \(Int(aliveWithin)) s")
+            throw ExitCode(1)
+        }
+        print("healthy: \(service) \(freshest.instanceId) beat \(Int(freshest.secondsSinceHeartbeat)) s ago")
     }
 
     /// Whether the broker answers, and how many PPF topics it has.
