@@ -11,6 +11,10 @@ import Foundation
 public enum FaultInjection {
     /// After a transaction with outbox entries committed, before anything was published.
     public static let afterOutboxCommit = "after-outbox-commit"
+    /// In an outbox relay, after a batch was published (the broker acknowledged
+    /// at least one entry) and before the transaction that marks it published
+    /// committed: the one place a topic gets a duplicate. The process kills itself.
+    public static let relayAfterPublishBeforeMark = "relay-after-publish-before-mark"
     /// Inside an evaluator's measurement: the plan is applied, no window is scored
     /// yet, and nothing about the request is written (so a kill lands mid-evaluation).
     public static let duringMeasurement = "during-measurement"

@@ -7,6 +7,10 @@ extension FaultInjection {
     /// answer (outcome, policy, outbox entry) committed, before the relay
     /// published the ``PolicyPublished``: the process kills itself.
     public static let agentAfterAnswerCommit = "agent-after-answer-commit"
+    /// In the pruner, right after the transaction that stores a plan (plan row,
+    /// ``PlanPublished`` outbox entry, the policy's achieved ratio) committed,
+    /// before the message's offset is committed: the process kills itself.
+    public static let prunerAfterPlanCommit = "pruner-after-plan-commit"
     /// In the pruner, on its planning queue: the policy is in hand, no plan is
     /// computed or stored yet. The process holds until killed.
     public static let duringPlanning = "during-planning"

@@ -126,7 +126,11 @@ public final class ServiceContext: Sendable {
         // The relay holds its connection while publishing, so it gets its own pool.
         let relayPool = PGPool(configuration: pool.configuration, size: 2, logger: logger)
         return OutboxRelay(pool: relayPool, logger: logger) { entries in
-            await Self.publish(entries, with: producer)
+            let results = await Self.publish(entries, with: producer)
+            if results.contains(where: { if case .success = $0 { true } else { false } }) {
+                FaultInjection.crashIfRequested(at: FaultInjection.relayAfterPublishBeforeMark)
+            }
+            return results
         }
     }
 

@@ -61,6 +61,52 @@ import Testing
         }
     }
 
+    @Test func aRelayKilledBetweenPublishAndMarkPublishesAgainAndTheConsumerActsOnce() async throws {
+        try await IsolatedDatabase.with { database in
+            let model = "it-mark-\(UUID().uuidString.prefix(8))"
+            let environment = ["PPF_POSTGRES_URL": database.url, "PPF_KAFKA_BROKERS": Stack.kafkaBrokers]
+            let recorder = try await TopicRecorder(topic: Topic.ratioEvents)
+
+            // 1. The CLI's relay publishes the event, then dies before it marks the entry published.
+            var crashEnvironment = environment
+            crashEnvironment["PPF_FAULT_INJECTION"] = FaultInjection.relayAfterPublishBeforeMark
+            let cli = try ServiceProcess.start("ppf", ["ratio", "set", "0.37", "--model", model], environment: crashEnvironment)
+            #expect(try await cli.waitForExit() == .signalled(SIGKILL), "the CLI should die at the fault point: \(cli.output)")
+            let eventId = try await database.pool.withConnection { connection in
+                try #require(try await connection.query(
+                    "SELECT id FROM ratio_events WHERE model_id = \(model)").first).decode(UUID.self, column: 0)
+            }
+            let id = eventId.uuidString.lowercased()
+            #expect(try await eventually(within: .seconds(10)) { recorder.messages(containing: id).count == 1 },
+                    "the broker acknowledged the entry before the kill")
+            #expect(try await database.count(
+                "SELECT count(*)::int FROM outbox WHERE message_id = \(eventId) AND published_at IS NULL") == 1,
+                    "the mark never committed")
+
+            // 2. A service's relay finds it unpublished and sends it again: the topic holds a duplicate.
+            let agent = try ServiceProcess.start("agent", environment: environment)
+            try await agent.waitForOutput("ready")
+            #expect(try await eventually(within: .seconds(20)) { recorder.messages(containing: id).count == 2 },
+                    "the relay should publish the entry again: \(agent.output.suffix(2000))")
+            // 3. The agent consumes both copies and acts once: one outcome, one rejection sent, one audit entry.
+            #expect(try await eventually(within: .seconds(30)) {
+                try await database.count("SELECT count(*)::int FROM ratio_event_outcomes WHERE ratio_event_id = \(eventId)") == 1
+            }, "the agent should answer the event: \(agent.output.suffix(2000))")
+            try await Task.sleep(for: .seconds(3))
+            agent.send(SIGTERM)
+            #expect(try await agent.waitForExit() == .exited(0))
+            await recorder.stop()
+            #expect(try await database.count("SELECT count(*)::int FROM ratio_event_outcomes WHERE ratio_event_id = \(eventId)") == 1)
+            #expect(try await database.count(
+                "SELECT count(*)::int FROM outbox WHERE topic = \(Topic.ratioRejections) AND convert_from(payload, 'UTF8') LIKE \("%" + id + "%")") == 1,
+                    "one rejection, not one per copy")
+            #expect(try await database.count(
+                "SELECT count(*)::int FROM audit_log WHERE correlation_id = \(eventId) AND action = 'ratio-event.rejected'") == 1)
+            #expect(try await database.count(
+                "SELECT count(*)::int FROM outbox WHERE message_id = \(eventId) AND published_at IS NOT NULL") == 1)
+        }
+    }
+
     @Test func aServiceStartedWhilePostgresIsDownRetriesAndConnectsWhenItComesUp() async throws {
         let server = try await ThrowawayPostgres.initialize()
         do {

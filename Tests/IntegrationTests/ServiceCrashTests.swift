@@ -77,6 +77,34 @@ import Testing
         }
     }
 
+    @Test func aPrunerKilledRightAfterCommittingAPlanPlansEveryEventOnceAfterARestart() async throws {
+        try await RunTimeStack.with { stack in
+            let doomed = try stack.start("pruner", ["PPF_FAULT_INJECTION": FaultInjection.prunerAfterPlanCommit])
+            let agent = try await stack.startAgent()
+            let events = try await stack.emit([0.22, 0.32, 0.42])
+
+            // The first plan commits (plan, PlanPublished entry), then the pruner dies before committing the offset.
+            #expect(try await doomed.waitForExit(within: .seconds(90)) == .signalled(SIGKILL), "\(doomed.output.suffix(3000))")
+            #expect(doomed.output.contains("fault injection: SIGKILL at \(FaultInjection.prunerAfterPlanCommit)"))
+            let atCrash = try await stack.accounts(events)
+            #expect(atCrash.filter { $0.plans == 1 && $0.planEntries == 1 }.count == 1,
+                    "exactly one plan committed before the kill: \(atCrash)")
+            #expect(atCrash.allSatisfy { $0.plans <= 1 })
+
+            // Restarted: the redelivered policy of the committed plan is skipped (its plan exists),
+            // the other two are planned, and every plan is announced once.
+            let pruner = try stack.start("pruner")
+            let accounts = try await stack.awaitExactlyOnce(events, planned: true)
+            for account in accounts {
+                #expect(account.isExactlyOnce(planned: true), "\(account): \(pruner.output.suffix(3000))")
+            }
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await stack.accounts(events).allSatisfy { $0.isExactlyOnce(planned: true) })
+            #expect(try await stack.database.count("SELECT count(*)::int FROM plans") == 3)
+            try await stack.stopCleanly(agent, pruner)
+        }
+    }
+
     @Test func aModelHostKilledMidSwapRestoresTheNewestPlanAndAnswersEveryRequestOnce() async throws {
         try await RunTimeStack.with { stack in
             let model = stack.model

@@ -20,13 +20,18 @@ import Testing
         predictedLogPerplexity: Array(repeating: 0, count: z.count), std: Array(repeating: 0.5, count: z.count),
         measuredLogPerplexity: z.map { $0 / 2 }, coverage: 0.5))
     #expect(abs(looser.uncertaintyPenalty - 2) < 1e-12)
+    let loosest = try #require(UncertaintyCalibration.calibrate(
+        predictedLogPerplexity: Array(repeating: 0, count: z.count), std: Array(repeating: 0.5, count: z.count),
+        measuredLogPerplexity: z.map { $0 / 2 }, coverage: 0.3))
+    #expect(loosest.uncertaintyPenalty == 1, "the 3rd smallest z-score is 0.5: clamped to the floor")
 }
 
 @Test func overPredictionsNeedNoPenaltyAndWildUnderPredictionsAreClamped() throws {
     let mean = [Double](repeating: 3, count: 6)
     let pessimistic = try #require(UncertaintyCalibration.calibrate(
         predictedLogPerplexity: mean, std: [Double](repeating: 0.1, count: 6), measuredLogPerplexity: [Double](repeating: 2, count: 6)))
-    #expect(pessimistic.uncertaintyPenalty == 0)
+    #expect(pessimistic.uncertaintyPenalty == UncertaintyCalibration.penaltyRange.lowerBound,
+            "a pessimistic held-out sample never lowers κ below the uncalibrated 1")
     // Members that agree exactly while the truth is far off: a finite, clamped κ.
     let overconfident = try #require(UncertaintyCalibration.calibrate(
         predictedLogPerplexity: mean, std: [Double](repeating: 0, count: 6), measuredLogPerplexity: [Double](repeating: 4, count: 6)))
@@ -70,7 +75,7 @@ import Testing
     // Held out at random: errors within one spread.
     let heldOut = (0..<10).map { UncertaintyCalibration.Residual(predicted: 3, std: 0.1, measured: 3 + 0.1 * (Double($0) / 10 - 0.5)) }
     let alone = try #require(UncertaintyCalibration.calibrate(heldOut: heldOut))
-    #expect(alone.uncertaintyPenalty < 1 && alone.spotCheckCount == 0)
+    #expect(alone.uncertaintyPenalty == 1 && alone.spotCheckCount == 0, "within one spread: the floor")
     // The agent's choices measured four spreads worse: the bound must cover them too.
     let spotChecks = (0..<10).map { _ in UncertaintyCalibration.Residual(predicted: 3, std: 0.1, measured: 3.4) }
     let both = try #require(UncertaintyCalibration.calibrate(heldOut: heldOut, spotChecks: spotChecks))

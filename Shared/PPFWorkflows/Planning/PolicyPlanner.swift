@@ -151,6 +151,7 @@ public struct PolicyPlanner: Sendable {
             if let exportPath { try? FileManager.default.removeItem(atPath: exportPath) }
             return
         }
+        FaultInjection.crashIfRequested(at: FaultInjection.prunerAfterPlanCommit)
         status.count("planned")
         status.set("lastPlan", to: planId.uuidString.lowercased())
         logger.info("planned ratio event \(event) (\(order.origin)) as \(planId.uuidString.lowercased()): \(metric.rawValue), achieved ratio \(String(format: "%.4f", plan.achievedRatio)) (\(plan.prunableParametersAfter) of \(plan.prunableParametersBefore) prunable parameters kept), \(String(format: "%.3f", seconds)) s\(exportPath.map { ", exported to \($0)" } ?? "")")
