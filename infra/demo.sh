@@ -47,10 +47,11 @@ step "4/9 phase 1: bootstrap the predictor through the evaluators: the sensitivi
 step "5/9 phase 2: the agent service trains on the new predictor; one round of active learning on its own policies"
 "$ppf" agent refine --rounds 1 --probes "${DEMO_REFINE_PROBES:-12}"
 
-step "6/9 phase 3: measured searches at anchor ratios (validation split); the agent is distilled toward their winners, stored as a new version and served at once"
+step "6/9 phase 3: measured searches at anchor ratios (validation split); the agent is distilled toward their winners, and the distilled agent is served if it measures better on held-out validation"
 # The anchors (0.15, 0.3, 0.45) sit between the ratios read below, and the
 # check reads validation tokens no search saw, so the table it prints is a
-# held-out verdict on the anchored agent against every hand-made rule.
+# held-out verdict on the anchored agent against the agent before it (the
+# better one serves) and every hand-made rule.
 "$ppf" agent anchor --generations "${DEMO_ANCHOR_GENERATIONS:-12}" --check-tokens "${DEMO_ANCHOR_CHECK_TOKENS:-1024}"
 
 step "7/9 phase 4: ratio changes, answered by the agent in real time, planned by the pruner, spot-checked by the evaluators"

@@ -10,8 +10,9 @@ import PPFWorkflows
 // MARK: - ppf agent anchor
 
 /// `ppf agent anchor`: measured searches at anchor ratios on validation, the
-/// agent distilled toward their winners and stored as a new agent version,
-/// then a held-out validation check of its answers between the anchors.
+/// agent distilled toward their winners, a held-out validation check of its
+/// answers between the anchors against the agent it came from, and the
+/// distilled agent stored as a new agent version only if it measured better.
 struct AgentAnchorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "anchor",
@@ -19,10 +20,11 @@ struct AgentAnchorCommand: AsyncParsableCommand {
         discussion: """
             Each anchor is the winner of a measured search (ranked by the KL divergence from the dense model by \
             default) from uniform, the newest agent's policy and the model's sensitivity profile: no hand-made rule. \
-            The distilled agent answers any ratio by interpolating the anchors' actions, and the agent service serves \
-            it at once (and re-distills it onto every later predictor version). Then the distilled agent's answers at \
-            --check-ratios, the hand-made policies and uniform are scored on a later validation slice the searches never \
-            read. Reads no test tokens.
+            The distilled agent answers any ratio by interpolating the anchors' actions. Its answers at --check-ratios, \
+            the current agent's, the hand-made policies and uniform are scored on a later validation slice the searches \
+            never read; the distilled agent is stored (and served at once by the agent service, which re-distills it \
+            onto every later predictor version) only when its geometric mean there is no worse than the current \
+            agent's (with --no-check, always). Reads no test tokens.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -108,23 +110,47 @@ struct AgentAnchorCommand: AsyncParsableCommand {
                          item.anchor.score ?? .nan, item.outcome.measurementsPerFidelity.reduce(0, +)))
         }
         let anchors = searched.map(\.anchor)
+        let base = agent.agent
+        let fitted = try await BlockingQueue(label: "ppf.agent.anchor.fit").run { try base.distilled(toward: anchors) }
+        print(String(format: "\ndistilled toward %d anchors: fit error %.4f logits", anchors.count, fitted.rootMeanSquareError))
 
-        let distilled: PruningAgent
+        // The held-out check comes first: it decides whether the anchored agent is stored at all.
+        var verdict: AgentAnchoring.Verdict?
+        if !checkRatios.isEmpty {
+            let heldOut = Array(tokens[checkOffset..<(checkOffset + checkTokens)])
+            let names = ["anchored agent", "agent before"] + BaselinePolicy.allCases.map(\.rawValue)
+            print("\nheld-out validation tokens \(checkOffset)..<\(checkOffset + checkTokens), window \(window):")
+            print("| r | " + names.joined(separator: " | ") + " |")
+            print("|---:|" + names.map { _ in "---:" }.joined(separator: "|") + "|")
+            var anchoredValues: [Double] = [], beforeValues: [Double] = []
+            for ratio in checkRatios {
+                var policies: [(ratio: Double, policy: PruningPolicy)] = [
+                    (ratio, try fitted.agent.policy(forRatio: ratio)), (ratio, try base.policy(forRatio: ratio)),
+                ]
+                for baseline in BaselinePolicy.allCases {
+                    policies.append((ratio, try session.policy(.baseline(baseline), targetRatio: ratio)))
+                }
+                let values = try await anchoring.perplexities(of: policies, on: heldOut)
+                anchoredValues.append(values[0])
+                beforeValues.append(values[1])
+                print(String(format: "| %.2f | ", ratio) + values.map { String(format: "%.2f", $0) }.joined(separator: " | ") + " |")
+            }
+            verdict = AgentAnchoring.Verdict(anchored: anchoredValues, before: beforeValues)
+            if let verdict { print("\n" + verdict.summary) }
+        }
+
         if dryRun {
-            let fitted = try agent.agent.distilled(toward: anchors)
-            distilled = fitted.agent
-            print(String(format: "\ndistilled (not stored, --dry-run): fit error %.4f logits", fitted.rootMeanSquareError))
+            print("not stored (--dry-run)")
+        } else if let verdict, !verdict.keepsAnchored {
+            print("not stored: the anchored agent measured worse than agent \(agent.versionId.uuidString.lowercased()) on held-out validation, which keeps serving")
         } else {
             let context = try await ServiceContext.start(serviceName: "ppf", settings: settings)
-            let stored = try await AgentVersions.anchored(agent, anchors: anchors, correlationId: nil,
+            let stored = try await AgentVersions.anchored(agent, anchors: anchors, fitted: fitted, correlationId: nil,
                                                           producer: context.producerName, pool: context.pool,
                                                           queue: BlockingQueue(label: "ppf.agent.anchor.fit"))
             _ = try? await context.makeOutboxRelay().publishPending()
-            distilled = stored.agent.agent
             let versionId = stored.agent.versionId
-            print(String(format: "\nagent version %@%@: distilled toward %d anchors, fit error %.4f logits",
-                         versionId.uuidString.lowercased(), stored.inserted ? "" : " (stored already)",
-                         anchors.count, stored.fitError))
+            print("agent version \(versionId.uuidString.lowercased())\(stored.inserted ? "" : " (stored already)"): the anchored agent")
             let serving = try await AgentAnchoring.waitUntilServed(versionId: versionId, modelId: settings.modelId,
                                                                    pool: context.pool)
             await context.shutdown()
@@ -136,23 +162,6 @@ struct AgentAnchorCommand: AsyncParsableCommand {
             case .timedOut(let behind):
                 print("warning: after 120 s some agent instances still serve another version: \(behind.joined(separator: "; "))")
             }
-        }
-
-        guard !checkRatios.isEmpty else { return }
-        let heldOut = Array(tokens[checkOffset..<(checkOffset + checkTokens)])
-        let names = ["anchored agent", "agent before"] + BaselinePolicy.allCases.map(\.rawValue)
-        print("\nheld-out validation tokens \(checkOffset)..<\(checkOffset + checkTokens), window \(window):")
-        print("| r | " + names.joined(separator: " | ") + " |")
-        print("|---:|" + names.map { _ in "---:" }.joined(separator: "|") + "|")
-        for ratio in checkRatios {
-            var policies: [(ratio: Double, policy: PruningPolicy)] = [
-                (ratio, try distilled.policy(forRatio: ratio)), (ratio, try agent.agent.policy(forRatio: ratio)),
-            ]
-            for baseline in BaselinePolicy.allCases {
-                policies.append((ratio, try session.policy(.baseline(baseline), targetRatio: ratio)))
-            }
-            let values = try await anchoring.perplexities(of: policies, on: heldOut)
-            print(String(format: "| %.2f | ", ratio) + values.map { String(format: "%.2f", $0) }.joined(separator: " | ") + " |")
         }
         print(String(format: "\n%.0f s", Date().timeIntervalSince(started)))
     }

@@ -98,6 +98,43 @@ public struct AgentAnchoring: Sendable {
     }
 }
 
+// MARK: - Keeping the better-measured agent
+
+extension AgentAnchoring {
+    /// Whether the distilled agent measured better than the agent it came
+    /// from, on held-out validation tokens at the same ratios: only then is
+    /// it stored and served (issue 13 §4: keep the best-measured agent, not
+    /// merely the newest). In the demo of 2026-12-04 02:50 UTC the anchored
+    /// agent lost to the one before it at 0.35 and 0.5 and won at 0.2.
+    public struct Verdict: Sendable, Equatable {
+        /// Geometric means of the two agents' perplexities over the check ratios.
+        public let anchoredGeometricMean: Double
+        public let beforeGeometricMean: Double
+
+        /// The verdict on paired perplexities (one per check ratio, in the
+        /// same order); nil when there are none, the counts differ, or one is
+        /// not a positive finite number.
+        public init?(anchored: [Double], before: [Double]) {
+            guard !anchored.isEmpty, anchored.count == before.count,
+                  (anchored + before).allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
+            func geometricMean(_ values: [Double]) -> Double {
+                exp(values.map { log($0) }.reduce(0, +) / Double(values.count))
+            }
+            anchoredGeometricMean = geometricMean(anchored)
+            beforeGeometricMean = geometricMean(before)
+        }
+
+        /// The anchored agent is kept when it is no worse (a tie keeps it: its policies come from measurements).
+        public var keepsAnchored: Bool { anchoredGeometricMean <= beforeGeometricMean }
+
+        /// One line for the command's output.
+        public var summary: String {
+            String(format: "held-out geometric mean: anchored %.2f, agent before %.2f (%+.1f %%)", anchoredGeometricMean,
+                   beforeGeometricMean, 100 * (anchoredGeometricMean / beforeGeometricMean - 1))
+        }
+    }
+}
+
 // MARK: - Waiting for the agent service
 
 extension AgentAnchoring {

@@ -244,7 +244,9 @@ public enum AgentVersions {
     /// `queue` and stored with its event and audit entry. The distilled agent
     /// keeps `base`'s training report; its artifact lists the anchors and the fit error.
     /// - Throws: ``AgentError`` for anchors that do not fit the agent; ``StoreError``.
-    public static func anchored(_ base: LoadedAgent, anchors: [AgentAnchor], correlationId: UUID?, producer: String,
+    /// - Parameter fitted: the distillation, when the caller has made it already (it is deterministic).
+    public static func anchored(_ base: LoadedAgent, anchors: [AgentAnchor], fitted given: (agent: PruningAgent, rootMeanSquareError: Double)? = nil,
+                                correlationId: UUID?, producer: String,
                                 pool: PGPool, queue: BlockingQueue) async throws
         -> (agent: LoadedAgent, fitError: Double, inserted: Bool) {
         let bytes = base.record.artifact
@@ -261,7 +263,8 @@ public enum AgentVersions {
                     artifact.anchorFitError ?? .nan, false)
         }
         let agent = base.agent
-        let fitted = try await queue.run { try agent.distilled(toward: anchors) }
+        let fitted: (agent: PruningAgent, rootMeanSquareError: Double)
+        if let given { fitted = given } else { fitted = try await queue.run { try agent.distilled(toward: anchors) } }
         let artifact = AgentArtifact(agent: fitted.agent, report: baseArtifact.report,
                                      predictorVersion: base.predictorVersionId.uuidString.lowercased(), anchors: anchors,
                                      fitError: fitted.rootMeanSquareError)
