@@ -55,6 +55,9 @@ struct PredictorCrossValidation: AsyncParsableCommand {
     @Flag(help: "Leave out policies that drop a block.")
     var noBlockDrops = false
 
+    @Option(help: "Seed of the fold assignment and of training (another seed shows how much a result is noise).")
+    var seed: UInt64 = 17
+
     @Option(help: "Fold groups: family (a hand-made rule at every ratio and its perturbations share a fold) or none.")
     var grouping: PredictorValidation.Grouping = .family
 
@@ -71,7 +74,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
         guard let set = try TrainingSet(samples, profiles: profiles, withSensitivity: !noSensitivity) else {
             throw UserFacingError("no measurements of '\(modelId)'")
         }
-        var hyperparameters = PredictorHyperparameters(seed: 1)
+        var hyperparameters = PredictorHyperparameters(seed: seed == 17 ? 1 : seed)
         let widths = conv.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         hyperparameters.architecture = NetworkArchitecture(kernelSize: kernel, convolutionChannels: widths, headWidth: head)
         hyperparameters.ensembleSize = ensemble
@@ -85,7 +88,7 @@ struct PredictorCrossValidation: AsyncParsableCommand {
                                   uniquingKeysWith: { first, _ in first })
         let validation = try PredictorValidation.run(
             samples: set.samples, provenance: provenance, policies: policies, sensitivity: set.sensitivity, folds: folds,
-            grouping: grouping, hyperparameters: hyperparameters) { fold in
+            grouping: grouping, hyperparameters: hyperparameters, seed: seed) { fold in
             FileHandle.standardError.write(Data("fold \(fold)/\(folds) done\n".utf8))
         }
         print(validation.foldDescription)

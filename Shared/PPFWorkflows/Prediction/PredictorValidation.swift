@@ -50,17 +50,18 @@ public struct PredictorValidation: Sendable {
     ///   - provenance: each policy's source and ratio, by sample id (a policy id).
     ///   - policies: each sample's policy, by sample id (places legacy perturbations in their family).
     ///   - sensitivity: the profile the samples were featurised with, if any.
+    ///   - seed: the fold assignment's seed.
     ///   - progress: told after each fold (1-based).
     /// - Throws: ``PredictorError`` for fewer groups than folds; what training throws.
     public static func run(samples: [TrainingSample], provenance: [String: PolicyRepository.Provenance],
                            policies: [String: PruningPolicy], sensitivity: SensitivityProfile?, folds: Int,
-                           grouping: Grouping, hyperparameters: PredictorHyperparameters,
+                           grouping: Grouping, hyperparameters: PredictorHyperparameters, seed: UInt64 = 17,
                            progress: (Int) -> Void = { _ in }) throws -> PredictorValidation {
         let ids = samples.map(\.id)
         let groups: [String]? = grouping == .family
             ? PolicySources.foldGroups(ids: ids, sources: provenance.mapValues(\.source), policies: policies) : nil
         let validation = try CrossValidation.run(samples, groups: groups, folds: folds, hyperparameters: hyperparameters,
-                                                 progress: progress)
+                                                 seed: seed, progress: progress)
         // Policies without a known ratio get strata of their own (no pair, no regret).
         let strata = ids.enumerated().map { index, id in
             provenance[id]?.ratio.map { StratifiedRanking.stratum(ofRatio: $0) } ?? Int.min + index
