@@ -13,9 +13,9 @@ import Testing
     }
 
     /// Stores a policy, a request for it and (optionally) its measurement; returns the request.
-    static func measured(_ policy: PruningPolicy, perplexity: Double?, on connection: PGConnection)
+    static func measured(_ policy: PruningPolicy, perplexity: Double?, source: String = "sampler", on connection: PGConnection)
         async throws -> EvaluationRequest {
-        let stored = try await PolicyRepository.store(policy, modelId: model, source: "sampler", targetRatio: 0.3,
+        let stored = try await PolicyRepository.store(policy, modelId: model, source: source, targetRatio: 0.3,
                                                       on: connection).record
         let request = try EvaluationRequest(requestId: UUID(), modelId: model, policyId: stored.id, policy: policy,
                                             metric: "wanda-sp", split: "validation", tokenBudget: 512, window: 128,
@@ -113,6 +113,13 @@ import Testing
                 #expect(try await MeasurementRepository.count(modelId: Self.model, excluding: [], on: connection) == 3)
                 #expect(try await MeasurementRepository.count(modelId: Self.model, excluding: Array(ids.prefix(2)),
                                                               on: connection) == 1)
+                // A sensitivity probe's measurement does not count towards a retraining when its source is ignored.
+                _ = try await Self.measured(Self.policy(0.45), perplexity: 14, source: "profile:attention", on: connection)
+                #expect(try await MeasurementRepository.count(modelId: Self.model, excluding: [ids[0]], on: connection) == 3)
+                #expect(try await MeasurementRepository.count(modelId: Self.model, excluding: [ids[0]],
+                                                              ignoringSourcesPrefixed: "profile:", on: connection) == 2)
+                #expect(try await MeasurementRepository.count(modelId: Self.model, excluding: [],
+                                                              ignoringSourcesPrefixed: "samp", on: connection) == 1)
                 #expect(try await MeasurementRepository.modelIds(on: connection) == [Self.model])
             }
         }

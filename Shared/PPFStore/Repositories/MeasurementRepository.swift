@@ -123,10 +123,21 @@ public enum MeasurementRepository {
 
     /// How many measurements of `modelId` are not among `trainedOn`: what
     /// arrived since a predictor version was trained.
-    public static func count(modelId: String, excluding trainedOn: [Int64], on connection: PGConnection) async throws -> Int {
-        let rows = try await connection.query("""
-            SELECT count(*) FROM measurements WHERE model_id = \(modelId) AND NOT (id = ANY(\(trainedOn)))
-            """)
+    /// - Parameter ignoredSource: a `policies.source` prefix whose measurements do not count (nil: all count).
+    public static func count(modelId: String, excluding trainedOn: [Int64], ignoringSourcesPrefixed ignoredSource: String? = nil,
+                             on connection: PGConnection) async throws -> Int {
+        let rows: PGRows
+        if let ignoredSource {
+            rows = try await connection.query("""
+                SELECT count(*) FROM measurements m JOIN policies p ON p.id = m.policy_id
+                 WHERE m.model_id = \(modelId) AND NOT (m.id = ANY(\(trainedOn)))
+                   AND NOT starts_with(p.source, \(ignoredSource))
+                """)
+        } else {
+            rows = try await connection.query("""
+                SELECT count(*) FROM measurements WHERE model_id = \(modelId) AND NOT (id = ANY(\(trainedOn)))
+                """)
+        }
         return try rows.first?.decode(Int.self, column: 0) ?? 0
     }
 

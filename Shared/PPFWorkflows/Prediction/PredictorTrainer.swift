@@ -93,7 +93,12 @@ public actor PredictorTrainer {
     private func trainIfDue(modelId: String, correlationId: UUID?) async throws {
         let pending = try await context.pool.withConnection { connection in
             let trained = try await PredictorVersionRepository.latestSummary(modelId: modelId, on: connection)
+            // Sensitivity probes do not count: one alone teaches nothing (the profile needs every
+            // block), and the bootstrap that measures them asks for a training when they are in.
+            // Counting them made the demo train about eight predictor versions, and an agent on
+            // each, while its probes arrived.
             return try await MeasurementRepository.count(modelId: modelId, excluding: trained?.trainingMeasurementIds ?? [],
+                                                         ignoringSourcesPrefixed: BootstrapCandidate.sensitivityProbeSource,
                                                          on: connection)
         }
         guard pending >= retrainAfter else {
