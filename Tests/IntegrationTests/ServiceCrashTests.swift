@@ -65,15 +65,7 @@ import Testing
             #expect(atCrash.allSatisfy { $0.isExactlyOnce(planned: false) }, "the agent answered all three: \(atCrash)")
             #expect(atCrash.allSatisfy { $0.plans == 0 && $0.planEntries == 0 }, "a killed planning stores nothing: \(atCrash)")
 
-            let pruner = try stack.start("pruner")
-            let accounts = try await stack.awaitExactlyOnce(events, planned: true)
-            for account in accounts {
-                #expect(account.isExactlyOnce(planned: true), "\(account): \(pruner.output.suffix(3000))")
-            }
-            try await Task.sleep(for: .seconds(2))
-            #expect(try await stack.accounts(events).allSatisfy { $0.isExactlyOnce(planned: true) })
-            #expect(try await stack.database.count("SELECT count(*)::int FROM plans") == 3)
-            try await stack.stopCleanly(agent, pruner)
+            try await Self.restartPrunerAndExpectEachEventPlannedOnce(events, stack: stack, agent: agent)
         }
     }
 
@@ -93,16 +85,23 @@ import Testing
 
             // Restarted: the redelivered policy of the committed plan is skipped (its plan exists),
             // the other two are planned, and every plan is announced once.
-            let pruner = try stack.start("pruner")
-            let accounts = try await stack.awaitExactlyOnce(events, planned: true)
-            for account in accounts {
-                #expect(account.isExactlyOnce(planned: true), "\(account): \(pruner.output.suffix(3000))")
-            }
-            try await Task.sleep(for: .seconds(2))
-            #expect(try await stack.accounts(events).allSatisfy { $0.isExactlyOnce(planned: true) })
-            #expect(try await stack.database.count("SELECT count(*)::int FROM plans") == 3)
-            try await stack.stopCleanly(agent, pruner)
+            try await Self.restartPrunerAndExpectEachEventPlannedOnce(events, stack: stack, agent: agent)
         }
+    }
+
+    /// Starts a pruner and expects every event answered, planned and announced
+    /// exactly once, also after a pause for a late duplicate; then stops both.
+    static func restartPrunerAndExpectEachEventPlannedOnce(_ events: [UUID], stack: RunTimeStack,
+                                                           agent: ServiceProcess) async throws {
+        let pruner = try stack.start("pruner")
+        let accounts = try await stack.awaitExactlyOnce(events, planned: true)
+        for account in accounts {
+            #expect(account.isExactlyOnce(planned: true), "\(account): \(pruner.output.suffix(3000))")
+        }
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await stack.accounts(events).allSatisfy { $0.isExactlyOnce(planned: true) })
+        #expect(try await stack.database.count("SELECT count(*)::int FROM plans") == events.count)
+        try await stack.stopCleanly(agent, pruner)
     }
 
     @Test func aModelHostKilledMidSwapRestoresTheNewestPlanAndAnswersEveryRequestOnce() async throws {
