@@ -50,21 +50,23 @@ public struct PredictorArtifact: Codable, Sendable, Hashable {
     }
 
     /// Trains a predictor on `training`, scores it on `heldOut` (skipped when
-    /// fewer than 2), calibrates the uncertainty penalty on them (see
-    /// ``UncertaintyCalibration``), and measures the learning curve at
+    /// fewer than 2), calibrates the uncertainty penalty on them and on the
+    /// agent's `spotChecks` (see ``UncertaintyCalibration``), and measures the learning curve at
     /// `learningCurveSizes` (none when empty) on the same held-out fold.
     public static func train(
         training: [TrainingSample],
         heldOut: [TrainingSample],
         hyperparameters: PredictorHyperparameters = PredictorHyperparameters(),
         learningCurveSizes: [Int] = [],
+        spotChecks: [UncertaintyCalibration.Residual] = [],
         createdAt: Date = Date()
     ) throws(PredictorError) -> PredictorArtifact {
         let start = DispatchTime.now().uptimeNanoseconds
         let predictor = try PerformancePredictor.train(on: training, hyperparameters: hyperparameters)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let metrics = heldOut.count >= 2 ? try predictor.evaluate(on: heldOut) : nil
-        let calibration = try UncertaintyCalibration.calibrate(predictor, on: heldOut)
+        let calibration = UncertaintyCalibration.calibrate(
+            heldOut: try UncertaintyCalibration.residuals(of: predictor, on: heldOut), spotChecks: spotChecks)
         let curve = heldOut.count >= 2 && !learningCurveSizes.isEmpty
             ? try LearningCurve.measure(training: training, heldOut: heldOut, sizes: learningCurveSizes,
                                         hyperparameters: hyperparameters)
@@ -126,21 +128,11 @@ extension PredictorArtifact {
         replacingPredictor(predictor.attaching(sensitivity: sensitivity))
     }
 
-    /// The same artifact with `calibration` in place of its own (the
-    /// predictor service recalibrates on the agent's spot-checks too).
-    public func calibrated(_ calibration: UncertaintyCalibration?) -> PredictorArtifact {
-        copy(predictor: predictor, calibration: calibration)
-    }
-
     /// This artifact with `predictor` in place of its own, everything else kept.
     private func replacingPredictor(_ predictor: PerformancePredictor) -> PredictorArtifact {
-        copy(predictor: predictor, calibration: uncertaintyCalibration)
-    }
-
-    private func copy(predictor: PerformancePredictor, calibration: UncertaintyCalibration?) -> PredictorArtifact {
         PredictorArtifact(predictor: predictor, trainingSampleIds: trainingSampleIds,
                           heldOutSampleIds: heldOutSampleIds, heldOutMetrics: heldOutMetrics,
                           learningCurve: learningCurve, trainingSeconds: trainingSeconds,
-                          uncertaintyCalibration: calibration, createdAt: createdAt)
+                          uncertaintyCalibration: uncertaintyCalibration, createdAt: createdAt)
     }
 }

@@ -108,14 +108,6 @@ public struct UncertaintyCalibration: Codable, Sendable, Hashable {
         }
     }
 
-    /// Calibrates `κ` for `predictor` on `heldOut` alone.
-    /// - Throws: what prediction throws for a sample of another feature spec.
-    public static func calibrate(_ predictor: PerformancePredictor, on heldOut: [TrainingSample],
-                                 coverage: Double = defaultCoverage) throws(PredictorError) -> UncertaintyCalibration? {
-        guard heldOut.count >= minimumCount else { return nil }
-        return calibrate(heldOut: try residuals(of: predictor, on: heldOut), coverage: coverage)
-    }
-
     /// One line for logs and reports.
     public var summary: String {
         String(format: "κ = %.2f (covers %.0f %% of %d residuals, %d of them the agent's spot-checks; κ = 1 covered %.0f %%; median std %.3f vs median |error| %.3f in log-ppl)",

@@ -146,13 +146,11 @@ public actor PredictorTrainer {
                 // A test can hold the process here and SIGKILL it mid-training (no version is stored yet).
                 FaultInjection.holdIfRequested(at: FaultInjection.duringPredictorTraining)
                 let (training, heldOut) = try Self.split(samples)
-                let trained = try PredictorArtifact.train(
+                return try PredictorArtifact.train(
                     training: training, heldOut: heldOut,
                     hyperparameters: PredictorHyperparameters(seed: Self.seed),
-                    learningCurveSizes: LearningCurve.defaultSizes(trainingCount: training.count))
+                    learningCurveSizes: LearningCurve.defaultSizes(trainingCount: training.count), spotChecks: spotChecks)
                     .attaching(profile).attaching(sensitivity: sensitivity)
-                let heldOutResiduals = try UncertaintyCalibration.residuals(of: trained.predictor, on: heldOut)
-                return trained.calibrated(UncertaintyCalibration.calibrate(heldOut: heldOutResiduals, spotChecks: spotChecks))
             }
         } catch let error as PredictorError {
             return try await skip(modelId, reason: error.message, correlationId: correlationId, command: command)
