@@ -15,6 +15,12 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().pa
 let rdkafkaRuntime: [LinkerSetting] = [
     .unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "\(packageRoot)/.deps/lib"]),
 ]
+/// OpenBLAS 0.3.34 (scipy-openblas32, `make setup` puts it in .deps/lib): found
+/// there at link time and, through the rpath, at run time, by every binary
+/// that links PPFTensor (the COpenBLAS shim says why not Debian's 0.3.21).
+let openBLASRuntime: [LinkerSetting] = [
+    .unsafeFlags(["-L\(packageRoot)/.deps/lib", "-Xlinker", "-rpath", "-Xlinker", "\(packageRoot)/.deps/lib"]),
+]
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -62,14 +68,14 @@ let package = Package(
         // MARK: - Shared modules
         .target(name: "PPFErrors", path: "Shared/PPFErrors", swiftSettings: strict),
         .target(name: "PPFContracts", path: "Shared/PPFContracts", swiftSettings: strict),
-        .target(name: "PPFRuntime", dependencies: ["PPFContracts", "PPFBus", "PPFStore", logging],
+        .target(name: "PPFRuntime", dependencies: ["PPFContracts", "PPFBus", "PPFStore", "PPFTensor", logging],
                 path: "Shared/PPFRuntime", swiftSettings: strict),
         .target(name: "PPFBus", dependencies: ["CRdKafka", "PPFContracts", logging],
                 path: "Shared/PPFBus", swiftSettings: strict),
         .target(name: "PPFStore", dependencies: ["CLibPQ", "PPFContracts", logging],
                 path: "Shared/PPFStore", swiftSettings: strict),
         .target(name: "PPFTensor", dependencies: ["COpenBLAS", "PPFErrors"],
-                path: "Shared/PPFTensor", swiftSettings: strict),
+                path: "Shared/PPFTensor", swiftSettings: strict, linkerSettings: openBLASRuntime),
         .target(name: "PPFModel", dependencies: ["PPFTensor", "PPFContracts", "PPFErrors"],
                 path: "Shared/PPFModel", swiftSettings: strict),
         .target(name: "PPFPruning", dependencies: ["PPFModel", "PPFTensor", "PPFContracts", "PPFErrors"],

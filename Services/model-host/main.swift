@@ -13,10 +13,8 @@
 // Heartbeats carry the version serving, swaps since start and requests answered.
 import PPFRuntime
 import PPFWorkflows
-import PPFTensor
 
 let board = ServiceStatus(counters: ["swaps", "answered"], fields: ["model": "", "version": ""])
 await ServiceMain.run(serviceName: "model-host", details: { board.details }) { context in
-    if context.settings.blasThreads > 0 { BLAS.setThreadCount(context.settings.blasThreads) }
     return [ModelHostService(context: context, board: board)]
 }

@@ -56,8 +56,8 @@ struct ModelBench: ParsableCommand {
         if let write {
             let command = (["ppf", "bench", "model"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
             let section = """
-                Measured \(ISO8601DateFormatter().string(from: Date())) on \(ProcessInfo.processInfo.activeProcessorCount) cores, \
-                BLAS threads \(BLAS.threadCount). Reproduce: `make bench-model` (runs `\(command)`).
+                Measured \(ISO8601DateFormatter().string(from: Date())) on \(Machine.description). \
+                Reproduce: `make bench-model` (runs `\(command)`).
 
                 \(table)
                 """
@@ -144,7 +144,7 @@ struct PruneBench: ParsableCommand {
         ) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let command = (["ppf", "bench", "prune"] + CommandLine.arguments.dropFirst(3)).joined(separator: " ")
         let markdown = """
-            Measured \(ISO8601DateFormatter().string(from: Date())) with `\(command)`, BLAS threads \(BLAS.threadCount).
+            Measured \(ISO8601DateFormatter().string(from: Date())) with `\(command)` on \(Machine.description).
 
             \(report.markdown())
             """

@@ -68,7 +68,7 @@ struct NoiseFloorBench: AsyncParsableCommand {
             return (try PruningSession.prepare(checkpoint: checkpoint, corpus: corpus, metric: metric, cache: cache, calibrate: true),
                     checkpoint.tokens(of: try corpus.text(of: .validation), limit: limit))
         }
-        print("\(chosen.count) of \(stored.count) measured policies (\(regime)); \(ProcessInfo.processInfo.activeProcessorCount) cores, BLAS threads \(BLAS.threadCount)")
+        print("\(chosen.count) of \(stored.count) measured policies (\(regime)); \(Machine.description)")
         print("| tokens | metric | policies | raw APE | APE after the common shift | mean log shift | Kendall τ | τ within a ratio |")
         print("|---:|---|---:|---:|---:|---:|---:|---:|")
         var reproduced: Double?

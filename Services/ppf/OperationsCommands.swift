@@ -6,6 +6,7 @@ import PPFContracts
 import PPFRuntime
 import PPFWorkflows
 import PPFStore
+import PPFTensor
 
 // MARK: - ppf status
 
@@ -44,6 +45,13 @@ struct Status: AsyncParsableCommand {
                   + "\(duration(instance.secondsSinceHeartbeat)) ago / \(duration(instance.uptimeSeconds))")
         }
         if status.instances.isEmpty { print("  (no service has ever sent a heartbeat to this database)") }
+        // Which OpenBLAS kernel each live service runs: a `Prescott` here means
+        // the library did not recognise the CPU and every timing is suspect.
+        let live = status.instances.filter { $0.secondsSinceHeartbeat <= aliveWithin && !$0.blas.isEmpty }
+        for (blas, instances) in Dictionary(grouping: live, by: \.blas).sorted(by: { $0.key < $1.key }) {
+            print("  BLAS \(blas): \(instances.map(\.service).joined(separator: ", "))")
+        }
+        print("  this machine: \(Machine.description)")
 
         print("\npending work")
         print("  outbox entries not yet published  \(status.unpublishedOutboxEntries)")

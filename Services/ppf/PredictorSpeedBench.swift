@@ -64,7 +64,7 @@ struct PredictorSpeedBench: AsyncParsableCommand {
                                          tokens: checkpoint.tokens(of: try corpus.text(of: split), limit: trainedIn.tokenBudget),
                                          window: trainedIn.window, queue: BlockingQueue(label: "ppf.bench.predictor"))
         print("predictor \(stored.record.id.uuidString.lowercased()): \(predictor.members.count) members; "
-              + "true measurements: \(trainedIn); BLAS threads \(BLAS.threadCount)")
+              + "true measurements: \(trainedIn); \(Machine.description)")
 
         var rows: [Row] = []
         for (index, sample) in chosen.enumerated() {

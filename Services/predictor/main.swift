@@ -7,11 +7,8 @@
 // On start it reconciles from PostgreSQL: a model with enough untrained measurements is trained.
 import PPFRuntime
 import PPFWorkflows
-import PPFTensor
 
-await ServiceMain.run(serviceName: "predictor") { context in
-    // The networks are tiny: more BLAS threads only add synchronisation (default 1).
-    BLAS.setThreadCount(context.settings.blasThreads > 0 ? context.settings.blasThreads : 1)
+await ServiceMain.run(serviceName: "predictor", defaultBLASThreads: 1) { context in
     let cache = PredictorCache()
     let trainer = PredictorTrainer(context: context, cache: cache)
     let responder = PredictionResponder(context: context, cache: cache)

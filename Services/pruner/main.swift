@@ -13,10 +13,8 @@
 // Heartbeats carry the model id, the policy in hand and the number of plans stored.
 import PPFRuntime
 import PPFWorkflows
-import PPFTensor
 
 let status = ServiceStatus(counters: ["planned"], fields: ["model": ""])
 await ServiceMain.run(serviceName: "pruner", details: { status.details }) { context in
-    if context.settings.blasThreads > 0 { BLAS.setThreadCount(context.settings.blasThreads) }
     return [PrunerService(context: context, status: status)]
 }

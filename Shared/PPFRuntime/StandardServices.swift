@@ -55,14 +55,7 @@ public struct HeartbeatService: PPFService {
                                   version: PPFVersion.current, startedAt: context.startedAt,
                                   inFlight: context.inFlight.value, details: details())
         try await context.pool.withConnection { connection in
-            _ = try await connection.execute(try """
-                INSERT INTO service_instances (service, instance_id, version, started_at, last_seen, in_flight, details)
-                VALUES (\(heartbeat.service), \(heartbeat.instanceId), \(heartbeat.version),
-                        \(heartbeat.startedAt), now(), \(heartbeat.inFlight), \(SQLJSON(heartbeat.details)))
-                ON CONFLICT (service, instance_id) DO UPDATE
-                   SET version = EXCLUDED.version, started_at = EXCLUDED.started_at, last_seen = now(),
-                       in_flight = EXCLUDED.in_flight, details = EXCLUDED.details
-                """)
+            try await SystemStatusRepository.recordHeartbeat(heartbeat, on: connection)
         }
         let envelope = Envelope(correlationId: UUID(), producer: context.producerName, payload: heartbeat)
         _ = try await context.producer.send(envelope, to: Topic.status, key: settings.instanceId)

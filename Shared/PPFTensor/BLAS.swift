@@ -20,7 +20,7 @@ public enum BLAS {
         /// `op(X) = Xᵀ`.
         case transposed
 
-        fileprivate var cValue: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+        fileprivate var cValue: PPF_CBLAS_TRANSPOSE { self == .none ? PPFCblasNoTrans : PPFCblasTrans }
     }
 
     // MARK: - Threads
@@ -31,19 +31,34 @@ public enum BLAS {
     /// default of one thread per core, so each service sets this from its
     /// configuration. Values below 1 are raised to 1.
     public static func setThreadCount(_ count: Int) {
-        openblas_set_num_threads(Int32(clamping: max(1, count)))
+        scipy_openblas_set_num_threads(Int32(clamping: max(1, count)))
     }
 
     /// The number of threads OpenBLAS currently uses.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    public static var threadCount: Int { Int(scipy_openblas_get_num_threads()) }
 
     /// The number of processors OpenBLAS detected (its default thread count).
-    public static var processorCount: Int { Int(openblas_get_num_procs()) }
+    public static var processorCount: Int { Int(scipy_openblas_get_num_procs()) }
 
     /// OpenBLAS's build description (version, kernel, threading), for benchmark reports.
     public static var configuration: String {
-        guard let text = openblas_get_config() else { return "unknown" }
+        guard let text = scipy_openblas_get_config() else { return "unknown" }
         return String(cString: text)
+    }
+
+    /// The kernel family OpenBLAS chose for this CPU at load time (`SkylakeX`,
+    /// `Cooperlake`, `Zen`, `Haswell`, … or `Prescott`, the SSE3 fallback that
+    /// means the library did not recognise the CPU). Honours `OPENBLAS_CORETYPE`.
+    public static var kernel: String {
+        guard let text = scipy_openblas_get_corename() else { return "unknown" }
+        return String(cString: text)
+    }
+
+    /// One line naming the BLAS, its kernel and its thread count, for start-up
+    /// logs, `ppf status` and every benchmark table.
+    public static var summary: String {
+        let version = configuration.split(separator: " ").prefix(2).joined(separator: " ")
+        return "\(version), kernel \(kernel), \(threadCount) thread(s)"
     }
 
     // MARK: - Matrix multiply
@@ -84,7 +99,7 @@ public enum BLAS {
         _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
-        cblas_sgemm(CblasRowMajor, transA.cValue, transB.cValue,
+        scipy_cblas_sgemm(PPFCblasRowMajor, transA.cValue, transB.cValue,
                     Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -14,8 +14,8 @@ public enum Machine {
         return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
 
-    /// "CPU model, N cores; OpenBLAS build (kernel), T threads".
+    /// "CPU model, N cores; OpenBLAS version, kernel K, T thread(s)".
     public static var description: String {
-        "\(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.configuration), \(BLAS.threadCount) BLAS thread(s)"
+        "\(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary)"
     }
 }

@@ -182,6 +182,21 @@ import Testing
                 #expect(status.ratioEvents == 1)
                 #expect(status.backlog == .init(unansweredRatioEvents: 1, unmeasuredRequests: 1, answersWithoutPlan: 0),
                         "one event without an outcome, one request without a measurement (the other is measured)")
+
+                // Heartbeats: the second beat of an instance replaces its row; the BLAS line comes from its details.
+                let started = Date(timeIntervalSinceNow: -60)
+                for inFlight in [3, 1] {
+                    try await SystemStatusRepository.recordHeartbeat(
+                        Heartbeat(service: "evaluator", instanceId: "h-1", version: "9.9", startedAt: started, inFlight: inFlight,
+                                  details: ["blas": "OpenBLAS 0.3.34, kernel Zen, 1 thread(s)"]), on: connection)
+                }
+                try await SystemStatusRepository.recordHeartbeat(
+                    Heartbeat(service: "agent", instanceId: "h-2", version: "9.9", startedAt: started, inFlight: 0, details: [:]),
+                    on: connection)
+                let beating = try await SystemStatusRepository.current(on: connection).instances
+                #expect(beating.map(\.service) == ["agent", "evaluator"])
+                #expect(beating.map(\.blas) == ["", "OpenBLAS 0.3.34, kernel Zen, 1 thread(s)"])
+                #expect(beating[1].inFlight == 1 && beating[1].uptimeSeconds >= 59 && beating[1].secondsSinceHeartbeat < 30)
             }
         }
     }

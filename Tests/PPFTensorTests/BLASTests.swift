@@ -101,3 +101,12 @@ func gemmMatchesNaiveTripleLoopForEveryTransposeCombination(transA: BLAS.Transpo
     #expect(result.gigaflopsPerSecond > 0)
     #expect(result.bestSeconds.isFinite)
 }
+
+@Test func theLinkedBLASIsThePinnedOpenBLASAndNamesItsKernel() {
+    // infra/packages.lock pins scipy-openblas32 0.3.34; a build that silently
+    // picked up another OpenBLAS (Debian's 0.3.21) would report another version.
+    #expect(BLAS.configuration.hasPrefix("OpenBLAS 0.3.34"))
+    #expect(!BLAS.kernel.isEmpty && BLAS.kernel != "unknown")
+    #expect(BLAS.summary.contains("kernel \(BLAS.kernel)"))
+    #expect(BLAS.summary.contains("\(BLAS.threadCount) thread(s)"))
+}

@@ -1,4 +1,5 @@
 import Foundation
+import PPFContracts
 
 // MARK: - SystemStatus
 
@@ -16,6 +17,8 @@ public struct SystemStatus: Sendable, Equatable {
         public var secondsSinceHeartbeat: Double
         /// Seconds since it started.
         public var uptimeSeconds: Double
+        /// The BLAS it runs on, kernel and threads ("" from a build before heartbeats carried it).
+        public var blas: String
     }
 
     /// The work each service still owes, from the system of record: a lost
@@ -62,11 +65,12 @@ public enum SystemStatusRepository {
         let instances = try await connection.query("""
             SELECT service, instance_id, version, in_flight,
                    extract(epoch FROM now() - last_seen)::float8 AS age,
-                   extract(epoch FROM now() - started_at)::float8 AS uptime
+                   extract(epoch FROM now() - started_at)::float8 AS uptime,
+                   coalesce(details ->> 'blas', '') AS blas
               FROM service_instances ORDER BY service, instance_id
-            """).decode((String, String, String, Int32, Double, Double).self).map {
+            """).decode((String, String, String, Int32, Double, Double, String).self).map {
             SystemStatus.Instance(service: $0.0, instanceId: $0.1, version: $0.2, inFlight: Int($0.3),
-                                  secondsSinceHeartbeat: $0.4, uptimeSeconds: $0.5)
+                                  secondsSinceHeartbeat: $0.4, uptimeSeconds: $0.5, blas: $0.6)
         }
         let counts = try await connection.query("""
             SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL)::int,
@@ -95,6 +99,19 @@ public enum SystemStatusRepository {
 }
 
 extension SystemStatusRepository {
+    /// Upserts the instance's row in `service_instances` from `heartbeat`
+    /// (`last_seen` is the database's now, so ages need no synchronised clocks).
+    public static func recordHeartbeat(_ heartbeat: Heartbeat, on connection: PGConnection) async throws {
+        _ = try await connection.execute(try """
+            INSERT INTO service_instances (service, instance_id, version, started_at, last_seen, in_flight, details)
+            VALUES (\(heartbeat.service), \(heartbeat.instanceId), \(heartbeat.version),
+                    \(heartbeat.startedAt), now(), \(heartbeat.inFlight), \(SQLJSON(heartbeat.details)))
+            ON CONFLICT (service, instance_id) DO UPDATE
+               SET version = EXCLUDED.version, started_at = EXCLUDED.started_at, last_seen = now(),
+                   in_flight = EXCLUDED.in_flight, details = EXCLUDED.details
+            """)
+    }
+
     /// Whether the database holds every table ``current(on:)`` reads
     /// (migration 5 or later: a database no service of this build has started on may not).
     public static func isMigrated(on connection: PGConnection) async throws -> Bool {
