@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import PPFTensor
 
@@ -136,4 +137,21 @@ private func close(_ x: [Float], _ y: [Float], tolerance: Float = 1e-5) -> Bool 
     #expect(Kernels.exp(0) == 1)
     #expect(Kernels.exp(-1000) < 1e-37)
     #expect(Kernels.exp(-.infinity) < 1e-37)
+}
+
+@Test(arguments: [(0, 1, 4), (1, 1, 4), (7, 1, 2), (1000, 16, 2), (1000, 16, 3), (1000, 400, 4), (1001, 1, 8)])
+func slicesCoverEveryIndexExactlyOnce(count: Int, minimumPerSlice: Int, threads: Int) {
+    let seen = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(1, count))
+    defer { seen.deallocate() }
+    seen.initialize(repeating: 0)
+    nonisolated(unsafe) let marks = seen
+    let sliceCount = Mutex(0)
+    Kernels.forEachSlice(of: count, minimumPerSlice: minimumPerSlice, threads: threads) { slice in
+        sliceCount.withLock { $0 += 1 }
+        for index in slice { marks[index] += 1 }
+    }
+    #expect(seen.prefix(count).allSatisfy { $0 == 1 })
+    // No more slices than threads, none smaller than asked (bar the inline case), none for no work.
+    let expected = count == 0 ? 0 : max(1, min(threads, count / minimumPerSlice))
+    #expect(sliceCount.withLock { $0 } == expected)
 }

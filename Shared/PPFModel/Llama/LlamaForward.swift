@@ -137,10 +137,10 @@ extension LlamaModel {
                 ws.gemm(.none, .transposed, m: gs * rows, n: span, k: hd, alpha: scale,
                         a: stackedQ, lda: hd, b: keys + g * hd, ldb: kvWidth, c: scores, ldc: span)
                 // Causal mask + softmax: row (j, r) is position p0+i0+r and keeps keys 0 ... p0+i0+r
-                for j in 0..<gs {
-                    for r in 0..<rows {
-                        let visible = p0 + i0 + r + 1
-                        let row = scores + (j * rows + r) * span
+                Kernels.forEachSlice(of: gs * rows, minimumPerSlice: 32) { stacked in
+                    for index in stacked {
+                        let visible = p0 + i0 + index % rows + 1
+                        let row = scores + index * span
                         Kernels.softmax(row, count: visible)
                         if visible < span { (row + visible).update(repeating: 0, count: span - visible) }
                     }
@@ -198,7 +198,9 @@ extension LlamaModel {
             ws.gemm(.none, .transposed, m: t, n: ff, k: d, a: xn, lda: d, b: wu.baseAddress!, ldb: d, c: up, ldc: ff)
         }
         // G = silu(G) ⊙ U (SwiGLU)                                           -> (T, ff)
-        Kernels.siluMultiply(gate, by: up, count: t * ff)
+        Kernels.forEachSlice(of: t, minimumPerSlice: 16) { rows in
+            Kernels.siluMultiply(gate + rows.lowerBound * ff, by: up + rows.lowerBound * ff, count: rows.count * ff)
+        }
         observer?.downInput(layer: layer, UnsafeBufferPointer(start: gate, count: t * ff), rows: t, cols: ff)
 
         // x += G · Wdᵀ : (T, ff) @ (ff, d) -> (T, d), accumulated into the residual

@@ -27,10 +27,14 @@ extension LlamaModel {
         while start < targets.count {
             let end = min(targets.count, start + ws.logitRows)
             headLogits(start..<end, workspace: ws, into: ws.logits.pointer)
-            for i in start..<end {
-                let row = ws.logits.pointer + (i - start) * vocabulary
-                let normaliser = Kernels.logSumExp(row, count: vocabulary)
-                result[i] = Double(normaliser) - Double(row[targets[i]])
+            result.withUnsafeMutableBufferPointer { output in
+                Kernels.forEachSlice(of: end - start, minimumPerSlice: 8) { rows in
+                    for offset in rows {
+                        let row = ws.logits.pointer + offset * vocabulary
+                        let normaliser = Kernels.logSumExp(row, count: vocabulary)
+                        output[start + offset] = Double(normaliser) - Double(row[targets[start + offset]])
+                    }
+                }
             }
             start = end
         }
