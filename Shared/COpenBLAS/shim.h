@@ -10,6 +10,8 @@
 #ifndef PPF_COPENBLAS_SHIM_H
 #define PPF_COPENBLAS_SHIM_H
 
+#include <stddef.h>
+
 // CBLAS enumerations, values as fixed by the CBLAS standard (cblas.h).
 enum PPF_CBLAS_ORDER { PPFCblasRowMajor = 101, PPFCblasColMajor = 102 };
 enum PPF_CBLAS_TRANSPOSE { PPFCblasNoTrans = 111, PPFCblasTrans = 112 };
@@ -25,5 +27,15 @@ int scipy_openblas_get_num_threads(void);
 int scipy_openblas_get_num_procs(void);
 char *scipy_openblas_get_config(void);
 char *scipy_openblas_get_corename(void);
+
+// The caller-managed threading backend (OpenBLAS 0.3.27+, cblas.h's
+// openblas_set_threads_callback_function): OpenBLAS hands each parallel call's
+// jobs to `callback`, which must run job i as
+// dojob(i, (char *)jobdata + i * jobdata_elsize, dojob_data), all of them
+// concurrently (the level-3 drivers busy-wait on each other), before returning.
+typedef void (*ppf_openblas_dojob)(int thread_num, void *jobdata, int dojob_data);
+typedef void (*ppf_openblas_threads_callback)(int sync, ppf_openblas_dojob dojob, int numjobs,
+                                              size_t jobdata_elsize, void *jobdata, int dojob_data);
+void scipy_openblas_set_threads_callback_function(ppf_openblas_threads_callback callback);
 
 #endif

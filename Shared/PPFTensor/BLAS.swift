@@ -99,6 +99,7 @@ public enum BLAS {
         _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
+        BLASWorkerPool.install
         scipy_cblas_sgemm(PPFCblasRowMajor, transA.cValue, transB.cValue,
                     Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

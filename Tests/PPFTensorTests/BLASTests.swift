@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Testing
 @testable import PPFTensor
 
@@ -109,4 +111,57 @@ func gemmMatchesNaiveTripleLoopForEveryTransposeCombination(transA: BLAS.Transpo
     #expect(!BLAS.kernel.isEmpty && BLAS.kernel != "unknown")
     #expect(BLAS.summary.contains("kernel \(BLAS.kernel)"))
     #expect(BLAS.summary.contains("\(BLAS.threadCount) thread(s)"))
+}
+
+@Test func parallelProductsFromSeveralThreadsAtOnceMatchTheNaiveLoop() async throws {
+    // Big enough that OpenBLAS splits each product into jobs for the worker
+    // pool (BLASWorkerPool); four callers at once take turns on its call lock.
+    let (m, n, k) = (192, 160, 128)
+    let results = try await withThrowingTaskGroup(of: Float.self) { group in
+        for seed in 1...4 {
+            group.addTask {
+                var generator = SeededGenerator(seed: UInt64(seed))
+                let a = Matrix.random(rows: m, cols: k, scale: 1, using: &generator)
+                let b = Matrix.random(rows: n, cols: k, scale: 1, using: &generator)
+                let zero = Matrix(rows: m, cols: n)
+                let expected = naiveGemm(a, .none, b, .transposed, alpha: 1, beta: 0, c: zero)
+                var worst: Float = 0
+                for _ in 0..<5 {
+                    var c = zero
+                    try BLAS.gemm(a, .none, b, .transposed, into: &c)
+                    worst = max(worst, maxAbsDifference(c, expected))
+                }
+                return worst
+            }
+        }
+        return try await group.reduce(into: [Float]()) { $0.append($1) }
+    }
+    #expect(results.count == 4 && results.allSatisfy { $0 < 1e-3 })
+}
+
+/// Slots 0..<4 marked by the pool test's jobs; slot 4 set by a job that timed out.
+private let poolMarks = Mutex([Int](repeating: 0, count: 5))
+
+@Test func thePoolRunsEveryJobOfACallAtTheSameTime() {
+    // OpenBLAS's level-3 jobs busy-wait on each other, so a pool that ran them
+    // one after another would hang. Here each of four jobs marks its slot and
+    // then waits (at most 5 s) until every slot is marked: only concurrent jobs finish.
+    let jobs = 4
+    poolMarks.withLock { $0 = [Int](repeating: 0, count: jobs + 1) }
+    let job: BLASWorkerPool.Job = { index, _, total in
+        poolMarks.withLock { $0[Int(index)] = 1 }
+        let deadline = Date(timeIntervalSinceNow: 5)
+        while poolMarks.withLock({ $0.prefix(Int(total)).contains(0) }) {
+            if Date() > deadline { return poolMarks.withLock { $0[Int(total)] = 1 } }
+        }
+    }
+    var buffer = [Int32](repeating: 0, count: jobs)
+    buffer.withUnsafeMutableBytes { bytes in
+        BLASWorkerPool.shared.run(dojob: job, jobs: jobs, elementSize: MemoryLayout<Int32>.stride,
+                                  data: bytes.baseAddress, argument: Int32(jobs))
+    }
+    let marks = poolMarks.withLock { $0 }
+    #expect(marks.prefix(jobs).allSatisfy { $0 == 1 }, "every job ran")
+    #expect(marks[jobs] == 0, "no job waited in vain for another")
+    #expect(BLASWorkerPool.shared.workerCount >= jobs - 1)
 }
