@@ -102,7 +102,11 @@ private let batchShapeTolerance = 1e-4
         (layer.attentionRatio * Double(block.attentionParameters) + layer.mlpRatio * Double(block.mlpParameters))
             / Double(block.blockParameters)
     }
-    #expect(removed[0] < removed.dropFirst().min() ?? 1, "block 0 loses the least: \(removed)")
+    // Blocks 1–3 cost the same, so which of them lose what is arbitrary, and another may be spared
+    // too (OpenBLAS 0.3.34 on EPYC spares block 2 as well): block 0 loses the least, and far less than the rest.
+    let others = removed.dropFirst()
+    #expect(removed[0] <= others.min()! && removed[0] < 0.5 * others.reduce(0, +) / Double(others.count),
+            "block 0 loses the least: \(removed)")
     let uniform = try agent.projection.project(action: [Double](repeating: 0, count: budget.actionCount), targetRatio: 0.3)
     #expect(try reward.prediction(for: policy).mean < reward.prediction(for: uniform).mean,
             "the agent beats the uniform policy under its own reward")
