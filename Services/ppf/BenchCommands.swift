@@ -11,7 +11,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print tables (and update docs/benchmarks.md with --write).",
         subcommands: [ModelBench.self, PruneBench.self, PredictorSpeedBench.self, ResultsBench.self, SearchBench.self, NoiseFloorBench.self,
-                      LoadBench.self])
+                      LoadBench.self, PrefixCacheBench.self])
 }
 
 /// `ppf bench model`: forward-pass throughput against the sgemm peak of the same run.

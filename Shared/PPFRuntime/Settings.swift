@@ -99,6 +99,11 @@ public struct Settings: Sendable, Equatable {
     /// claim) and `PPF_DEAD_LETTER_RETENTION_DAYS` (30), each a number of days
     /// or `forever`. Every service prunes once an hour (``RetentionService``).
     public var retention: RetentionPolicy
+    /// MiB the evaluator's dense prefix cache may hold: the dense model's hidden
+    /// states at block boundaries of the regime it measures, so a policy that
+    /// leaves its first blocks unpruned (a sensitivity probe) starts at the
+    /// first pruned block. `PPF_PREFIX_CACHE_MB`, default 512; 0 turns it off.
+    public var prefixCacheMegabytes: Int
 
     /// The local stack's URL, with the password `infra/stack.sh` keeps under `.run/postgres/`
     /// (a 32-hex-digit string, so it needs no escaping), or none when the stack has not made one.
@@ -142,7 +147,8 @@ public struct Settings: Sendable, Equatable {
             agentSpotChecks: true,
             agentVerifyTimeoutSeconds: 3600,
             reconcileSeconds: 30,
-            retention: .standard
+            retention: .standard,
+            prefixCacheMegabytes: 512
         )
     }
 
@@ -216,6 +222,7 @@ public struct Settings: Sendable, Equatable {
         case outboxRetentionDays = "outbox-retention-days"
         case inboxRetentionDays = "inbox-retention-days"
         case deadLetterRetentionDays = "dead-letter-retention-days"
+        case prefixCacheMegabytes = "prefix-cache-mb"
 
         init?(flag: String) {
             let name = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
@@ -351,6 +358,7 @@ public struct Settings: Sendable, Equatable {
         case .outboxRetentionDays: retention.outboxDays = try days()
         case .inboxRetentionDays: retention.inboxDays = try days()
         case .deadLetterRetentionDays: retention.deadLetterDays = try days()
+        case .prefixCacheMegabytes: prefixCacheMegabytes = try integer(in: 0...1_048_576)
         }
     }
 }

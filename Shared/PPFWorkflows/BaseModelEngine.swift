@@ -43,6 +43,22 @@ public actor BaseModelEngine {
     private var profiles: [MetricKind: ImportanceProfile] = [:]
     private var storedProfiles: Set<MetricKind> = []
     private var fileChecksum: String?
+    /// Bytes the dense prefix cache may hold (0: no cache).
+    private var prefixCacheBytes: Int
+    /// The dense states of the regime measured last (one regime at a time, so memory stays within the budget).
+    private var prefixCache: (key: PrefixCacheKey, cache: DensePrefixCache)?
+
+    /// The default bound of the dense prefix cache, 512 MiB: a boundary costs
+    /// 4·d bytes per token, so SmolLM2-135M (d = 576, 29 inner boundaries)
+    /// keeps every boundary up to 8,192 tokens per regime (the demo's 256-token
+    /// regime takes 17 MB), and a 7B model (d = 4,096) every fourth at 4,096 tokens.
+    public static let defaultPrefixCacheBytes = 512 << 20
+
+    private struct PrefixCacheKey: Hashable {
+        let split: CorpusSplit
+        let tokenBudget: Int
+        let window: Int
+    }
 
     private struct PrefixKey: Hashable {
         let split: CorpusSplit
@@ -50,7 +66,8 @@ public actor BaseModelEngine {
     }
 
     private init(checkpoint: LlamaCheckpoint, sourceMetadata: GGUFMetadata, url: URL, corpus: Corpus,
-                 cache: CalibrationCache, queue: BlockingQueue) {
+                 cache: CalibrationCache, queue: BlockingQueue, prefixCacheBytes: Int) {
+        self.prefixCacheBytes = max(0, prefixCacheBytes)
         self.checkpoint = checkpoint
         self.sourceMetadata = sourceMetadata
         self.url = url
@@ -60,9 +77,11 @@ public actor BaseModelEngine {
     }
 
     /// Loads the checkpoint at `url` on `queue`, which all later work uses too.
+    /// - Parameter prefixCacheBytes: the bound of the dense prefix cache
+    ///   measurements start from (``DensePrefixCache``); 0 turns it off.
     /// - Throws: `ModelError` `.io` when the file is missing, or what loading the GGUF throws.
-    public static func load(url: URL, corpus: Corpus, cache: CalibrationCache, queue: BlockingQueue) async throws
-        -> BaseModelEngine {
+    public static func load(url: URL, corpus: Corpus, cache: CalibrationCache, queue: BlockingQueue,
+                            prefixCacheBytes: Int = defaultPrefixCacheBytes) async throws -> BaseModelEngine {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw ModelError(.io, "no model at \(url.path); run `make setup`, or set PPF_MODEL_DIR / PPF_MODEL_FILE")
         }
@@ -70,7 +89,7 @@ public actor BaseModelEngine {
             (try LlamaCheckpoint.load(contentsOf: url), try GGUFFile.open(url).metadata)
         }
         return BaseModelEngine(checkpoint: checkpoint, sourceMetadata: metadata, url: url, corpus: corpus, cache: cache,
-                               queue: queue)
+                               queue: queue, prefixCacheBytes: prefixCacheBytes)
     }
 
     /// Loads the model a service is configured with (`PPF_MODEL_DIR`/`PPF_MODEL_FILE`), reading the corpus and the
@@ -79,7 +98,7 @@ public actor BaseModelEngine {
         try await load(url: URL(fileURLWithPath: settings.modelDirectory).appendingPathComponent(settings.modelFile),
                        corpus: Corpus(directory: URL(fileURLWithPath: settings.corpusDirectory)),
                        cache: CalibrationCache(directory: URL(fileURLWithPath: settings.calibrationCacheDirectory)),
-                       queue: queue)
+                       queue: queue, prefixCacheBytes: settings.prefixCacheMegabytes << 20)
     }
 
     /// Loads the model of a service's start-up, saying so in its status
@@ -188,6 +207,31 @@ public actor BaseModelEngine {
         public let achievedRatio: Double
         /// Plan, apply and forward passes (excludes a first-use calibration or tokenization).
         public let seconds: Double
+        /// Blocks per window the dense prefix cache spared (0 without a hit).
+        public let blocksSkippedPerWindow: Double
+    }
+
+    /// Changes the bound of the dense prefix cache; 0 turns it off and frees
+    /// it. The cached states are dropped either way (a benchmark measures both).
+    public func setPrefixCache(bytes: Int) {
+        prefixCacheBytes = max(0, bytes)
+        prefixCache = nil
+    }
+
+    /// What the current regime's prefix cache has done, or nil without one.
+    public var prefixCacheCounters: DensePrefixCache.Counters? { prefixCache?.cache.counters }
+
+    /// The prefix cache of a regime, made on its first measurement (replacing another regime's).
+    private func prefixCache(split: CorpusSplit, tokenBudget: Int, window: Int, tokens: [Int]) throws -> DensePrefixCache? {
+        guard prefixCacheBytes > 0 else { return nil }
+        let key = PrefixCacheKey(split: split, tokenBudget: tokenBudget, window: window)
+        if let prefixCache, prefixCache.key == key { return prefixCache.cache }
+        let used = Array(tokens.prefix(tokenBudget))
+        guard used.count >= 2, window >= 2 else { return nil }  // the evaluator rejects these with its own errors
+        let made = try DensePrefixCache(dense: checkpoint.model.weights, tokens: used, windowLength: window,
+                                        byteBudget: prefixCacheBytes)
+        prefixCache = (key, made)
+        return made
     }
 
     /// Applies `policy` under `metric` and measures perplexity on the first
@@ -199,6 +243,7 @@ public actor BaseModelEngine {
                         progress: (any ProgressReporter & Sendable)? = nil) async throws -> Measurement {
         let session = try await session(for: metric)
         let tokens = try await prefix(of: split, tokenBudget: tokenBudget)
+        let prefixCache = try prefixCache(split: split, tokenBudget: tokenBudget, window: window, tokens: tokens)
         return try await queue.run { () throws -> Measurement in
             let started = Date()
             let model: LlamaModel
@@ -213,14 +258,17 @@ public actor BaseModelEngine {
             // A test can hold the process here and SIGKILL it mid-evaluation (nothing is written yet).
             FaultInjection.holdIfRequested(at: FaultInjection.duringMeasurement)
             let result: PerplexityResult
+            let skippedBefore = prefixCache?.counters.blocksSkipped ?? 0
             do throws(ModelError) {
                 let evaluator = try PerplexityEvaluator(model: model, windowLength: window)
-                result = try evaluator.evaluate(tokens, tokenBudget: tokenBudget, progress: progress)
+                result = try evaluator.evaluate(tokens, tokenBudget: tokenBudget, prefixCache: prefixCache, progress: progress)
             } catch {
                 throw EnvelopeRejection.invalidPayload("the pruned model cannot be measured: \(error.message)")
             }
+            let skipped = (prefixCache?.counters.blocksSkipped ?? 0) - skippedBefore
             return Measurement(nll: result.nll, perplexity: result.perplexity, tokensCounted: result.tokensCounted,
-                               achievedRatio: achieved, seconds: Date().timeIntervalSince(started))
+                               achievedRatio: achieved, seconds: Date().timeIntervalSince(started),
+                               blocksSkippedPerWindow: Double(skipped) / Double(max(1, result.windows)))
         }
     }
 

@@ -147,6 +147,19 @@ import Testing
         }
     }
 
+    @Test func thePrefixCacheBudgetIsMebibytesAndZeroTurnsItOff() throws {
+        #expect(try Settings.load(serviceName: "evaluator", environment: [:], arguments: []).settings.prefixCacheMegabytes == 512)
+        #expect(try Settings.load(serviceName: "evaluator", environment: ["PPF_PREFIX_CACHE_MB": "0"],
+                                  arguments: []).settings.prefixCacheMegabytes == 0)
+        #expect(try Settings.load(serviceName: "evaluator", environment: ["PPF_PREFIX_CACHE_MB": "64"],
+                                  arguments: ["--prefix-cache-mb", "2048"]).settings.prefixCacheMegabytes == 2048)
+        for bad in ["-1", "lots", "2000000"] {
+            #expect(throws: SettingsError.self, "\(bad)") {
+                try Settings.load(serviceName: "evaluator", environment: ["PPF_PREFIX_CACHE_MB": bad], arguments: [])
+            }
+        }
+    }
+
     @Test func theAgentsUncertaintyPenaltyIsCalibratedUnlessANumberIsSet() throws {
         #expect(try Settings.load(serviceName: "agent", environment: [:], arguments: []).settings.agentUncertaintyPenalty == nil)
         let fixed = try Settings.load(serviceName: "agent", environment: ["PPF_AGENT_UNCERTAINTY_PENALTY": "2.5"],

@@ -74,6 +74,38 @@ import Testing
             _ = try await engine.plan(PruningPolicy.uniform(blocks: 3, attention: 0.1, mlp: 0.1), metric: .magnitude)
         }
     }
+
+    @Test func measurementsStartFromTheDensePrefixCacheAndScoreWhatTheyScoreWithout() async throws {
+        let tiny = try TinyModel.make()
+        defer { tiny.remove() }
+        let engine = try await Self.engine(tiny)
+        let n = TinyModel.blocks
+        let dense = PruningPolicy.uniform(blocks: n, attention: 0, mlp: 0)
+        func probe(_ block: Int) -> PruningPolicy {
+            var layers = dense.layers
+            layers[block] = LayerPolicy(attentionRatio: 0.5, mlpRatio: 0.5)
+            return PruningPolicy(layers: layers)
+        }
+        // FLAP compensates biases, so this also checks that an unpruned block's (zero) compensation keeps it shared.
+        for metric in [MetricKind.flap, .wandaSP] {
+            var cached: [Double] = []
+            await engine.setPrefixCache(bytes: BaseModelEngine.defaultPrefixCacheBytes)
+            for (policy, skipped) in [(dense, 0), (probe(n - 1), n - 1), (probe(1), 1), (probe(0), 0)] {
+                let measured = try await engine.measure(policy: policy, metric: metric, split: .validation, tokenBudget: 300,
+                                                        window: 100)
+                #expect(measured.blocksSkippedPerWindow == Double(skipped), "\(metric): \(measured.blocksSkippedPerWindow) skipped")
+                cached.append(measured.perplexity)
+            }
+            await engine.setPrefixCache(bytes: 0)
+            for (policy, expected) in zip([dense, probe(n - 1), probe(1), probe(0)], cached) {
+                let measured = try await engine.measure(policy: policy, metric: metric, split: .validation, tokenBudget: 300,
+                                                        window: 100)
+                #expect(measured.blocksSkippedPerWindow == 0)
+                #expect(isClose(measured.perplexity, expected, relative: 1e-6), "\(metric): \(measured.perplexity) vs \(expected)")
+            }
+        }
+        #expect(await engine.prefixCacheCounters == nil, "a 0-byte budget holds no cache")
+    }
 }
 
 /// What a bootstrap proposes to measure, on the tiny model.

@@ -36,6 +36,11 @@ public struct PerplexityEvaluator: Sendable {
 
     /// The window boundaries used for `tokenCount` tokens.
     public func windows(tokenCount: Int) -> [Range<Int>] {
+        Self.windows(tokenCount: tokenCount, windowLength: windowLength)
+    }
+
+    /// The window boundaries for `tokenCount` tokens in windows of `windowLength`.
+    public static func windows(tokenCount: Int, windowLength: Int) -> [Range<Int>] {
         stride(from: 0, to: tokenCount, by: windowLength)
             .map { $0 ..< min(tokenCount, $0 + windowLength) }
             .filter { $0.count >= 2 }
@@ -47,10 +52,16 @@ public struct PerplexityEvaluator: Sendable {
     /// - Parameters:
     ///   - tokens: the split, tokenized.
     ///   - tokenBudget: use only the first N tokens (`nil`: all).
+    ///   - prefixCache: the dense model's states for these tokens and windows:
+    ///     each window starts at the deepest cached boundary within the blocks
+    ///     this model shares with the dense one, and stores the missing
+    ///     boundaries it computes (``DensePrefixCache``). The result is the
+    ///     uncached one.
     ///   - progress: told after each window.
     /// - Throws: `emptySplit` when fewer than 2 tokens are available,
-    ///   `tokenOutOfRange` for ids outside the vocabulary.
-    public func evaluate(_ tokens: [Int], tokenBudget: Int? = nil,
+    ///   `tokenOutOfRange` for ids outside the vocabulary, `prefixCacheMismatch`
+    ///   for a cache made for other tokens or another window length.
+    public func evaluate(_ tokens: [Int], tokenBudget: Int? = nil, prefixCache: DensePrefixCache? = nil,
                          progress: (any ProgressReporter)? = nil) throws(ModelError) -> PerplexityResult {
         let used = min(tokens.count, max(0, tokenBudget ?? tokens.count))
         guard used >= 2 else {
@@ -59,6 +70,16 @@ public struct PerplexityEvaluator: Sendable {
         }
         try model.checkTokens(Array(tokens[0..<used]))
         let ranges = windows(tokenCount: used)
+        let shared: Int
+        if let prefixCache {
+            guard prefixCache.windowLength == windowLength, prefixCache.tokens.elementsEqual(tokens[0..<used]) else {
+                throw ModelError(.prefixCacheMismatch,
+                                 "the prefix cache holds \(prefixCache.tokens.count) tokens in windows of \(prefixCache.windowLength); this evaluation scores \(used) other tokens or windows of \(windowLength)")
+            }
+            shared = model.weights.leadingBlocksShared(with: prefixCache.dense)
+        } else {
+            shared = 0
+        }
         let length = min(windowLength, used)
         let cache = try KVCache(configuration: model.configuration, capacity: length)
         let workspace = try LlamaWorkspace(configuration: model.configuration, maximumTokens: length)
@@ -71,7 +92,11 @@ public struct PerplexityEvaluator: Sendable {
         for (index, range) in ranges.enumerated() {
             let window = Array(tokens[range])
             cache.reset()
-            try model.forward(window, cache: cache, workspace: workspace)
+            if let prefixCache {
+                try forward(window, index: index, through: prefixCache, shared: shared, cache: cache, workspace: workspace)
+            } else {
+                try model.forward(window, cache: cache, workspace: workspace)
+            }
             // Row i predicts token i + 1 of the same window.
             let nll = model.negativeLogLikelihoods(targets: Array(window.dropFirst()), workspace: workspace)
             let sum = nll.reduce(0, +)
@@ -86,6 +111,25 @@ public struct PerplexityEvaluator: Sendable {
         let mean = total / Double(counted)
         return PerplexityResult(nll: mean, perplexity: exp(mean), tokensCounted: counted, windows: ranges.count,
                                 seconds: seconds, tokensPerSecond: Double(fed) / max(seconds, 1e-9), windowNLL: windowNLL)
+    }
+
+    /// One window through the prefix cache: resume at the deepest cached
+    /// boundary within the shared blocks, storing the missing ones on the way.
+    private func forward(_ window: [Int], index: Int, through prefixCache: DensePrefixCache, shared: Int,
+                         cache: KVCache, workspace: LlamaWorkspace) throws(ModelError) {
+        let resume = shared > 0 ? prefixCache.resumePoint(window: index, atMost: shared) : nil
+        let start = resume?.block ?? 0
+        let wanted = start < shared ? prefixCache.missing(window: index, in: (start + 1)...shared) : []
+        let capture = wanted.isEmpty ? nil : PrefixCapture(cache: prefixCache, window: index, wanted: wanted)
+        if let resume {
+            try resume.state.withUnsafeBufferPointer { (state) throws(ModelError) in
+                try model.forward(window, resumingAt: resume.block, residual: state, cache: cache, workspace: workspace,
+                                  observer: capture)
+            }
+        } else {
+            try model.forward(window, cache: cache, workspace: workspace, observer: capture)
+        }
+        prefixCache.record(resumedAt: start, blockCount: model.configuration.blockCount)
     }
 
     /// `evaluate` on a dedicated dispatch queue, so the BLAS-bound loop never

@@ -15,6 +15,11 @@ public final class KVCache {
     public let capacity: Int
     /// Positions filled so far; the next token is at this position.
     public internal(set) var count: Int = 0
+    /// The first block whose keys and values cover every position: 0, unless
+    /// the window was resumed at a later block from cached hidden states
+    /// (``LlamaModel/forward(_:resumingAt:residual:cache:workspace:observer:)``),
+    /// in which case the earlier blocks hold nothing and the cache cannot be continued.
+    public internal(set) var filledFromBlock: Int = 0
     /// Per block: (capacity, kv·hd) keys, `nil` without attention.
     let keys: [FloatBuffer?]
     /// Per block: (capacity, kv·hd) values, `nil` without attention.
@@ -36,5 +41,8 @@ public final class KVCache {
     public var remaining: Int { capacity - count }
 
     /// Forgets every position (the buffers are reused, not freed).
-    public func reset() { count = 0 }
+    public func reset() {
+        count = 0
+        filledFromBlock = 0
+    }
 }

@@ -10,6 +10,11 @@ extension ModelError.Code {
     public static var tokenOutOfRange: Self { Self("tokenOutOfRange") }
     /// More tokens than the session's cache (or the model's context) can hold.
     public static var contextOverflow: Self { Self("contextOverflow") }
+    /// A KV cache that lacks the keys of earlier blocks (a resumed window) was asked to continue,
+    /// or a window was asked to resume on a cache already in use.
+    public static var incompleteCache: Self { Self("incompleteCache") }
+    /// A dense prefix cache used with another model, tokens or window length than it was made for.
+    public static var prefixCacheMismatch: Self { Self("prefixCacheMismatch") }
     /// A perplexity window is longer than the model's context length.
     public static var windowTooLong: Self { Self("windowTooLong") }
     /// A perplexity window is shorter than 2 tokens, so it predicts nothing.

@@ -20,8 +20,60 @@ extension LlamaModel {
         _ tokens: [Int], cache: KVCache, workspace: LlamaWorkspace,
         observer: (any LlamaActivationObserver)? = nil
     ) throws(ModelError) {
+        guard !tokens.isEmpty else { return }
+        try checkForward(tokens, cache: cache, workspace: workspace)
+        guard cache.count == 0 || cache.filledFromBlock == 0 else {
+            throw ModelError(.incompleteCache,
+                             "the KV cache was filled from block \(cache.filledFromBlock) on (a resumed window) and cannot be continued; reset it first")
+        }
+        if cache.count == 0 { cache.filledFromBlock = 0 }
+        let d = configuration.embeddingLength
+        let x = workspace.hidden.pointer
+        // MARK: Embedding: x[i, :] = E[token_i, :]                           -> (T, d)
+        weights.tokenEmbedding.withUnsafeBufferPointer { embedding in
+            for (i, token) in tokens.enumerated() {
+                (x + i * d).update(from: embedding.baseAddress! + token * d, count: d)
+            }
+        }
+        runBlocks(from: 0, t: tokens.count, cache: cache, workspace: workspace, observer: observer)
+    }
+
+    /// Runs `tokens` as a fresh window from block `block` on, given the
+    /// residual stream entering that block, (T, d): what ``forward(_:cache:workspace:observer:)``
+    /// computes when blocks `0 ..< block` are known to produce `residual`
+    /// (a ``DensePrefixCache`` hit). `block == blockCount` applies only the final norm.
+    ///
+    /// The cache must be empty; afterwards it holds keys and values of blocks
+    /// `block...` only, so it cannot be continued (``KVCache/filledFromBlock``)
+    /// until reset. `workspace.normed` holds the final normed states as after `forward`.
+    /// - Throws: `shapeMismatch` for a residual of the wrong size or a block
+    ///   outside `0...blockCount`, `incompleteCache` for a cache already in use,
+    ///   and what `forward` throws.
+    public func forward(
+        _ tokens: [Int], resumingAt block: Int, residual: UnsafeBufferPointer<Float>,
+        cache: KVCache, workspace: LlamaWorkspace, observer: (any LlamaActivationObserver)? = nil
+    ) throws(ModelError) {
+        let d = configuration.embeddingLength
+        guard !tokens.isEmpty else { return }
+        guard (0...configuration.blockCount).contains(block) else {
+            throw ModelError(.shapeMismatch, "cannot resume at block \(block) of a \(configuration.blockCount)-block model")
+        }
+        guard residual.count == tokens.count * d else {
+            throw ModelError(.shapeMismatch,
+                             "a resumed window of \(tokens.count) tokens needs a (\(tokens.count) × \(d)) residual, got \(residual.count) values")
+        }
+        try checkForward(tokens, cache: cache, workspace: workspace)
+        guard cache.count == 0 else {
+            throw ModelError(.incompleteCache, "a window can only resume on an empty KV cache; it holds \(cache.count) positions")
+        }
+        workspace.hidden.pointer.update(from: residual.baseAddress!, count: residual.count)
+        cache.filledFromBlock = block
+        runBlocks(from: block, t: tokens.count, cache: cache, workspace: workspace, observer: observer)
+    }
+
+    /// The checks every forward pass makes before touching a buffer.
+    private func checkForward(_ tokens: [Int], cache: KVCache, workspace: LlamaWorkspace) throws(ModelError) {
         let t = tokens.count
-        guard t > 0 else { return }
         try checkTokens(tokens)
         // Buffers are sized per block; another model's cache or workspace would be overrun.
         guard cache.configuration == configuration, workspace.configuration == configuration else {
@@ -35,21 +87,18 @@ extension LlamaModel {
             throw ModelError(.contextOverflow,
                              "\(t) new tokens do not fit: the cache holds \(cache.count) of \(cache.capacity) positions")
         }
+    }
+
+    /// Blocks `first ..< blockCount` on the residual in `workspace.hidden`, then the final norm.
+    private func runBlocks(from first: Int, t: Int, cache: KVCache, workspace: LlamaWorkspace,
+                           observer: (any LlamaActivationObserver)?) {
         let c = configuration
         let d = c.embeddingLength
         let x = workspace.hidden.pointer
         let xn = workspace.normed.pointer
-
-        // MARK: Embedding: x[i, :] = E[token_i, :]                           -> (T, d)
-        weights.tokenEmbedding.withUnsafeBufferPointer { embedding in
-            for (i, token) in tokens.enumerated() {
-                (x + i * d).update(from: embedding.baseAddress! + token * d, count: d)
-            }
-        }
-
         let residualObserver = observer as? any LlamaResidualObserver
         let residual = UnsafeBufferPointer(start: x, count: t * d)
-        for layer in 0..<c.blockCount {
+        for layer in first..<c.blockCount {
             let block = weights.blocks[layer]
             residualObserver?.blockInput(layer: layer, residual, rows: t, cols: d)
             if let attention = block.attention {

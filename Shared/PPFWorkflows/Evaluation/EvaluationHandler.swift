@@ -81,7 +81,7 @@ public struct EvaluationHandler: Sendable {
             tokenBudget: request.tokenBudget, window: request.window, nll: outcome.nll, perplexity: outcome.perplexity,
             tokensCounted: outcome.tokensCounted, seconds: outcome.seconds, evaluatorId: context.settings.instanceId,
             engineVersion: BaseModelEngine.version, achievedRatio: outcome.achievedRatio)
-        logger.info("measured request \(id): ppl \(String(format: "%.3f", outcome.perplexity)) on \(outcome.tokensCounted) tokens, achieved ratio \(String(format: "%.4f", outcome.achievedRatio)), \(String(format: "%.2f", outcome.seconds)) s measuring (\(String(format: "%.2f", Date().timeIntervalSince(started))) s in all)")
+        logger.info("measured request \(id): ppl \(String(format: "%.3f", outcome.perplexity)) on \(outcome.tokensCounted) tokens, achieved ratio \(String(format: "%.4f", outcome.achievedRatio)), \(String(format: "%.2f", outcome.seconds)) s measuring (\(String(format: "%.2f", Date().timeIntervalSince(started))) s in all)\(outcome.blocksSkippedPerWindow > 0 ? String(format: ", %.1f blocks per window skipped by the dense prefix cache", outcome.blocksSkippedPerWindow) : "")")
 
         let notification = Envelope(correlationId: envelope.correlationId, producer: context.producerName, payload: measurement)
         let context = context
