@@ -6,7 +6,7 @@ SWIFT ?= swift
 # Evaluators started by `make up` (scale locally: make up EVALUATORS=3).
 EVALUATORS ?= 2
 
-.PHONY: help setup build build-release up down ps test demo bench-model bench-prune bench-results bench-evaluators bench-load bench-prefix-cache
+.PHONY: help setup build build-release up down ps test demo bench-model bench-prune bench-results bench-evaluators bench-load bench-prefix-cache fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-prune: build-release ## Baseline policies × metrics at r = 0.1…0.5 (wri
 
 bench-results: build-release ## PPF dynamic and static vs the baselines at r = 0.1…0.5 (writes docs/results.md, .csv, .png; needs a stored agent: ppf agent train)
 	.build/release/ppf bench results --write docs/results.md
+
+fuzz: setup ## libFuzzer + AddressSanitizer on the GGUF and safetensors readers (FUZZ_SECONDS=60 per target; corpus in .run/fuzz)
+	@bash infra/fuzz.sh
 
 bench-prefix-cache: build-release ## Evaluator measurements/min with and without the dense prefix cache, same perplexities (docs/benchmarks.md)
 	.build/release/ppf bench prefix-cache --write docs/benchmarks.md

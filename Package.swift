@@ -109,6 +109,10 @@ let package = Package(
         // Helpers shared by test targets: throwaway servers, child processes, waiting.
         .target(name: "PPFTestSupport", dependencies: ["PPFStore", "PPFModel", logging], path: "Tests/PPFTestSupport",
                 swiftSettings: strict),
+        // The file readers as fuzz targets (`make fuzz`), and the `ppf-fuzz` driver.
+        .target(name: "PPFFuzzing", dependencies: ["PPFModel", "PPFPruning", "PPFTensor", "PPFTestSupport"],
+                path: "Tests/PPFFuzzing", swiftSettings: strict),
+        .executableTarget(name: "ppf-fuzz", dependencies: ["PPFFuzzing"], path: "Tests/Fuzz", swiftSettings: strict),
         .testTarget(name: "PPFContractsTests", dependencies: ["PPFContracts"],
                     path: "Tests/PPFContractsTests", resources: [.copy("Golden")], swiftSettings: strict),
         .testTarget(name: "PPFRuntimeTests", dependencies: ["PPFRuntime", logging],
@@ -121,7 +125,7 @@ let package = Package(
                     path: "Tests/PPFTensorTests", swiftSettings: strict),
         .testTarget(name: "PPFModelTests", dependencies: ["PPFModel", "PPFTensor", "PPFContracts"],
                     path: "Tests/PPFModelTests", resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "PPFPruningTests", dependencies: ["PPFPruning", "PPFModel", "PPFTensor", "PPFContracts"],
+        .testTarget(name: "PPFPruningTests", dependencies: ["PPFPruning", "PPFModel", "PPFTensor", "PPFContracts", "PPFFuzzing"],
                     path: "Tests/PPFPruningTests", resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "PPFPredictorTests", dependencies: ["PPFPredictor", "PPFTensor", "PPFContracts", "PPFTestSupport"],
                     path: "Tests/PPFPredictorTests", swiftSettings: strict),

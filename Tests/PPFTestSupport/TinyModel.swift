@@ -25,15 +25,7 @@ public struct TinyModel: Sendable {
             headDimension: 16, rmsNormEpsilon: 1e-5, ropeFrequencyBase: 10_000, contextLength: 256,
             vocabularySize: vocabulary.tokens.count)
         let weights = try LlamaWeights.random(configuration: configuration, seed: seed)
-        var metadata = GGUFMetadata()
-        metadata["general.name"] = .string("PPF tiny test model")
-        metadata["tokenizer.ggml.model"] = .string("gpt2")
-        metadata["tokenizer.ggml.pre"] = .string("gpt2")
-        metadata["tokenizer.ggml.tokens"] = .array(.string(vocabulary.tokens))
-        metadata["tokenizer.ggml.token_type"] = .array(.int32(vocabulary.types))
-        metadata["tokenizer.ggml.merges"] = .array(.string(vocabulary.merges))
-        metadata["tokenizer.ggml.eos_token_id"] = .uint32(UInt32(vocabulary.eos))
-        try weights.makeGGUFWriter(baseMetadata: metadata).write(to: folder.appendingPathComponent(fileName))
+        try weights.makeGGUFWriter(baseMetadata: tokenizerMetadata(name: "PPF tiny test model")).write(to: folder.appendingPathComponent(fileName))
         for split in ["calibration", "validation", "test"] {
             try Self.text(words: 6000, seed: split.utf8.reduce(seed) { $0 &* 31 &+ UInt64($1) })
                 .write(to: folder.appendingPathComponent("corpus/wiki.\(split).raw"), atomically: true, encoding: .utf8)
@@ -64,6 +56,20 @@ public struct TinyModel: Sendable {
         let tokens = byteSymbols + [space + "t", "he", "<|endoftext|>"]
         let types = [Int32](repeating: 1, count: tokens.count - 1) + [3]
         return (tokens, types, ["\(space) t", "h e"], tokens.count - 1)
+    }
+
+    /// `general.name` and the ``vocabulary`` as a GPT-2 BPE tokenizer, the keys a checkpoint needs besides its shapes.
+    public static func tokenizerMetadata(name: String) -> GGUFMetadata {
+        let vocabulary = Self.vocabulary
+        var metadata = GGUFMetadata()
+        metadata["general.name"] = .string(name)
+        metadata["tokenizer.ggml.model"] = .string("gpt2")
+        metadata["tokenizer.ggml.pre"] = .string("gpt2")
+        metadata["tokenizer.ggml.tokens"] = .array(.string(vocabulary.tokens))
+        metadata["tokenizer.ggml.token_type"] = .array(.int32(vocabulary.types))
+        metadata["tokenizer.ggml.merges"] = .array(.string(vocabulary.merges))
+        metadata["tokenizer.ggml.eos_token_id"] = .uint32(UInt32(vocabulary.eos))
+        return metadata
     }
 
     /// Reproducible English-looking text.
