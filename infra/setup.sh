@@ -20,10 +20,12 @@ log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 die() { printf '\033[31msetup: error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # MARK: - 1. Debian packages
-# docker-compose (v1, the Python one) is only used to validate infra/deploy/compose.yaml statically in tests.
-apt_packages=(librdkafka-dev libpq-dev postgresql python3 python3-pip ca-certificates docker-compose)
+# docker-compose (v1, the Python one) is only used to validate infra/deploy/compose.yaml statically in tests;
+# gdb only prints the thread stacks of a service that an integration test saw hang.
+apt_packages=(librdkafka-dev libpq-dev postgresql python3 python3-pip ca-certificates docker-compose gdb)
 # Container builds use a separate PostgreSQL service and need no server here.
-[ "${PPF_SKIP_POSTGRES_SERVER:-0}" = 1 ] && apt_packages=("${apt_packages[@]/postgresql}" ) && apt_packages=("${apt_packages[@]/docker-compose}")
+[ "${PPF_SKIP_POSTGRES_SERVER:-0}" = 1 ] && apt_packages=("${apt_packages[@]/postgresql}" ) \
+  && apt_packages=("${apt_packages[@]/docker-compose}") && apt_packages=("${apt_packages[@]/gdb}")
 missing=()
 for p in "${apt_packages[@]}"; do
   # Compared, not piped into `grep -q`, which under pipefail can fail the pipeline by SIGPIPE.

@@ -79,8 +79,11 @@ import Testing
             }
             print("garbage dead-lettered at offsets \(offsets) before and after the broker restart")
             let after = try await stack.emit([0.25])
-            #expect(try await stack.awaitExactlyOnce(after, planned: true, within: .seconds(60))
-                .allSatisfy { $0.isExactlyOnce(planned: true) }, "\(agent.output.suffix(3000))")
+            let answered = try await stack.awaitExactlyOnce(after, planned: true, within: .seconds(60))
+                .allSatisfy { $0.isExactlyOnce(planned: true) }
+            // This failed a few times in 20 runs (2026-12-04): the agent never rejoined its groups and
+            // then did not stop; its stacks say where it waits.
+            #expect(answered, "\(agent.output.suffix(3000))\nagent thread stacks:\n\(answered ? "" : agent.threadStacks())")
             try await Self.awaitServingNewestPlan(stack: stack, host: host)
             let replies = try await stack.recorder(Topic.predictionReplies)
             let producer = try stack.producer()

@@ -108,9 +108,11 @@ final class RunTimeStack: @unchecked Sendable {
         for service in services {
             // Longer than a service's own 30 s drain limit, so a stuck drain names itself in the output.
             do {
-                #expect(try await service.waitForExit(within: .seconds(45)) == .exited(0), "\(service.output.suffix(2000))")
+                let ended = try await service.waitForExit(within: .seconds(45))
+                #expect(ended == .exited(0), "\(service.output.suffix(2000))")
             } catch {
-                Issue.record("\(error): \(service.output.suffix(4000))")
+                // Still running: where it is stuck is what the next reader needs.
+                Issue.record("\(error): \(service.output.suffix(4000))\nthread stacks:\n\(service.threadStacks())")
             }
         }
     }

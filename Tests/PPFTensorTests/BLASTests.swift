@@ -89,14 +89,6 @@ func gemmMatchesNaiveTripleLoopForEveryTransposeCombination(transA: BLAS.Transpo
     #expect(throws: TensorError.self) { try Matrix(rows: 2, cols: 3, storage: [1, 2, 3]) }
 }
 
-@Test func threadCountReadsBackWhatWasSet() {
-    let original = BLAS.threadCount
-    defer { BLAS.setThreadCount(original) }
-    BLAS.setThreadCount(1)
-    #expect(BLAS.threadCount == 1)
-    BLAS.setThreadCount(0)
-    #expect(BLAS.threadCount == 1)
-}
 
 @Test func gemmBenchmarkReportsAPositiveThroughput() {
     let result = GemmBenchmark.measure(m: 64, n: 64, k: 64, repetitions: 2)
@@ -110,7 +102,23 @@ func gemmMatchesNaiveTripleLoopForEveryTransposeCombination(transA: BLAS.Transpo
     #expect(BLAS.configuration.hasPrefix("OpenBLAS 0.3.34"))
     #expect(!BLAS.kernel.isEmpty && BLAS.kernel != "unknown")
     #expect(BLAS.summary.contains("kernel \(BLAS.kernel)"))
-    #expect(BLAS.summary.contains("\(BLAS.threadCount) thread(s)"))
+}
+
+/// The process-wide thread count: the two tests that read or change it take turns,
+/// so neither sees the other's value mid-way.
+@Suite(.serialized) struct BLASThreadCountTests {
+    @Test func threadCountReadsBackWhatWasSet() {
+        let original = BLAS.threadCount
+        defer { BLAS.setThreadCount(original) }
+        BLAS.setThreadCount(1)
+        #expect(BLAS.threadCount == 1)
+        BLAS.setThreadCount(0)
+        #expect(BLAS.threadCount == 1)
+    }
+
+    @Test func theSummaryNamesTheThreadCount() {
+        #expect(BLAS.summary.contains("\(BLAS.threadCount) thread(s)"))
+    }
 }
 
 @Test func parallelProductsFromSeveralThreadsAtOnceMatchTheNaiveLoop() async throws {

@@ -99,6 +99,30 @@ public final class ServiceProcess: @unchecked Sendable {
         return Termination(raw)
     }
 
+    /// Every thread's stack of the running child, from `gdb -batch` (make setup installs it),
+    /// for a failure message when the child hangs; a sentence saying why when there are none.
+    public func threadStacks() -> String {
+        let gdb = "/usr/bin/gdb"
+        guard FileManager.default.isExecutableFile(atPath: gdb) else { return "(no thread stacks: \(gdb) is not installed)" }
+        guard kill(pid, 0) == 0 else { return "(no thread stacks: pid \(pid) is not running)" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: gdb)
+        process.arguments = ["-p", "\(pid)", "-batch", "-nx", "-ex", "thread apply all bt 25"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return "(no thread stacks: gdb did not start: \(error))" }
+        // gdb stops the child while it reads it; a stuck gdb must not hang the test as well.
+        let limit = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: limit)
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        limit.cancel()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+            .split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread ") }.joined(separator: "\n")
+        return text.isEmpty ? "(no thread stacks: gdb printed none)" : text
+    }
+
     /// Waits until the child's output contains `text`.
     public func waitForOutput(_ text: String, within limit: Duration = .seconds(30)) async throws {
         guard try await eventually(within: limit, { self.output.contains(text) }) else {

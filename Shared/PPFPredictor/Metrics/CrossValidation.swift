@@ -106,10 +106,8 @@ public struct CrossValidation: Sendable {
         let measured = measuredLogPerplexity
         let metrics = try RankingMetrics(predictedLogPerplexity: indices.map { predictedLogPerplexity[$0] },
                                          measuredLogPerplexity: indices.map { measured[$0] })
-        let errors = indices.map { abs(exp(predictedLogPerplexity[$0] - measured[$0]) - 1) }.sorted()
-        let middle = errors.count / 2
-        let median = errors.count % 2 == 1 ? errors[middle] : (errors[middle - 1] + errors[middle]) / 2
-        return Summary(metrics: metrics, medianAPE: median)
+        let errors = indices.map { abs(exp(predictedLogPerplexity[$0] - measured[$0]) - 1) }
+        return Summary(metrics: metrics, medianAPE: Statistics.median(errors))
     }
 
     /// The spread of the per-fold metrics over the samples at `indices`:

@@ -1,4 +1,5 @@
 import Foundation
+import PPFTensor
 
 // MARK: - UncertaintyCalibration
 
@@ -85,8 +86,8 @@ public struct UncertaintyCalibration: Codable, Sendable, Hashable {
         return UncertaintyCalibration(
             uncertaintyPenalty: kappa, coverage: coverage, count: scores.count, spotCheckCount: usableSpotChecks.count,
             coverageAtOne: Double(scores.filter { $0 <= 1 }.count) / Double(scores.count),
-            medianStd: median(residuals.map(\.std)),
-            medianAbsoluteError: median(residuals.map { abs($0.measured - $0.predicted) }))
+            medianStd: Statistics.median(residuals.map(\.std)),
+            medianAbsoluteError: Statistics.median(residuals.map { abs($0.measured - $0.predicted) }))
     }
 
     /// Calibrates `κ` on paired arrays (see ``calibrate(heldOut:spotChecks:coverage:)``);
@@ -112,12 +113,5 @@ public struct UncertaintyCalibration: Codable, Sendable, Hashable {
     public var summary: String {
         String(format: "κ = %.2f (covers %.0f %% of %d residuals, %d of them the agent's spot-checks; κ = 1 covered %.0f %%; median std %.3f vs median |error| %.3f in log-ppl)",
                uncertaintyPenalty, 100 * coverage, count, spotCheckCount, 100 * coverageAtOne, medianStd, medianAbsoluteError)
-    }
-
-    private static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 }
