@@ -22,15 +22,26 @@ public struct InProcessMeasurer: PolicyMeasurer {
     public let window: Int
     /// The dense model's distributions on `tokens`, when divergences are measured.
     public let reference: DenseReference?
+    /// The dense states the perplexity measurements start from (``DensePrefixCache``),
+    /// nil for divergence measurements or a 0-byte budget.
+    public let prefixCache: DensePrefixCache?
     private let queue: BlockingQueue
 
     /// A measurer over `tokens` in windows of `window`; work runs on `queue`.
-    public init(session: PruningSession, tokens: [Int], window: Int, queue: BlockingQueue) {
+    /// - Parameter prefixCacheBytes: the bound of the dense prefix cache its
+    ///   measurements share (0: none); results are the same either way.
+    public init(session: PruningSession, tokens: [Int], window: Int, queue: BlockingQueue,
+                prefixCacheBytes: Int = BaseModelEngine.defaultPrefixCacheBytes) {
         self.session = session
         self.tokens = tokens
         self.window = window
         self.reference = nil
         self.queue = queue
+        // Fewer than 2 tokens or a window under 2 cannot be measured at all; the evaluator says so itself.
+        prefixCache = prefixCacheBytes > 0
+            ? try? DensePrefixCache(dense: session.checkpoint.model.weights, tokens: tokens, windowLength: window,
+                                    byteBudget: prefixCacheBytes)
+            : nil
     }
 
     /// A measurer of perplexity and KL divergence from the dense model on `reference`'s tokens and windows.
@@ -39,6 +50,7 @@ public struct InProcessMeasurer: PolicyMeasurer {
         self.tokens = reference.tokens
         self.window = reference.windowLength
         self.reference = reference
+        self.prefixCache = nil
         self.queue = queue
     }
 
@@ -65,17 +77,20 @@ public struct InProcessMeasurer: PolicyMeasurer {
                                         seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
                                         divergence: result.klDivergence)
         }
-        let perplexity = try Self.perplexity(of: policy, ratio: ratio, session: session, tokens: tokens, window: window)
+        let perplexity = try Self.perplexity(of: policy, ratio: ratio, session: session, tokens: tokens, window: window,
+                                             prefixCache: prefixCache)
         return CandidateMeasurement(perplexity: perplexity,
                                     seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 
-    /// Perplexity of `policy` planned and applied by `session`, on `tokens` in windows of `window`. Blocks on BLAS.
+    /// Perplexity of `policy` planned and applied by `session`, on `tokens` in windows of `window`,
+    /// starting from `prefixCache` where it applies (made for these tokens and window). Blocks on BLAS.
     public static func perplexity(of policy: PruningPolicy, ratio: Double?, session: PruningSession, tokens: [Int],
-                                  window: Int) throws -> Double {
+                                  window: Int, prefixCache: DensePrefixCache? = nil) throws -> Double {
         let plan = try session.plan(policy, targetRatio: ratio)
         let model = try session.apply(plan)
-        return try PerplexityEvaluator(model: model, windowLength: window).evaluate(tokens, tokenBudget: tokens.count).perplexity
+        return try PerplexityEvaluator(model: model, windowLength: window)
+            .evaluate(tokens, tokenBudget: tokens.count, prefixCache: prefixCache).perplexity
     }
 }
 

@@ -106,6 +106,30 @@ import Testing
         }
         #expect(await engine.prefixCacheCounters == nil, "a 0-byte budget holds no cache")
     }
+
+    @Test func inProcessMeasurementsStartFromTheirDensePrefixCacheAndScoreWhatTheyScoreWithout() async throws {
+        let tiny = try TinyModel.make()
+        defer { tiny.remove() }
+        let engine = try await Self.engine(tiny)
+        let session = try await engine.session(for: .wandaSP)
+        let tokens = try await engine.prefix(of: .validation, tokenBudget: 300)
+        let queue = BlockingQueue(label: "test.in-process")
+        let cached = InProcessMeasurer(session: session, tokens: tokens, window: 100, queue: queue)
+        let plain = InProcessMeasurer(session: session, tokens: tokens, window: 100, queue: queue, prefixCacheBytes: 0)
+        #expect(plain.prefixCache == nil)
+        let n = TinyModel.blocks
+        var layers = PruningPolicy.uniform(blocks: n, attention: 0, mlp: 0).layers
+        let dense = PruningPolicy(layers: layers)
+        layers[n - 1] = LayerPolicy(attentionRatio: 0.5, mlpRatio: 0.5)
+        let probe = PruningPolicy(layers: layers)
+        for policy in [dense, probe, PruningPolicy.uniform(blocks: n, attention: 0.25, mlp: 0.25)] {
+            let a = try cached.timedPerplexity(of: policy, ratio: nil).perplexity
+            let b = try plain.timedPerplexity(of: policy, ratio: nil).perplexity
+            #expect(isClose(a, b, relative: 1e-6), "\(a) vs \(b)")
+        }
+        // Three windows: the dense pass fills, the probe of the last block skips n − 1 blocks in each.
+        #expect(cached.prefixCache?.counters.blocksSkipped == 3 * (n - 1))
+    }
 }
 
 /// What a bootstrap proposes to measure, on the tiny model.

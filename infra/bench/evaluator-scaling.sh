@@ -28,6 +28,8 @@
 #   COUNTS           evaluator counts "1 2 3"
 #   SAMPLES          policies per count 18 (keep below PPF_PREDICTOR_RETRAIN_AFTER, 32,
 #                                     or the stack's predictor trains during the run)
+#   PROFILE          1: the bootstrap's sensitivity probes too (211 for SmolLM2-135M, as `ppf bootstrap` runs);
+#                    0: --no-profile, the samples only                                      1
 #   TOKENS, WINDOW   measurement       512, 256
 #   METRIC           importance metric flap
 #   SEED_BASE        sampler seed base 100
@@ -41,6 +43,7 @@ run="${PPF_RUN_DIR:-$root/.run}"
 bin="${PPF_BIN_DIR:-$root/.build/release}"
 counts="${COUNTS:-1 2 3}"
 samples="${SAMPLES:-18}"
+profile="${PROFILE:-1}"
 tokens="${TOKENS:-512}"
 window="${WINDOW:-256}"
 metric="${METRIC:-flap}"
@@ -59,6 +62,10 @@ die() { printf '\033[31mbench: error:\033[0m %s\n' "$*" >&2; exit 1; }
 positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, not '$2'"; }
 for c in $counts; do positive COUNTS "$c"; done
 positive SAMPLES "$samples"; positive TOKENS "$tokens"; positive WINDOW "$window"
+[[ "$profile" =~ ^[01]$ ]] || die "PROFILE must be 0 or 1, not '$profile'"
+# The bootstrap measures the sensitivity profile's probes (211 for SmolLM2-135M) before its samples.
+profile_flag=()
+[ "$profile" = 1 ] || profile_flag=(--no-profile)
 positive TIMEOUT_MINUTES "$timeout_minutes"
 [[ "$seed_base" =~ ^[0-9]+$ ]] || die "SEED_BASE must be a whole number, not '$seed_base'"
 
@@ -172,8 +179,8 @@ for n in $counts; do
   done
   [ $stable -ge 6 ] || die "the $n evaluator(s) did not settle on the $partitions partitions within 5 min; see $bench_dir"
 
-  log "N=$n: ppf bootstrap --no-train --samples $samples --tokens $tokens --window $window --metric $metric --seed $((seed_base + n))"
-  if ! "$bin/ppf" bootstrap --no-train --samples "$samples" --tokens "$tokens" --window "$window" --metric "$metric" \
+  log "N=$n: ppf bootstrap --no-train ${profile_flag[*]} --samples $samples --tokens $tokens --window $window --metric $metric --seed $((seed_base + n))"
+  if ! "$bin/ppf" bootstrap --no-train "${profile_flag[@]}" --samples "$samples" --tokens "$tokens" --window "$window" --metric "$metric" \
       --seed $((seed_base + n)) --model-id "$model_id" --model "$model_dir/$model_file" \
       --timeout-minutes "$timeout_minutes" 2>&1 | tee "$bench_dir/n$n-bootstrap.log"; then
     die "ppf bootstrap failed for N=$n; see $bench_dir/n$n-bootstrap.log"
@@ -185,7 +192,8 @@ for n in $counts; do
                   FROM evaluation_requests r JOIN measurements m ON m.request_id = r.id
                  WHERE r.model_id = '$model_id'")
   IFS=, read -r measured seen wall mean <<<"$row"
-  [ "$measured" = "$samples" ] || die "N=$n: $measured of $samples requests measured"
+  requested=$(sql -c "SELECT count(*) FROM evaluation_requests WHERE model_id = '$model_id'")
+  [ "$measured" = "$requested" ] || die "N=$n: $measured of $requested requests measured"
   steady=$(sql -c "WITH per AS (
                      SELECT count(*) - 1 AS intervals, extract(epoch FROM max(m.created_at) - min(m.created_at)) AS span
                        FROM evaluation_requests r JOIN measurements m ON m.request_id = r.id
@@ -220,10 +228,10 @@ echo
 echo "$table"
 
 command="make bench-evaluators"
-settings="SAMPLES=$samples TOKENS=$tokens WINDOW=$window METRIC=$metric SEED_BASE=$seed_base COUNTS=\"$counts\""
+settings="SAMPLES=$samples PROFILE=$profile TOKENS=$tokens WINDOW=$window METRIC=$metric SEED_BASE=$seed_base COUNTS=\"$counts\" PPF_PREFIX_CACHE_MB=${PPF_PREFIX_CACHE_MB:-512}"
 section="Measured $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, \`PPF_BLAS_THREADS=1\` per evaluator, model \`$model_file\`. Reproduce: \`$command\` (runs \`infra/bench/evaluator-scaling.sh\` with $settings).
 
-Each row: N evaluators in one consumer group, then \`ppf bootstrap --no-train --samples $samples --tokens $tokens --window $window --metric $metric --seed $seed_base+N\` on a fresh model id. *Wall* runs from the first request stored to the last measurement stored: it includes each evaluator's one-off preparation before its first measurement (hashing the model, scoring the metric, reading the calibration cache) and the skew of requests over partitions. *Steady* sums, over the evaluators, the measurements after each one's first divided by the time since its first. Speed-ups are against N = 1; *mean s* is the time inside the evaluator per measurement (plan, apply, forward passes).
+Each row: N evaluators in one consumer group, then \`ppf bootstrap --no-train ${profile_flag[*]} --samples $samples --tokens $tokens --window $window --metric $metric --seed $seed_base+N\` on a fresh model id. *Wall* runs from the first request stored to the last measurement stored: it includes each evaluator's one-off preparation before its first measurement (hashing the model, scoring the metric, reading the calibration cache) and the skew of requests over partitions. *Steady* sums, over the evaluators, the measurements after each one's first divided by the time since its first. Speed-ups are against N = 1; *mean s* is the time inside the evaluator per measurement (plan, apply, forward passes).
 
 $table"
 
