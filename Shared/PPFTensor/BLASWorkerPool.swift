@@ -23,8 +23,8 @@ import Synchronization
 /// run at the same time: job 0 runs on the caller, job i on worker i − 1,
 /// and the pool grows to `numjobs − 1` workers on first need (never more than
 /// the thread count OpenBLAS was told, ``BLAS/setThreadCount(_:)``). OpenBLAS
-/// keeps one set of job buffers, so concurrent parallel calls from two
-/// threads take turns on `callLock`.
+/// keeps one set of job buffers, so concurrent calls from two threads, of
+/// any job count, take turns on `callLock`.
 final class BLASWorkerPool: @unchecked Sendable {
     /// A job function as OpenBLAS passes it: `(job index, job data, call argument)`.
     typealias Job = ppf_openblas_dojob
@@ -69,9 +69,12 @@ final class BLASWorkerPool: @unchecked Sendable {
     /// Runs `jobs` jobs concurrently: job 0 here, the others on workers.
     func run(dojob: Job?, jobs: Int, elementSize: Int, data: UnsafeMutableRawPointer?, argument: Int32) {
         guard let dojob, jobs > 0 else { return }
-        if jobs == 1 { return dojob(0, data, argument) }
+        // Every call takes its turn, a one-job call too: OpenBLAS hands each call the same job
+        // buffers (`argument` indexes them), so a one-job call on one thread while another
+        // thread's call runs would share them.
         callLock.lock()
         defer { callLock.unlock() }
+        if jobs == 1 { return dojob(0, data, argument) }
         while workers.count < jobs - 1 { spawnWorker() }
         remaining.store(jobs - 1, ordering: .releasing)
         for index in 1..<jobs {

@@ -118,9 +118,9 @@ public final class ServiceProcess: @unchecked Sendable {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         limit.cancel()
         process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-            .split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread ") }.joined(separator: "\n")
-        return text.isEmpty ? "(no thread stacks: gdb printed none)" : text
+        let raw = String(decoding: data, as: UTF8.self)
+        let text = raw.split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread ") }.joined(separator: "\n")
+        return text.isEmpty ? "(no thread stacks; gdb said: \(raw.suffix(1500)))" : text
     }
 
     /// Waits until the child's output contains `text`.
