@@ -221,6 +221,9 @@ public actor BaseModelEngine {
     /// What the current regime's prefix cache has done, or nil without one.
     public var prefixCacheCounters: DensePrefixCache.Counters? { prefixCache?.cache.counters }
 
+    /// The block boundaries the current regime's prefix cache keeps, or nil without one.
+    public var prefixCacheBoundaries: [Int]? { prefixCache?.cache.boundaries }
+
     /// The prefix cache of a regime, made on its first measurement (replacing another regime's).
     private func prefixCache(split: CorpusSplit, tokenBudget: Int, window: Int, tokens: [Int]) throws -> DensePrefixCache? {
         guard prefixCacheBytes > 0 else { return nil }

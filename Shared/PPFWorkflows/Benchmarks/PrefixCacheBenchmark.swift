@@ -121,10 +121,8 @@ public enum PrefixCacheBenchmark {
         for kind in order { rows.append(row(kind, kinds.indices.filter { kinds[$0] == kind })) }
         rows.append(row("all", Array(kinds.indices)))
         let blockCount = engine.blockCount
-        let tokens = try await engine.prefix(of: split, tokenBudget: tokenBudget)
-        let probe = try DensePrefixCache(dense: engine.checkpoint.model.weights, tokens: Array(tokens.prefix(tokenBudget)),
-                                         windowLength: window, byteBudget: cacheBytes)
+        let boundariesKept = await engine.prefixCacheBoundaries?.count ?? 0
         return Report(rows: rows, split: split, tokenBudget: tokenBudget, window: window, metric: metric,
-                      blockCount: blockCount, boundariesKept: probe.boundaries.count, bytesHeld: counters?.bytesHeld ?? 0)
+                      blockCount: blockCount, boundariesKept: boundariesKept, bytesHeld: counters?.bytesHeld ?? 0)
     }
 }
