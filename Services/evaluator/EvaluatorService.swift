@@ -12,6 +12,8 @@ import PPFWorkflows
 /// topic's partitions (requests are keyed by policy id) are spread over them.
 /// The model loads before the group is joined, so an instance never holds
 /// partitions it cannot serve yet; heartbeats say "loading model" meanwhile.
+/// Every ``Settings/reconcileSeconds`` while idle, it announces again the
+/// requests a restarted broker lost (``LostRequestReconciler``).
 struct EvaluatorService: PPFService {
     let name = "evaluations"
     let context: ServiceContext
@@ -23,11 +25,22 @@ struct EvaluatorService: PPFService {
         status.set(activity: "idle")
 
         let handler = EvaluationHandler(context: context, engine: engine, status: status)
+        let work = WorkInHand()
         let consumer = EnvelopeConsumerService<EvaluationRequest>(
             context: context, groupId: settings.consumerGroupPrefix + "evaluators", topic: Topic.evaluationRequests
         ) { envelope, _ in
-            try await handler.handle(envelope)
+            try await work.holding { try await handler.handle(envelope) }
         }
-        try await consumer.run()
+        let reconciler = LostRequestReconciler(context: context, work: work)
+        let periodic = PeriodicReconciliation(name: "evaluation request reconciliation", context: context) {
+            try await reconciler.reconcile()
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await consumer.run() }
+            tasks.addTask { try await periodic.run() }
+            // Either one ending (cancelled at shutdown, or failing) ends the other.
+            try await tasks.next()
+            tasks.cancelAll()
+        }
     }
 }

@@ -21,4 +21,16 @@ extension FaultInjection {
     /// built off the serving path; requests keep being answered by the version
     /// serving. The process holds until killed.
     public static let duringPlanBuild = "during-plan-build"
+    /// In an evaluator, right after the transaction that stores a measurement
+    /// (row, ``PerplexityMeasurement`` outbox entry, inbox claim, achieved
+    /// ratio) committed, before the request's offset is committed and before
+    /// the relay published: the process kills itself.
+    public static let evaluatorAfterMeasurementCommit = "evaluator-after-measurement-commit"
+    /// In the predictor, right after the transaction that stores a trained
+    /// version (row, ``PredictorVersionPublished`` outbox entry, audit entry)
+    /// committed, before anything is published: the process kills itself.
+    public static let predictorAfterVersionCommit = "predictor-after-version-commit"
+    /// In model-host, right after an answered request's `inference_log` row
+    /// committed, before the request's offset is committed: the process kills itself.
+    public static let modelHostAfterAnswerLog = "model-host-after-answer-log"
 }

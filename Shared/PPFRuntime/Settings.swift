@@ -93,6 +93,10 @@ public struct Settings: Sendable, Equatable {
     /// plan, model-host swaps to a newer stored plan, each for work at least this old. This is how
     /// messages a restarted broker forgot are still answered. `PPF_RECONCILE_SECONDS`, default 30.
     public var reconcileSeconds: Double
+    /// How long an evaluation request stays unmeasured before an idle evaluator announces
+    /// it again (at most three times): the broker may have lost its message.
+    /// `PPF_EVALUATOR_REPUBLISH_SECONDS`, default 120.
+    public var evaluatorRepublishSeconds: Double
     /// How long published outbox entries, inbox claims and dead letters are
     /// kept: `PPF_OUTBOX_RETENTION_DAYS` (7), `PPF_INBOX_RETENTION_DAYS` (14:
     /// longer than the broker keeps a topic, so a redelivery still finds its
@@ -147,6 +151,7 @@ public struct Settings: Sendable, Equatable {
             agentSpotChecks: true,
             agentVerifyTimeoutSeconds: 3600,
             reconcileSeconds: 30,
+            evaluatorRepublishSeconds: 120,
             retention: .standard,
             prefixCacheMegabytes: 512
         )
@@ -219,6 +224,7 @@ public struct Settings: Sendable, Equatable {
         case agentSpotChecks = "agent-spot-checks"
         case agentVerifyTimeout = "agent-verify-timeout-seconds"
         case reconcileSeconds = "reconcile-seconds"
+        case evaluatorRepublishSeconds = "evaluator-republish-seconds"
         case outboxRetentionDays = "outbox-retention-days"
         case inboxRetentionDays = "inbox-retention-days"
         case deadLetterRetentionDays = "dead-letter-retention-days"
@@ -355,6 +361,11 @@ public struct Settings: Sendable, Equatable {
                 throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in [0.1, 86400]")
             }
             reconcileSeconds = seconds
+        case .evaluatorRepublishSeconds:
+            guard let seconds = Double(value), seconds >= 0.1, seconds <= 7 * 86_400 else {
+                throw SettingsError(setting: key.environmentName, value: value, reason: "expected seconds in [0.1, 604800]")
+            }
+            evaluatorRepublishSeconds = seconds
         case .outboxRetentionDays: retention.outboxDays = try days()
         case .inboxRetentionDays: retention.inboxDays = try days()
         case .deadLetterRetentionDays: retention.deadLetterDays = try days()

@@ -383,5 +383,14 @@ public enum PPFSchema {
             DROP INDEX outbox_unpublished;
             CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL AND failed_at IS NULL;
             """),
+        Migration(version: 10, name: "evaluation requests republished after a broker loss", sql: """
+            -- An idle evaluator announces again a request that stayed unmeasured
+            -- (a restarted local broker forgot its message): how often it did,
+            -- bounded so a request no evaluator can measure is not announced forever,
+            -- and when it did last, so the next announcement waits its turn.
+            ALTER TABLE evaluation_requests
+                ADD COLUMN republish_count integer NOT NULL DEFAULT 0 CHECK (republish_count >= 0),
+                ADD COLUMN republished_at timestamptz;
+            """),
     ]
 }

@@ -10,7 +10,8 @@ import Testing
 /// topics in memory only), under running services: they reconnect, recreate
 /// the topics, rejoin their groups, and reconcile from PostgreSQL, so ratio
 /// events whose messages died with the broker are still answered, and
-/// planned, exactly once (design.md, "System of record").
+/// planned, exactly once, and requests for measurements it lost are
+/// measured (design.md, "System of record").
 @Suite(.serialized, .timeLimit(.minutes(TestDeadlines.minutes(5))), .tags(.slow)) struct BrokerRestartTests {
     @Test func servicesRecoverFromABrokerRestartAndAnswerTheEventsItLostExactlyOnce() async throws {
         try await RunTimeStack.with { stack in
@@ -98,6 +99,55 @@ import Testing
             try await Task.sleep(for: .seconds(2))
             #expect(try await stack.accounts(first + pending + after).allSatisfy { $0.isExactlyOnce(planned: true) })
             try await stack.stopCleanly(agent, pruner, host, predictor)
+        }
+    }
+
+    @Test func aSpotCheckWhoseRequestDiedWithTheBrokerIsMeasuredAfterTheRestart() async throws {
+        try await RunTimeStack.with { stack in
+            let modelId = stack.model.modelId
+            let agent = try await stack.startAgent(["PPF_AGENT_SPOT_CHECKS": "true"])
+            let evaluator = try stack.start("evaluator", ["PPF_EVALUATOR_REPUBLISH_SECONDS": "5"])
+            try await evaluator.waitForOutput("model '\(modelId)' loaded", within: .seconds(60))
+
+            // The evaluator is busy elsewhere (SIGSTOP) when the agent's spot-check request is published,
+            // so the message sits unconsumed in the broker's memory; then the broker dies and comes back empty.
+            evaluator.send(SIGSTOP)
+            let events = try await stack.emit([0.3])
+            #expect(try await stack.awaitExactlyOnce(events, planned: false).allSatisfy { $0.isExactlyOnce(planned: false) },
+                    "\(agent.output.suffix(2000))")
+            let spotCheck: @Sendable () async throws -> UUID? = {
+                try await stack.database.pool.withConnection { connection in
+                    try await connection.query("""
+                        SELECT id FROM evaluation_requests WHERE correlation_id = \(events[0]) AND reason = 'spot-check'
+                        """).first?.decode(UUID.self, column: 0)
+                }
+            }
+            #expect(try await eventually(within: .seconds(20)) { try await spotCheck() != nil }, "the answer asks for a spot-check")
+            let request = try #require(try await spotCheck())
+            #expect(try await eventually(within: .seconds(20)) {
+                try await stack.database.count("""
+                    SELECT count(*)::int FROM outbox WHERE topic = \(Topic.evaluationRequests) AND published_at IS NOT NULL
+                       AND convert_from(payload, 'UTF8') LIKE \("%" + request.uuidString.lowercased() + "%")
+                    """) == 1
+            }, "the agent's relay publishes the request")
+            await stack.broker.kill()
+            try await Task.sleep(for: .seconds(2))
+            try await stack.broker.restart()
+            evaluator.send(SIGCONT)
+
+            // The idle evaluator finds the request unmeasured, announces it again, and measures it once.
+            let measured: @Sendable () async throws -> Int = {
+                try await stack.database.count("SELECT count(*)::int FROM measurements WHERE request_id = \(request)")
+            }
+            #expect(try await eventually(within: .seconds(120)) { try await measured() == 1 },
+                    "the lost spot-check is measured: \(evaluator.output.suffix(3000))")
+            #expect(evaluator.output.contains("announced 1 unmeasured evaluation request(s) of '\(modelId)' again"))
+            // A second announcement, were there one, has had time to be measured again.
+            try await Task.sleep(for: .seconds(8))
+            #expect(try await measured() == 1)
+            #expect(try await stack.database.count(
+                "SELECT count(*)::int FROM measurements WHERE policy_id IN (SELECT policy_id FROM evaluation_requests WHERE id = \(request))") == 1)
+            try await stack.stopCleanly(agent, evaluator)
         }
     }
 

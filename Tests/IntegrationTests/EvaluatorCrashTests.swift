@@ -4,6 +4,7 @@ import PPFContracts
 import PPFRuntime
 import PPFStore
 import PPFTestSupport
+import PPFWorkflows
 import Testing
 
 /// An evaluator killed in the middle of a measurement (design.md: "a crash at
@@ -87,8 +88,10 @@ import Testing
         }
     }
 
-    /// Stores the policy and the request row the way an asker does (64 tokens in windows of 32).
-    static func storeRequest(_ policy: PruningPolicy, modelId: String, split: String = "validation",
+    /// Stores the policy and the request row the way an asker does (64 tokens in windows of 32); with
+    /// `announce`, its message goes into the outbox in the same transaction, as
+    /// ``MeasurementRequests/enqueue(_:correlationId:producer:on:)`` does for every asker, for a relay to publish.
+    static func storeRequest(_ policy: PruningPolicy, modelId: String, split: String = "validation", announce: Bool = false,
                              database: IsolatedDatabase) async throws -> Envelope<EvaluationRequest> {
         let correlation = UUID()
         return try await database.pool.withTransaction { connection in
@@ -97,7 +100,11 @@ import Testing
             let request = try EvaluationRequest(
                 requestId: UUID(), modelId: modelId, policyId: stored.id, policy: policy, metric: "magnitude",
                 split: split, tokenBudget: 64, window: 32, reason: .bootstrap)
-            try await EvaluationRequestRepository.insert(request, correlationId: correlation, on: connection)
+            if announce {
+                try await MeasurementRequests.enqueue(request, correlationId: correlation, producer: "it/asker", on: connection)
+            } else {
+                try await EvaluationRequestRepository.insert(request, correlationId: correlation, on: connection)
+            }
             return Envelope(correlationId: correlation, producer: "it/asker", payload: request)
         }
     }

@@ -31,7 +31,7 @@ import Testing
             // A file, not a pipe: the PostgreSQL server the script starts inherits the writing end
             // of a pipe and keeps it open, so reading to its end would wait for the server to stop.
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("ppf-stack-log-\(UUID().uuidString.prefix(8))")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             defer { try? FileManager.default.removeItem(at: log) }
             let handle = try FileHandle(forWritingTo: log)
             process.standardOutput = handle

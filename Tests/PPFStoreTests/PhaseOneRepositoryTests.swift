@@ -66,8 +66,6 @@ import Testing
         try await TestDatabase.withSchema { schema in
             try await schema.pool.withConnection { connection in
                 let request = try await Self.measured(Self.policy(0.3), perplexity: nil, on: connection)
-                #expect(try await EvaluationRequestRepository.unanswered(modelId: Self.model, on: connection).map(\.id)
-                        == [request.requestId])
                 let first = try await MeasurementRepository.insert(Self.measurement(for: request, perplexity: 20),
                                                                    on: connection)
                 let again = try await MeasurementRepository.insert(Self.measurement(for: request, perplexity: 21),
@@ -77,9 +75,59 @@ import Testing
                 let stored = try #require(try await MeasurementRepository.find(requestId: request.requestId, on: connection))
                 #expect(stored.perplexity == 20)
                 #expect(stored.window == 128 && stored.tokenBudget == 512 && stored.tokensCounted == 508)
-                #expect(try await EvaluationRequestRepository.unanswered(modelId: Self.model, on: connection).isEmpty)
                 let record = try #require(try await EvaluationRequestRepository.find(id: request.requestId, on: connection))
                 #expect(record.reason == "bootstrap" && record.metric == "wanda-sp")
+            }
+        }
+    }
+
+    @Test func onlyStaleUnmeasuredRequestsOfTheModelAreClaimedForAnnouncingAgainAndAtMostThreeTimes() async throws {
+        try await TestDatabase.withSchema { schema in
+            let (stale, young) = try await schema.pool.withConnection { connection in
+                let stale = try await Self.measured(Self.policy(0.3), perplexity: nil, on: connection)
+                _ = try await Self.measured(Self.policy(0.35), perplexity: 30, on: connection)
+                let young = try await Self.measured(Self.policy(0.4), perplexity: nil, on: connection)
+                let policy = try await PolicyRepository.store(Self.policy(0.3), modelId: "other", source: "t",
+                                                              on: connection).record
+                try await EvaluationRequestRepository.insert(
+                    try EvaluationRequest(requestId: UUID(), modelId: "other", policyId: policy.id, policy: Self.policy(0.3),
+                                          metric: "wanda-sp", split: "validation", tokenBudget: 512, window: 128,
+                                          reason: .bootstrap),
+                    correlationId: UUID(), on: connection)
+                _ = try await connection.execute(
+                    "UPDATE evaluation_requests SET created_at = now() - interval '1 hour' WHERE id <> \(young.requestId)")
+                return (stale, young)
+            }
+            let claim: @Sendable () async throws -> [UUID] = {
+                try await schema.pool.withTransaction { connection in
+                    try await EvaluationRequestRepository.claimStale(modelId: Self.model, olderThan: 60, maximumRepublishes: 3,
+                                                                     limit: 10, on: connection).map(\.0.id)
+                }
+            }
+            #expect(try await claim() == [stale.requestId], "not the measured one, the young one or another model's")
+            #expect(try await claim().isEmpty, "announced again just now: not before another 60 s")
+            for _ in 0..<2 {
+                _ = try await schema.pool.withConnection { connection in
+                    try await connection.execute(
+                        "UPDATE evaluation_requests SET republished_at = now() - interval '1 hour' WHERE republished_at IS NOT NULL")
+                }
+                #expect(try await claim() == [stale.requestId])
+            }
+            _ = try await schema.pool.withConnection { connection in
+                try await connection.execute("UPDATE evaluation_requests SET republished_at = now() - interval '1 hour'")
+            }
+            #expect(try await claim() == [young.requestId], "the stale one was announced again three times: no more")
+            let (count, policy) = try await schema.pool.withConnection { connection in
+                (try await connection.query("SELECT republish_count FROM evaluation_requests WHERE id = \(stale.requestId)")
+                    .first?.decode(Int.self, column: 0),
+                 try await PolicyRepository.find(id: stale.policyId, on: connection)?.policy)
+            }
+            #expect(count == 3 && policy == stale.policy)
+            await #expect(throws: StoreError.self) {
+                try await schema.pool.withConnection { connection in
+                    try await EvaluationRequestRepository.claimStale(modelId: Self.model, olderThan: 60, maximumRepublishes: 3,
+                                                                     limit: 10, on: connection)
+                }
             }
         }
     }

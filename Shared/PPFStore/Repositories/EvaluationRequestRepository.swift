@@ -79,15 +79,39 @@ public enum EvaluationRequestRepository {
             .decode(EvaluationRequestRecord.self).first
     }
 
-    /// Requests that have no measurement yet, oldest first: what a restarted
-    /// system must (re-)enqueue, since the local broker forgets its topics.
-    public static func unanswered(modelId: String, on connection: PGConnection) async throws -> [EvaluationRequestRecord] {
-        try await connection.query("""
-            SELECT \(unsafeRaw: columns) FROM evaluation_requests r
-             WHERE r.model_id = \(modelId)
-               AND NOT EXISTS (SELECT 1 FROM measurements m WHERE m.request_id = r.id)
-             ORDER BY r.created_at, r.id
-            """).decode(EvaluationRequestRecord.self)
+    /// Claims, for announcing again, up to `limit` requests of `modelId` that
+    /// have no measurement, were stored (or last announced again) at least
+    /// `seconds` ago, and were announced again fewer than `maximumRepublishes`
+    /// times; oldest first. Each claimed row's count goes up by one and its
+    /// time is now, in the caller's transaction, and rows another transaction
+    /// holds are skipped: two evaluators reconciling at once claim different
+    /// requests, and a request is announced again at most once per `seconds`.
+    /// - Returns: each claimed request with its stored policy.
+    /// - Throws: ``StoreError`` `notInTransaction` outside a transaction.
+    public static func claimStale(modelId: String, olderThan seconds: Double, maximumRepublishes: Int, limit: Int,
+                                  on connection: PGConnection) async throws -> [(EvaluationRequestRecord, PruningPolicy)] {
+        guard await connection.isInTransaction else {
+            throw StoreError(.notInTransaction, "EvaluationRequestRepository.claimStale must run inside the transaction that announces the requests again")
+        }
+        return try await connection.query("""
+            WITH stale AS (
+                SELECT r.id FROM evaluation_requests r
+                 WHERE r.model_id = \(modelId)
+                   AND r.republish_count < \(maximumRepublishes)
+                   AND coalesce(r.republished_at, r.created_at) <= now() - make_interval(secs => \(seconds))
+                   AND NOT EXISTS (SELECT 1 FROM measurements m WHERE m.request_id = r.id)
+                 ORDER BY r.created_at, r.id
+                 LIMIT \(limit)
+                 FOR UPDATE SKIP LOCKED)
+            UPDATE evaluation_requests r
+               SET republish_count = r.republish_count + 1, republished_at = now()
+              FROM stale, policies p
+             WHERE r.id = stale.id AND p.id = r.policy_id
+            RETURNING r.id, r.policy_id, r.model_id, r.metric, r.split, r.token_budget, r.window_size, r.reason,
+                      r.correlation_id, r.created_at, p.policy
+            """).map { row in
+            (try EvaluationRequestRecord(row: row), try row.decode(SQLJSON<PruningPolicy>.self, column: "policy").value)
+        }.sorted { ($0.0.createdAt, $0.0.id.uuidString) < ($1.0.createdAt, $1.0.id.uuidString) }
     }
 }
 

@@ -95,6 +95,7 @@ public struct EvaluationHandler: Sendable {
         }
         if profile != nil, stored != nil { await engine.profileStored(metric: metric) }
         if stored == true {
+            FaultInjection.crashIfRequested(at: FaultInjection.evaluatorAfterMeasurementCommit)
             status.count("measured")
         } else {
             logger.info("request \(id) was measured by another evaluator meanwhile; this result is discarded")

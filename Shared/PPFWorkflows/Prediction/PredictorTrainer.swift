@@ -165,6 +165,7 @@ public actor PredictorTrainer {
             heldOut: heldOut, trainingSeconds: artifact.trainingSeconds, correlationId: correlationId)
         let stored = try await store(version, command: command)
         guard stored else { return }
+        FaultInjection.crashIfRequested(at: FaultInjection.predictorAfterVersionCommit)
         await cache.store(modelId: modelId, versionId: version.id, predictor: artifact.predictor)
         let elapsed = ContinuousClock.now - started
         let sensitivityLine = sensitivity.map {

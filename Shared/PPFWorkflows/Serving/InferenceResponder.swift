@@ -95,6 +95,7 @@ public struct InferenceResponder: Sendable {
             inputTokens: outcome.inputTokens, outputTokens: outcome.outputTokens, perplexity: outcome.perplexity,
             error: outcome.error, seconds: seconds)
         _ = try await context.pool.withConnection { try await InferenceLogRepository.insert(entry, on: $0) }
+        FaultInjection.crashIfRequested(at: FaultInjection.modelHostAfterAnswerLog)
     }
 
     // MARK: - Computing
