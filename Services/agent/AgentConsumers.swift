@@ -32,9 +32,12 @@ enum AgentServices {
             try envelope.payload.validate()
             try await registry.agentVersionPublished(envelope)
         }
+        // Under a burst, the events waiting in the buffer are answered in one transaction.
         let ratioEvents = EnvelopeConsumerService<RatioChange>(
-            context: context, groupId: answers.groupId, topic: Topic.ratioEvents
-        ) { envelope, message in
+            context: context, groupId: answers.groupId, topic: Topic.ratioEvents, maxBatch: 64
+        ) { batch in
+            try await handler.handleBatch(batch)
+        } handler: { envelope, message in
             try await handler.handle(envelope, message)
         }
         return [searches, predictorVersions, agentVersions,

@@ -171,6 +171,16 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// The next message (waiting for it) and up to `limit − 1` more that are
+    /// already buffered, in order; empty once the consumer is closed.
+    func nextBatch(upTo limit: Int) async throws -> [ConsumedMessage] {
+        guard let first = try await next() else { return [] }
+        guard limit > 1 else { return [first] }
+        let (more, wakePoller) = machine.withLock { $0.takeBuffered(upTo: limit - 1) }
+        if wakePoller { client.wakeConsumerPoll() }
+        return [first] + more
+    }
+
     func commit(_ message: ConsumedMessage) async throws {
         let lifecycle = machine.withLock { $0.lifecycle }
         guard lifecycle == .running else {

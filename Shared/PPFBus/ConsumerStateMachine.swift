@@ -197,6 +197,17 @@ struct ConsumerStateMachine<Element, Waiter> {
         }
     }
 
+    /// Takes up to `limit` buffered messages without waiting (none when the
+    /// buffer is empty or the consumer is not running); `wakePoller` when
+    /// fetching should resume now.
+    mutating func takeBuffered(upTo limit: Int) -> (elements: [Element], wakePoller: Bool) {
+        guard lifecycle == .running, limit > 0, !buffer.isEmpty else { return ([], false) }
+        let taken = Array(buffer.prefix(limit))
+        buffer.removeFirst(taken.count)
+        for element in taken { bufferedBytes -= size(element) }
+        return (taken, isPaused && isDrainedToHalf)
+    }
+
     /// The reader's task was cancelled: returns its waiter to resume with `nil`.
     mutating func cancelWaiter() -> Waiter? {
         takeWaiter()

@@ -63,17 +63,38 @@ public struct EnvelopeConsumer<Payload: MessagePayload>: Sendable {
         maxAttempts: Int = 6,
         handler: (Envelope<Payload>, ConsumedMessage) async throws -> Void
     ) async throws {
+        try await runBatches(maxBatch: 1, retryBackoff: retryBackoff, maxRetryBackoff: maxRetryBackoff,
+                             maxAttempts: maxAttempts, batchHandler: { Array($0.indices) }, handler: handler)
+    }
+
+    /// What a batch handler may leave to the one-message handler: the indices
+    /// (into the batch it was given) of the envelopes it did not handle.
+    public typealias Leftovers = [Int]
+
+    /// Processes envelopes in batches (see
+    /// ``KafkaConsumer/runBatches(maxBatch:retryBackoff:maxRetryBackoff:maxUncommitted:handler:)``):
+    /// each batch's undecodable messages are dead-lettered, then
+    /// `batchHandler` gets the decoded envelopes, in order, and handles what it
+    /// can in one go (one transaction for many messages, say). Whatever it
+    /// returns as leftovers, and the whole batch if it throws, then goes
+    /// through `handler` one envelope at a time, in order, with every
+    /// guarantee of ``run(retryBackoff:maxRetryBackoff:maxAttempts:handler:)``
+    /// (rejections dead-lettered, bounded retries). A batch handler therefore
+    /// never needs to deal with a bad message: it leaves it over. It must be
+    /// idempotent like any handler, and leave a message either handled or
+    /// untouched.
+    public func runBatches(
+        maxBatch: Int,
+        retryBackoff: Duration = .seconds(1),
+        maxRetryBackoff: Duration = .seconds(30),
+        maxAttempts: Int = 6,
+        batchHandler: ([(Envelope<Payload>, ConsumedMessage)]) async throws -> Leftovers,
+        handler: (Envelope<Payload>, ConsumedMessage) async throws -> Void
+    ) async throws {
         // Failures in a row per message ("topic[partition]@offset"); one entry
         // per partition at most, since a failing message blocks its partition.
         var failures: [String: Int] = [:]
-        try await consumer.run(retryBackoff: retryBackoff, maxRetryBackoff: maxRetryBackoff) { message in
-            let envelope: Envelope<Payload>
-            do throws(EnvelopeRejection) {
-                envelope = try Envelope<Payload>.decode(message.value)
-            } catch {
-                try await deadLetter(message, reason: error)
-                return
-            }
+        func handleOne(_ envelope: Envelope<Payload>, _ message: ConsumedMessage) async throws {
             let id = "\(message.topicPartition)@\(message.offset)"
             do {
                 try await handler(envelope, message)
@@ -89,6 +110,26 @@ public struct EnvelopeConsumer<Payload: MessagePayload>: Sendable {
                 try await deadLetter(message, reason: .failedRepeatedly(attempts: attempts, lastError: "\(error)"))
                 failures[id] = nil
             }
+        }
+        try await consumer.runBatches(maxBatch: maxBatch, retryBackoff: retryBackoff, maxRetryBackoff: maxRetryBackoff) { messages in
+            var decoded: [(Envelope<Payload>, ConsumedMessage)] = []
+            for message in messages {
+                do throws(EnvelopeRejection) {
+                    decoded.append((try Envelope<Payload>.decode(message.value), message))
+                } catch {
+                    try await deadLetter(message, reason: error)
+                }
+            }
+            guard !decoded.isEmpty else { return }
+            var leftovers = Array(decoded.indices)
+            if decoded.count > 1 {
+                do {
+                    leftovers = try await batchHandler(decoded).filter { decoded.indices.contains($0) }.sorted()
+                } catch {
+                    logger.warning("a batch of \(decoded.count) messages failed; handling them one at a time: \(error)")
+                }
+            }
+            for index in leftovers { try await handleOne(decoded[index].0, decoded[index].1) }
         }
     }
 

@@ -110,6 +110,31 @@ public final class KafkaConsumer: Sendable {
         maxUncommitted: Int = 100,
         handler: (ConsumedMessage) async throws -> Void
     ) async throws {
+        try await runBatches(maxBatch: 1, retryBackoff: retryBackoff, maxRetryBackoff: maxRetryBackoff,
+                             maxUncommitted: maxUncommitted) { batch in
+            for message in batch { try await handler(message) }
+        }
+    }
+
+    /// Processes messages in batches until the consumer is closed or the
+    /// task is cancelled: each call of `handler` gets the next message
+    /// (waiting for it) and up to `maxBatch − 1` more that are already
+    /// buffered, in order — under a burst, many; when messages trickle in,
+    /// one. Nothing waits to fill a batch.
+    ///
+    /// Commits as ``run(retryBackoff:maxRetryBackoff:maxUncommitted:handler:)``
+    /// does, per batch: when `handler` returns, every message of the batch is
+    /// handled. When it throws, none of the batch is committed: each of its
+    /// partitions is rewound to the batch's first message there, and the
+    /// batch is delivered again after the backoff (messages it handled before
+    /// failing come again too, as at-least-once allows).
+    public func runBatches(
+        maxBatch: Int,
+        retryBackoff: Duration = .seconds(1),
+        maxRetryBackoff: Duration = .seconds(30),
+        maxUncommitted: Int = 100,
+        handler: ([ConsumedMessage]) async throws -> Void
+    ) async throws {
         var consecutiveFailures = 0
         // The newest handled, uncommitted message of each partition.
         var uncommitted: [TopicPartition: ConsumedMessage] = [:]
@@ -125,17 +150,25 @@ public final class KafkaConsumer: Sendable {
             uncommitted.removeAll()
             handledSinceCommit = 0
         }
-        for try await message in messages {
+        while true {
+            let batch = try await core.nextBatch(upTo: max(1, maxBatch))
+            guard !batch.isEmpty else { break }
             do {
-                try await handler(message)
+                try await handler(batch)
             } catch {
                 await commitHandled()
                 consecutiveFailures += 1
                 let delay = min(retryBackoff * (1 << min(consecutiveFailures - 1, 16)), maxRetryBackoff)
+                // The first message of the batch on each of its partitions.
+                var firsts: [TopicPartition: ConsumedMessage] = [:]
+                for message in batch where firsts[message.topicPartition] == nil { firsts[message.topicPartition] = message }
+                let first = batch[0]
                 core.logger.warning(
-                    "handler failed; not committing \(message.topicPartition)@\(message.offset), redelivering in \(delay): \(error)")
+                    "handler failed; not committing \(first.topicPartition)@\(first.offset)\(batch.count > 1 ? " and the \(batch.count - 1) message(s) of its batch" : ""), redelivering in \(delay): \(error)")
                 do {
-                    try await rewind(to: message)
+                    for message in firsts.values.sorted(by: { $0.topicPartition.description < $1.topicPartition.description }) {
+                        try await rewind(to: message)
+                    }
                 } catch let error as BusError where error.code == .closed {
                     return
                 } catch {
@@ -149,8 +182,8 @@ public final class KafkaConsumer: Sendable {
                 continue
             }
             consecutiveFailures = 0
-            uncommitted[message.topicPartition] = message
-            handledSinceCommit += 1
+            for message in batch { uncommitted[message.topicPartition] = message }
+            handledSinceCommit += batch.count
             if core.bufferedCount == 0 || handledSinceCommit >= max(1, maxUncommitted) {
                 await commitHandled()
             }

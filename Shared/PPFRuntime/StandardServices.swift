@@ -76,6 +76,8 @@ public struct EnvelopeConsumerService<Payload: MessagePayload>: PPFService {
     let groupId: String
     let topic: String
     let handler: @Sendable (Envelope<Payload>, ConsumedMessage) async throws -> Void
+    let maxBatch: Int
+    let batchHandler: (@Sendable ([(Envelope<Payload>, ConsumedMessage)]) async throws -> EnvelopeConsumer<Payload>.Leftovers)?
 
     /// Creates a consumer of `topic` in `groupId`; `handler` runs per valid envelope.
     public init(context: ServiceContext, groupId: String, topic: String,
@@ -85,6 +87,24 @@ public struct EnvelopeConsumerService<Payload: MessagePayload>: PPFService {
         self.groupId = groupId
         self.topic = topic
         self.handler = handler
+        self.maxBatch = 1
+        self.batchHandler = nil
+    }
+
+    /// Creates a consumer of `topic` in `groupId` that hands the envelopes
+    /// waiting in its buffer, up to `maxBatch` at a time, to `batchHandler`,
+    /// and what that leaves over (or all of them, if it throws) to `handler`
+    /// one at a time (``EnvelopeConsumer/runBatches(maxBatch:retryBackoff:maxRetryBackoff:maxAttempts:batchHandler:handler:)``).
+    public init(context: ServiceContext, groupId: String, topic: String, maxBatch: Int,
+                batchHandler: @escaping @Sendable ([(Envelope<Payload>, ConsumedMessage)]) async throws -> EnvelopeConsumer<Payload>.Leftovers,
+                handler: @escaping @Sendable (Envelope<Payload>, ConsumedMessage) async throws -> Void) {
+        self.name = "consumer(\(topic))"
+        self.context = context
+        self.groupId = groupId
+        self.topic = topic
+        self.handler = handler
+        self.maxBatch = max(1, maxBatch)
+        self.batchHandler = batchHandler
     }
 
     public func run() async throws {
@@ -102,9 +122,13 @@ public struct EnvelopeConsumerService<Payload: MessagePayload>: PPFService {
             try await pool.withConnection { try await DeadLetterStore.record(record, on: $0) }
         }
         let handler = handler
+        let batchHandler = batchHandler
         let gauge = context.inFlight
         do {
-            try await envelopes.run { envelope, message in
+            try await envelopes.runBatches(maxBatch: batchHandler == nil ? 1 : maxBatch) { batch in
+                guard let batchHandler else { return Array(batch.indices) }
+                return try await gauge.track { try await batchHandler(batch) }
+            } handler: { envelope, message in
                 try await gauge.track { try await handler(envelope, message) }
             }
         } catch {

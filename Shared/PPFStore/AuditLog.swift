@@ -53,3 +53,31 @@ extension PredictorVersionRepository {
         return try await find(id: id, on: connection)
     }
 }
+
+// MARK: - Many at once
+
+extension AuditLog {
+    /// Records one entry per element of `entries` (correlation id and
+    /// details), all by `actor` for `action`, in one statement.
+    public static func recordMany<Details: Encodable & Sendable>(
+        actor: String, action: String, entries: [(correlationId: UUID?, details: Details)], on connection: PGConnection
+    ) async throws {
+        guard !entries.isEmpty else { return }
+        let rows = entries.enumerated().map {
+            AuditRow(ord: $0, correlation_id: $1.correlationId, details: $1.details)
+        }
+        _ = try await connection.execute(try """
+            INSERT INTO audit_log (actor, action, correlation_id, details)
+            SELECT \(actor), \(action), x.correlation_id, x.details
+              FROM jsonb_to_recordset(\(SQLJSON(rows))) AS x(ord integer, correlation_id uuid, details jsonb)
+             ORDER BY x.ord
+            """)
+    }
+}
+
+/// One row of ``AuditLog/recordMany(actor:action:entries:on:)``, as JSON.
+private struct AuditRow<Details: Encodable & Sendable>: Encodable, Sendable {
+    let ord: Int
+    let correlation_id: UUID?
+    let details: Details
+}

@@ -39,3 +39,24 @@ public enum Inbox {
             """).isEmpty
     }
 }
+
+// MARK: - Many at once
+
+extension Inbox {
+    /// Claims many message ids for `consumer` in one statement, in the
+    /// caller's transaction (``claim(consumer:messageId:on:)`` for each).
+    /// - Returns: the ids this call claimed; the others were processed already.
+    /// - Throws: ``StoreError`` `notInTransaction` outside a transaction.
+    public static func claimMany(consumer: String, messageIds: [UUID], on connection: PGConnection) async throws -> Set<UUID> {
+        guard await connection.isInTransaction else {
+            throw StoreError(.notInTransaction, "Inbox.claimMany must run inside the handler's transaction (use withTransaction)")
+        }
+        guard !messageIds.isEmpty else { return [] }
+        return Set(try await connection.query("""
+            INSERT INTO processed_messages (consumer, message_id)
+            SELECT \(consumer), id FROM unnest(\(messageIds)) AS ids(id)
+            ON CONFLICT DO NOTHING
+            RETURNING message_id
+            """).decode(UUID.self))
+    }
+}

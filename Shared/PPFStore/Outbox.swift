@@ -93,3 +93,58 @@ public enum Outbox {
         return try row.decode(Int.self, column: 0)
     }
 }
+
+// MARK: - Many at once
+
+extension Outbox {
+    /// An envelope ready for the outbox.
+    public struct Entry: Sendable {
+        /// The envelope's message id.
+        public var messageId: UUID
+        /// Where it goes.
+        public var topic: String
+        /// Its partition key.
+        public var key: String
+        /// The encoded envelope (JSON).
+        public var payload: [UInt8]
+
+        /// Encodes `envelope` for `topic` under `key`.
+        /// - Throws: ``StoreError`` `encodingFailed`.
+        public init<Payload: MessagePayload>(_ envelope: Envelope<Payload>, topic: String, key: String) throws {
+            do {
+                payload = try envelope.encoded()
+            } catch {
+                throw StoreError(.encodingFailed, "envelope \(envelope.messageId) could not be encoded: \(error)")
+            }
+            messageId = envelope.messageId
+            self.topic = topic
+            self.key = key
+        }
+    }
+
+    /// Adds many entries in one statement, in the caller's transaction, in
+    /// the order given (their ids, hence their publication order, follow it).
+    /// - Throws: ``StoreError`` `notInTransaction` outside a transaction,
+    ///   `uniqueViolation` when a message id is already in the outbox,
+    ///   `encodingFailed` for a payload that is not UTF-8 JSON.
+    public static func enqueueMany(_ entries: [Entry], on connection: PGConnection) async throws {
+        struct Row: Encodable { let ord: Int, message_id: UUID, topic: String, key: String, payload: String }
+        guard await connection.isInTransaction else {
+            throw StoreError(.notInTransaction, "Outbox.enqueueMany must run inside the transaction of the writes it announces (use withTransaction)")
+        }
+        guard !entries.isEmpty else { return }
+        let rows = try entries.enumerated().map { index, entry in
+            // Envelopes are JSON, so UTF-8 text carries them into jsonb_to_recordset unchanged.
+            guard let text = String(validating: entry.payload, as: UTF8.self) else {
+                throw StoreError(.encodingFailed, "outbox entry \(entry.messageId) is not UTF-8 text")
+            }
+            return Row(ord: index, message_id: entry.messageId, topic: entry.topic, key: entry.key, payload: text)
+        }
+        _ = try await connection.execute(try """
+            INSERT INTO outbox (message_id, topic, key, payload)
+            SELECT x.message_id, x.topic, x.key, convert_to(x.payload, 'UTF8')
+              FROM jsonb_to_recordset(\(SQLJSON(rows))) AS x(ord integer, message_id uuid, topic text, key text, payload text)
+             ORDER BY x.ord
+            """)
+    }
+}

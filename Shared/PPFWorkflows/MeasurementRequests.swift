@@ -67,4 +67,34 @@ public enum MeasurementRequests {
         try await enqueue(request, correlationId: correlationId, producer: producer, on: connection)
         return Ensured(requestId: request.requestId, isNew: true)
     }
+
+    /// ``ensure(policyId:policy:modelId:regime:reason:correlationId:producer:on:)``
+    /// for many policies of one model in a handful of statements: a policy
+    /// that appears twice gets one request (the first one's correlation id).
+    /// - Returns: each item's outcome, in the order given.
+    public static func ensureMany(_ items: [(policyId: UUID, policy: PruningPolicy, correlationId: UUID)],
+                                  modelId: String, regime: MeasurementRegime, reason: EvaluationReason, producer: String,
+                                  on connection: PGConnection) async throws -> [Ensured] {
+        var known = try await EvaluationRequestRepository.existingMany(policyIds: items.map(\.policyId), in: regime,
+                                                                      on: connection)
+        var created: [(request: EvaluationRequest, correlationId: UUID)] = []
+        var outcomes: [Ensured] = []
+        for item in items {
+            if let existing = known[item.policyId] {
+                outcomes.append(Ensured(requestId: existing, isNew: false))
+                continue
+            }
+            let request = try EvaluationRequest(requestId: UUID(), modelId: modelId, policyId: item.policyId,
+                                                policy: item.policy, regime: regime, reason: reason)
+            known[item.policyId] = request.requestId
+            created.append((request, item.correlationId))
+            outcomes.append(Ensured(requestId: request.requestId, isNew: true))
+        }
+        try await EvaluationRequestRepository.insertMany(created, on: connection)
+        try await Outbox.enqueueMany(try created.map {
+            try Outbox.Entry(Envelope(correlationId: $0.correlationId, producer: producer, payload: $0.request),
+                             topic: Topic.evaluationRequests, key: $0.request.policyId.uuidString.lowercased())
+        }, on: connection)
+        return outcomes
+    }
 }

@@ -30,6 +30,22 @@ import Testing
         guard case .suspended = machine.next(waiter: "r") else { Issue.record("expected suspension"); return }
     }
 
+    @Test func aBatchTakesWhatIsBufferedInOrderUpToItsLimitWithoutWaiting() {
+        var machine = running(capacity: 4)
+        #expect(machine.takeBuffered(upTo: 3).elements.isEmpty, "nothing buffered: nothing taken, nobody waits")
+        for offset in 0..<4 { _ = machine.received(offset) }
+        #expect(machine.nextPollAction() == .pauseThenPoll)
+        let first = machine.takeBuffered(upTo: 3)
+        #expect(first.elements == [0, 1, 2])
+        #expect(first.wakePoller, "drained to half while paused: fetching resumes")
+        #expect(machine.bufferedBytes == 0)
+        #expect(machine.takeBuffered(upTo: 3).elements == [3])
+        #expect(machine.takeBuffered(upTo: 0).elements.isEmpty)
+        _ = machine.received(9)
+        _ = machine.close()
+        #expect(machine.takeBuffered(upTo: 3).elements.isEmpty, "a closing consumer hands out nothing")
+    }
+
     @Test func aWaitingReaderGetsTheNextMessageDirectly() {
         var machine = running()
         guard case .suspended = machine.next(waiter: "reader") else { Issue.record("expected suspension"); return }

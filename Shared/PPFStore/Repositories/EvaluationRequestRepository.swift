@@ -115,6 +115,52 @@ public enum EvaluationRequestRepository {
     }
 }
 
+// MARK: - Many at once
+
+extension EvaluationRequestRepository {
+    /// ``insert(_:correlationId:on:)`` for many requests in one statement.
+    public static func insertMany(_ requests: [(request: EvaluationRequest, correlationId: UUID)],
+                                  on connection: PGConnection) async throws {
+        struct Row: Encodable {
+            let id: UUID, policy_id: UUID, model_id: String, metric: String, split: String, token_budget: Int
+            let window_size: Int, reason: String, correlation_id: UUID
+        }
+        guard !requests.isEmpty else { return }
+        let rows = requests.map {
+            Row(id: $0.request.requestId, policy_id: $0.request.policyId, model_id: $0.request.modelId,
+                metric: $0.request.metric, split: $0.request.split, token_budget: $0.request.tokenBudget,
+                window_size: $0.request.window, reason: $0.request.reason.rawValue, correlation_id: $0.correlationId)
+        }
+        _ = try await connection.execute(try """
+            INSERT INTO evaluation_requests (id, policy_id, model_id, metric, split, token_budget, window_size,
+                                             reason, correlation_id)
+            SELECT x.id, x.policy_id, x.model_id, x.metric, x.split, x.token_budget, x.window_size, x.reason,
+                   x.correlation_id
+              FROM jsonb_to_recordset(\(SQLJSON(rows)))
+                   AS x(id uuid, policy_id uuid, model_id text, metric text, split text, token_budget integer,
+                        window_size integer, reason text, correlation_id uuid)
+            ON CONFLICT (id) DO NOTHING
+            """)
+    }
+
+    /// ``existing(policyId:in:on:)`` for many policies in one statement.
+    /// - Returns: the oldest request in `regime` of each policy that has one.
+    public static func existingMany(policyIds: [UUID], in regime: MeasurementRegime,
+                                    on connection: PGConnection) async throws -> [UUID: UUID] {
+        guard !policyIds.isEmpty else { return [:] }
+        var found: [UUID: UUID] = [:]
+        for row in try await connection.query("""
+            SELECT DISTINCT ON (policy_id) policy_id, id FROM evaluation_requests
+             WHERE policy_id = ANY(\(policyIds)) AND metric = \(regime.metric) AND split = \(regime.split)
+               AND token_budget = \(regime.tokenBudget) AND window_size = \(regime.window)
+             ORDER BY policy_id, created_at, id
+            """) {
+            found[try row.decode(UUID.self, column: "policy_id")] = try row.decode(UUID.self, column: "id")
+        }
+        return found
+    }
+}
+
 // MARK: - Requests of a regime
 
 /// A stored request with its policy and whether it is measured yet: what a

@@ -277,3 +277,45 @@ extension PolicyRepository {
             }, uniquingKeysWith: { first, _ in first })
     }
 }
+
+// MARK: - Many at once
+
+extension RatioEventOutcomeRepository {
+    /// ``insert(_:on:)`` for many outcomes in one statement.
+    /// - Returns: the ratio event ids whose outcome this call stored; the
+    ///   others were answered already (their callers must publish nothing).
+    public static func insertMany(_ outcomes: [RatioEventOutcome], on connection: PGConnection) async throws -> Set<UUID> {
+        struct Row: Encodable {
+            let ratio_event_id: UUID, model_id: String, status: String, reason: String?, message: String?
+            let policy_id: UUID?, source: String?, metric: String?, agent_version_id: UUID?, predictor_version_id: UUID?
+            let achieved_ratio: Double?, predicted_perplexity: Double?, predicted_log_perplexity_std: Double?
+            let measured_perplexity: Double?, verification_measurements: Int
+        }
+        guard !outcomes.isEmpty else { return [] }
+        let rows = outcomes.map {
+            Row(ratio_event_id: $0.ratioEventId, model_id: $0.modelId, status: $0.status.rawValue, reason: $0.reason,
+                message: $0.message, policy_id: $0.policyId, source: $0.source, metric: $0.metric,
+                agent_version_id: $0.agentVersionId, predictor_version_id: $0.predictorVersionId,
+                achieved_ratio: $0.achievedRatio, predicted_perplexity: $0.predictedPerplexity,
+                predicted_log_perplexity_std: $0.predictedLogPerplexityStd, measured_perplexity: $0.measuredPerplexity,
+                verification_measurements: $0.verificationMeasurements)
+        }
+        return Set(try await connection.query(try """
+            INSERT INTO ratio_event_outcomes (ratio_event_id, model_id, status, reason, message, policy_id, source,
+                                              metric, agent_version_id, predictor_version_id, achieved_ratio,
+                                              predicted_perplexity, predicted_log_perplexity_std, measured_perplexity,
+                                              verification_measurements)
+            SELECT x.ratio_event_id, x.model_id, x.status, x.reason, x.message, x.policy_id, x.source, x.metric,
+                   x.agent_version_id, x.predictor_version_id, x.achieved_ratio, x.predicted_perplexity,
+                   x.predicted_log_perplexity_std, x.measured_perplexity, x.verification_measurements
+              FROM jsonb_to_recordset(\(SQLJSON(rows)))
+                   AS x(ratio_event_id uuid, model_id text, status text, reason text, message text, policy_id uuid,
+                        source text, metric text, agent_version_id uuid, predictor_version_id uuid,
+                        achieved_ratio double precision, predicted_perplexity double precision,
+                        predicted_log_perplexity_std double precision, measured_perplexity double precision,
+                        verification_measurements integer)
+            ON CONFLICT (ratio_event_id) DO NOTHING
+            RETURNING ratio_event_id
+            """).decode(UUID.self))
+    }
+}

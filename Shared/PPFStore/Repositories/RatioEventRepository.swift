@@ -79,3 +79,27 @@ public enum RatioEventRepository {
             """).decode(RatioEventRecord.self)
     }
 }
+
+// MARK: - Many at once
+
+extension RatioEventRepository {
+    /// Stores the rows of many events in one statement; ids stored already
+    /// are left as they are (``insert(id:change:on:)`` for each, in one round trip).
+    public static func insertMany(_ events: [(id: UUID, change: RatioChange)], on connection: PGConnection) async throws {
+        struct Row: Encodable {
+            let id: UUID, model_id: String, target_ratio: Double, mode: String, requested_by: String
+        }
+        guard !events.isEmpty else { return }
+        let rows = events.map {
+            Row(id: $0.id, model_id: $0.change.modelId, target_ratio: $0.change.targetRatio,
+                mode: $0.change.mode.rawValue, requested_by: $0.change.requestedBy)
+        }
+        _ = try await connection.execute(try """
+            INSERT INTO ratio_events (id, model_id, target_ratio, mode, requested_by)
+            SELECT x.id, x.model_id, x.target_ratio, x.mode, x.requested_by
+              FROM jsonb_to_recordset(\(SQLJSON(rows)))
+                   AS x(id uuid, model_id text, target_ratio double precision, mode text, requested_by text)
+            ON CONFLICT (id) DO NOTHING
+            """)
+    }
+}

@@ -7,6 +7,12 @@ import PPFStore
 
 // MARK: - AnswerStore
 
+/// A model and the regime its spot-checks are measured in.
+private struct RegimeOfModel: Hashable {
+    let modelId: String
+    let regime: MeasurementRegime
+}
+
 /// Writes the one answer a ratio event gets, with everything that goes with
 /// it, in ONE transaction: the event's row (if the asker did not record it),
 /// the inbox claim on the event id, the policy, the outcome row and the
@@ -48,12 +54,7 @@ public struct AnswerStore: Sendable {
     public func publish(_ event: RatioEvent, policy: PruningPolicy, achievedRatio: Double, source: PolicyPublished.Source,
                  serving: LoadedAgent, prediction: Prediction, measuredPerplexity: Double? = nil,
                  verificationMeasurements: Int = 0) async throws -> PolicyPublished? {
-        let predicted = exp(prediction.mean)
-        // A perplexity below 1 is impossible; such a prediction is left out rather than published.
-        let predictedPerplexity: Double? = predicted.isFinite && predicted >= 1 ? predicted : nil
-        if predictedPerplexity == nil {
-            logger.warning("predictor \(serving.predictorVersionId.uuidString.lowercased()) predicts perplexity \(predicted) for ratio event \(event.label); publishing the policy without it")
-        }
+        let predictedPerplexity = publishablePerplexity(prediction, of: event, serving: serving)
         let change = event.change
         let context = context
         let answer = try await context.pool.withTransaction { connection -> PolicyPublished? in
@@ -62,12 +63,9 @@ public struct AnswerStore: Sendable {
             let record = try await PolicyRepository.store(
                 policy, modelId: change.modelId, source: source.rawValue, targetRatio: change.targetRatio,
                 achievedRatio: achievedRatio, correlationId: event.id, on: connection).record
-            let answer = try PolicyPublished(
-                ratioEventId: event.id, modelId: change.modelId, mode: change.mode, targetRatio: change.targetRatio,
-                achievedRatio: achievedRatio, policyId: record.id, policy: policy, metric: serving.regime.metric,
-                source: source, agentVersionId: serving.versionId, predictorVersionId: serving.predictorVersionId,
-                predictedPerplexity: predictedPerplexity, predictedLogPerplexityStd: prediction.std,
-                measuredPerplexity: measuredPerplexity)
+            let answer = try Self.answer(to: event, policyId: record.id, policy: policy, achievedRatio: achievedRatio,
+                                         source: source, serving: serving, prediction: prediction,
+                                         predictedPerplexity: predictedPerplexity, measuredPerplexity: measuredPerplexity)
             guard try await RatioEventOutcomeRepository.insert(
                 .answered(answer, verificationMeasurements: verificationMeasurements), on: connection) else { return nil }
             let envelope = Envelope(correlationId: event.id, producer: context.producerName, payload: answer)
@@ -84,6 +82,116 @@ public struct AnswerStore: Sendable {
             status.count("answered")
         }
         return answer
+    }
+
+    /// The predicted perplexity to publish: a perplexity below 1 (or not
+    /// finite) is impossible, so such a prediction is left out, with a warning.
+    private func publishablePerplexity(_ prediction: Prediction, of event: RatioEvent, serving: LoadedAgent) -> Double? {
+        let predicted = exp(prediction.mean)
+        guard predicted.isFinite, predicted >= 1 else {
+            logger.warning("predictor \(serving.predictorVersionId.uuidString.lowercased()) predicts perplexity \(predicted) for ratio event \(event.label); publishing the policy without it")
+            return nil
+        }
+        return predicted
+    }
+
+    /// The ``PolicyPublished`` that answers `event` with the stored policy `policyId`.
+    private static func answer(to event: RatioEvent, policyId: UUID, policy: PruningPolicy, achievedRatio: Double,
+                               source: PolicyPublished.Source, serving: LoadedAgent, prediction: Prediction,
+                               predictedPerplexity: Double?, measuredPerplexity: Double?) throws -> PolicyPublished {
+        let change = event.change
+        return try PolicyPublished(
+            ratioEventId: event.id, modelId: change.modelId, mode: change.mode, targetRatio: change.targetRatio,
+            achievedRatio: achievedRatio, policyId: policyId, policy: policy, metric: serving.regime.metric,
+            source: source, agentVersionId: serving.versionId, predictorVersionId: serving.predictorVersionId,
+            predictedPerplexity: predictedPerplexity, predictedLogPerplexityStd: prediction.std,
+            measuredPerplexity: measuredPerplexity)
+    }
+
+    // MARK: - Many dynamic answers
+
+    /// The agent's answer to one event, ready to store with ``publishMany(_:)``.
+    public struct ProposedAnswer: Sendable {
+        public let event: RatioEvent
+        public let policy: PruningPolicy
+        public let achievedRatio: Double
+        public let serving: LoadedAgent
+        public let prediction: Prediction
+
+        /// The agent's `policy` for `event`, achieving `achievedRatio`, scored `prediction` by `serving`'s predictor.
+        public init(event: RatioEvent, policy: PruningPolicy, achievedRatio: Double, serving: LoadedAgent,
+                    prediction: Prediction) {
+            self.event = event
+            self.policy = policy
+            self.achievedRatio = achievedRatio
+            self.serving = serving
+            self.prediction = prediction
+        }
+    }
+
+    /// Publishes many agent answers (source `agent`) in ONE transaction, with
+    /// what ``publish(_:policy:achievedRatio:source:serving:prediction:measuredPerplexity:verificationMeasurements:)``
+    /// writes for each — event rows, inbox claims, policies, outcomes, outbox
+    /// entries, spot-check requests, audit entries — but one statement per
+    /// table for all of them: under a burst, the answers of the events
+    /// waiting in the consumer's buffer cost about as much as one.
+    /// Exactly once as for one answer: an event claimed or answered already
+    /// (or twice in `proposals`) is left out and gets nothing.
+    /// - Returns: the answers published, in the order given.
+    public func publishMany(_ proposals: [ProposedAnswer]) async throws -> [PolicyPublished] {
+        guard !proposals.isEmpty else { return [] }
+        let predicted = proposals.map { publishablePerplexity($0.prediction, of: $0.event, serving: $0.serving) }
+        let context = context
+        let published = try await context.pool.withTransaction { connection -> [PolicyPublished] in
+            try await RatioEventRepository.insertMany(proposals.map { ($0.event.id, $0.event.change) }, on: connection)
+            let claimed = try await Inbox.claimMany(consumer: Self.inboxConsumer, messageIds: proposals.map(\.event.id),
+                                                    on: connection)
+            var taken = Set<UUID>()
+            let fresh = proposals.indices.filter {
+                claimed.contains(proposals[$0].event.id) && taken.insert(proposals[$0].event.id).inserted
+            }
+            guard !fresh.isEmpty else { return [] }
+            let records = try await PolicyRepository.storeMany(fresh.map { index in
+                let proposal = proposals[index]
+                return PolicyRepository.NewPolicy(
+                    proposal.policy, modelId: proposal.event.change.modelId, source: PolicyPublished.Source.agent.rawValue,
+                    targetRatio: proposal.event.change.targetRatio, achievedRatio: proposal.achievedRatio,
+                    correlationId: proposal.event.id)
+            }, on: connection)
+            let answers = try zip(fresh, records).map { index, record in
+                let proposal = proposals[index]
+                return try Self.answer(to: proposal.event, policyId: record.id, policy: proposal.policy,
+                                       achievedRatio: proposal.achievedRatio, source: .agent, serving: proposal.serving,
+                                       prediction: proposal.prediction, predictedPerplexity: predicted[index],
+                                       measuredPerplexity: nil)
+            }
+            let stored = try await RatioEventOutcomeRepository.insertMany(answers.map { .answered($0) }, on: connection)
+            let kept = zip(fresh, answers).filter { stored.contains($0.1.ratioEventId) }
+            try await Outbox.enqueueMany(try kept.map { _, answer in
+                try Outbox.Entry(Envelope(correlationId: answer.ratioEventId, producer: context.producerName, payload: answer),
+                                 topic: Topic.prunedPolicies, key: answer.modelId)
+            }, on: connection)
+            if context.settings.agentSpotChecks {
+                // One request per policy and regime; the agents of different models measure in their own regimes.
+                let byRegime = Dictionary(grouping: kept) { index, answer in
+                    RegimeOfModel(modelId: answer.modelId, regime: proposals[index].serving.regime.measured)
+                }
+                for (group, members) in byRegime.sorted(by: { $0.key.modelId < $1.key.modelId }) {
+                    _ = try await MeasurementRequests.ensureMany(
+                        members.map { ($0.1.policyId, $0.1.policy, $0.1.ratioEventId) }, modelId: group.modelId,
+                        regime: group.regime, reason: .spotCheck, producer: context.producerName, on: connection)
+                }
+            }
+            try await AuditLog.recordMany(actor: context.producerName, action: "policy.published",
+                                          entries: kept.map { (correlationId: $0.1.ratioEventId, details: $0.1) },
+                                          on: connection)
+            return kept.map(\.1)
+        }
+        if !published.isEmpty {
+            FaultInjection.crashIfRequested(at: FaultInjection.agentAfterAnswerCommit)
+            status.count("answered", by: published.count)
+        }
+        return published
     }
 
     /// Asks the evaluators to measure a published policy in the predictor's

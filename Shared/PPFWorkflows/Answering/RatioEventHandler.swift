@@ -45,6 +45,61 @@ public struct RatioEventHandler: Sendable {
         try await answer(RatioEvent(envelope: envelope, message: message))
     }
 
+    /// The events waiting in the consumer's buffer, in order: every dynamic
+    /// event the agent can answer is answered in one transaction
+    /// (``AnswerStore/publishMany(_:)``); the rest — static, out of range,
+    /// for a model without an agent, invalid, or one the agent fails on —
+    /// is left over for ``handle(_:_:)``, one at a time, which rejects or
+    /// dead-letters it with its reason. A leftover is answered after the
+    /// batch, so its outcome may be stored after those of later events.
+    /// - Returns: the indices of the leftovers.
+    public func handleBatch(_ batch: [(Envelope<RatioChange>, ConsumedMessage)]) async throws -> [Int] {
+        var leftovers: [Int] = []
+        var ready: [(index: Int, event: RatioEvent, serving: LoadedAgent)] = []
+        for (index, (envelope, message)) in batch.enumerated() {
+            let change = envelope.payload
+            guard (try? change.validate()) != nil, change.mode == .dynamic,
+                  case .ready(let serving) = try await registry.resolve(modelId: change.modelId),
+                  serving.ratioRange.contains(change.targetRatio) else {
+                leftovers.append(index)
+                continue
+            }
+            ready.append((index, RatioEvent(envelope: envelope, message: message), serving))
+        }
+        // One event gains nothing from a batch.
+        guard ready.count > 1 else { return Array(batch.indices) }
+        let started = ContinuousClock.now
+        let items = ready
+        let proposed: [(index: Int, proposal: AnswerStore.ProposedAnswer?)] = try await inference.run {
+            items.map { item in
+                let ratio = item.event.change.targetRatio
+                guard let policy = try? item.serving.agent.policy(forRatio: ratio),
+                      let achieved = try? item.serving.agent.budget.achievedRatio(policy),
+                      let prediction = try? item.serving.reward.prediction(for: policy) else {
+                    return (item.index, nil)
+                }
+                return (item.index, AnswerStore.ProposedAnswer(event: item.event, policy: policy, achievedRatio: achieved,
+                                                              serving: item.serving, prediction: prediction))
+            }
+        }
+        leftovers += proposed.filter { $0.proposal == nil }.map(\.index)
+        let proposals = proposed.compactMap(\.proposal)
+        let scored = ContinuousClock.now
+        let published = try await answers.publishMany(proposals)
+        let committed = ContinuousClock.now
+        let answered = Set(published.map(\.ratioEventId))
+        for proposal in proposals {
+            let event = proposal.event
+            guard answered.contains(event.id), let answer = published.first(where: { $0.ratioEventId == event.id }) else {
+                logger.info("ratio event \(event.label) was answered meanwhile; this answer is discarded")
+                continue
+            }
+            let sinceCreated = Date().timeIntervalSince(event.createdAt)
+            logger.info("answered ratio event \(event.label) ('\(answer.modelId)', r=\(event.change.targetRatio), dynamic): policy \(answer.policyId.uuidString.lowercased()) achieves \(String(format: "%.4f", answer.achievedRatio)), predicted ppl \(answer.predictedPerplexity.map { String(format: "%.3f", $0) } ?? "?") (log std \(String(format: "%.4f", proposal.prediction.std))), agent \(proposal.serving.versionId.uuidString.lowercased()); in a batch of \(proposals.count): policies + predictions \(milliseconds(scored - started)) ms, received → commit \(milliseconds(committed - event.receivedAt)) ms, event → commit \(String(format: "%.1f", sinceCreated * 1000)) ms")
+        }
+        return leftovers.sorted()
+    }
+
     /// On start, and then periodically: answers every recorded event that has
     /// no outcome (the local broker keeps topics in memory only, so their
     /// messages may be gone).

@@ -154,8 +154,9 @@ public struct LoadReport {
 
             The events are recorded back to back, each in its own transaction (as many `ppf ratio set` calls would), \
             and published by the agent's outbox relay, so the latency of the last includes the queue in front of it: \
-            the agent answers one event at a time (one transaction each), committing its offsets once per burst, \
-            and the relay publishes each batch of outbox entries together.
+            the agent answers the events waiting in its consumer's buffer together (up to 64 in one transaction, \
+            one statement per table), committing its offsets once per burst, and the relay publishes each batch \
+            of outbox entries together.
             """
     }
 }
