@@ -8,19 +8,27 @@ import Logging
 ///   commit; the relay LISTENs on its own connection and wakes at once, and
 ///   also polls every ``Configuration/pollInterval`` in case a notification
 ///   is missed (e.g. while its listening connection was down).
-/// - **Ordered:** one batch at a time under a transaction-level advisory
-///   lock, so when several relays run (for availability), only one publishes
-///   at any moment and entries still leave in id order; the others stand by.
-///   Rows are also taken `FOR UPDATE SKIP LOCKED`.
+/// - **Ordered:** one relay at a time holds the schema's drain lease
+///   (`outbox_relay_lease`), so when several relays run (for availability),
+///   only one publishes at any moment and entries still leave in id order;
+///   the others stand by. The lease lasts ``Configuration/leaseDuration``
+///   per batch and is given back when a drain ends, so a holder that freezes
+///   (SIGSTOP), hangs in a send or loses its network stops holding it on its
+///   own, and another relay publishes.
+/// - **No transaction across a network wait:** a batch is read in one short
+///   transaction (with the lease), published with no transaction or
+///   connection held, then marked in a second short transaction. A stalled
+///   Kafka send never pins a PostgreSQL session.
 /// - **Batched:** a batch's entries are handed to `publishBatch` together,
 ///   which sends them all and then awaits their acknowledgements (one broker
 ///   round trip for the batch, not one per entry).
 /// - **Nothing lost:** an entry is marked only after its publication
-///   succeeded, in the same transaction that locked it. Entries committed while no
-///   relay runs are simply found unpublished by the next one to start.
-/// - **At least once:** a crash after `publish` but before the batch commits
-///   publishes that batch's entries again; consumers deduplicate on the
-///   message id (``Inbox``). Without a crash, each entry is published once.
+///   succeeded. Entries committed while no relay runs are simply found
+///   unpublished by the next one to start.
+/// - **At least once:** a crash after `publish` but before the mark commits
+///   publishes that batch's entries again, and so does a holder whose lease
+///   ran out mid-send (the next holder sends them too); consumers deduplicate
+///   on the message id (``Inbox``). Otherwise each entry is published once.
 /// - **Failures:** the entries whose publication failed stay unpublished and
 ///   are retried with backoff, in id order; those that succeeded stay marked.
 ///   (A batch publisher that went on past a failure may so have put a later
@@ -40,19 +48,19 @@ public final class OutboxRelay: Sendable {
         /// Backoff after a failed publish or a lost database. Default 0.1 s
         /// doubling to 5 s, never giving up.
         public var retry: RetryPolicy
-        /// How long the drain transaction (which holds the schema's relay
-        /// lock) may sit idle awaiting a send before PostgreSQL ends it.
-        /// A frozen (SIGSTOP) or half-open holder thus frees the lock, and
-        /// another service's relay publishes. Default 10 s, whole seconds.
-        public var lockHolderIdleTimeout: Duration
+        /// How long the drain lease lasts from the start of each batch: a
+        /// holder that does not finish its batch in that time (frozen by
+        /// SIGSTOP, hung in a send, cut off) loses the lease, and another
+        /// relay publishes (sending that batch again). Default 10 s.
+        public var leaseDuration: Duration
 
         /// Creates a configuration; every default is documented on its property.
         public init(batchSize: Int = 100, pollInterval: Duration = .seconds(1), retry: RetryPolicy = .standard,
-                    lockHolderIdleTimeout: Duration = .seconds(10)) {
+                    leaseDuration: Duration = .seconds(10)) {
             self.batchSize = batchSize
             self.pollInterval = pollInterval
             self.retry = retry
-            self.lockHolderIdleTimeout = lockHolderIdleTimeout
+            self.leaseDuration = leaseDuration
         }
     }
 
@@ -69,6 +77,8 @@ public final class OutboxRelay: Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let publishBatch: PublishBatch
+    /// This relay's name on the lease.
+    private let holder = "relay-\(UUID().uuidString.lowercased())"
 
     /// Creates a relay that publishes each batch with `publishBatch`; nothing runs until ``run()``.
     public init(pool: PGPool, configuration: Configuration = Configuration(), logger: Logger,
@@ -178,70 +188,116 @@ public final class OutboxRelay: Sendable {
         case stopped
     }
 
-    /// Publishes batches until the outbox is empty or a publish fails.
+    /// Publishes batches until the outbox is empty or a publish fails, then
+    /// gives the lease back (unless another relay holds it).
     func drain() async throws -> DrainOutcome {
-        while true {
-            let (outcome, fullBatch) = try await drainBatch()
-            guard case .drained = outcome, fullBatch else { return outcome }
+        do {
+            while true {
+                let (outcome, fullBatch) = try await drainBatch()
+                guard case .drained = outcome, fullBatch else {
+                    if case .busy = outcome { return outcome }
+                    try await releaseLease()
+                    return outcome
+                }
+            }
+        } catch {
+            // Without the database the lease cannot be given back; it runs out on its own.
+            try? await releaseLease()
+            throw error
         }
     }
 
-    /// One transaction: take the lock, lock a batch, publish it in order, mark what was sent.
-    private func drainBatch() async throws -> (DrainOutcome, fullBatch: Bool) {
-        let idleMilliseconds = max(1_000, Int(configuration.lockHolderIdleTimeout.components.seconds) * 1_000)
-        return try await pool.withTransaction { connection in
-            // set_config(…, true) is SET LOCAL with a bound value: it ends with this transaction.
-            _ = try await connection.query("""
-                SELECT set_config('idle_in_transaction_session_timeout', \(String(idleMilliseconds)), true)
-                """)
-            let lock = try await connection.query("""
-                SELECT pg_try_advisory_xact_lock(hashtext('ppf.outbox_relay.' || coalesce(current_schema(), '')))
-                """)
-            guard let row = lock.first, try row.decode(Bool.self, column: 0) else { return (.busy, false) }
+    /// The lease's one row.
+    private static let leaseName = "outbox-relay"
 
-            let entries = try await connection.query("""
+    /// Takes or extends the drain lease for ``Configuration/leaseDuration``
+    /// from now; false when another relay holds it.
+    private func acquireLease(on connection: PGConnection) async throws -> Bool {
+        let seconds = Double(configuration.leaseDuration.components.seconds)
+            + Double(configuration.leaseDuration.components.attoseconds) / 1e18
+        return try await !connection.query("""
+            INSERT INTO outbox_relay_lease AS lease (name, holder, expires_at)
+            VALUES (\(Self.leaseName), \(holder), clock_timestamp() + make_interval(secs => \(seconds)))
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE lease.holder = excluded.holder OR lease.expires_at <= clock_timestamp()
+            RETURNING holder
+            """).isEmpty
+    }
+
+    /// Gives the lease back, if this relay holds it, so the next drain (any relay's) need not wait for it to run out.
+    private func releaseLease() async throws {
+        _ = try await pool.withConnection { connection in
+            try await connection.execute("""
+                UPDATE outbox_relay_lease SET expires_at = clock_timestamp()
+                 WHERE name = \(Self.leaseName) AND holder = \(holder)
+                """)
+        }
+    }
+
+    /// One batch: take the lease and read the batch (a short transaction),
+    /// publish it in order with nothing held, mark what was sent and set
+    /// aside what never can be (a second short transaction).
+    private func drainBatch() async throws -> (DrainOutcome, fullBatch: Bool) {
+        let batchSize = configuration.batchSize
+        let taken = try await pool.withTransaction { connection -> [OutboxEntry]? in
+            guard try await acquireLease(on: connection) else { return nil }
+            return try await connection.query("""
                 SELECT id, message_id, topic, key, payload, created_at FROM outbox
                 WHERE published_at IS NULL AND failed_at IS NULL
                 ORDER BY id
-                LIMIT \(configuration.batchSize)
-                FOR UPDATE SKIP LOCKED
+                LIMIT \(batchSize)
                 """).decode(OutboxEntry.self)
+        }
+        guard let entries = taken else { return (.busy, false) }
+        guard !entries.isEmpty else { return (.drained, false) }
 
-            var published: [Int64] = []
-            var outcome = DrainOutcome.drained
-            let results = entries.isEmpty ? [] : await publishBatch(entries)
-            precondition(results.count == entries.count, "publishBatch gave \(results.count) outcomes for \(entries.count) entries")
-            for (entry, result) in zip(entries, results) {
-                switch result {
-                case .success:
-                    published.append(entry.id)
-                case .failure(let rejection as OutboxEntryRejected):
-                    try await setAside(entry, because: rejection, on: connection)
-                case .failure(let error):
-                    // The first failure is the one reported; the rest stay unpublished with it.
-                    guard case .drained = outcome, !(error is NotAttempted) else { continue }
-                    outcome = Task.isCancelled ? .stopped : .publishFailed(entry, error)
+        let results = await publishBatch(entries)
+        precondition(results.count == entries.count, "publishBatch gave \(results.count) outcomes for \(entries.count) entries")
+        var published: [Int64] = []
+        var rejected: [(OutboxEntry, OutboxEntryRejected)] = []
+        var outcome = DrainOutcome.drained
+        for (entry, result) in zip(entries, results) {
+            switch result {
+            case .success:
+                published.append(entry.id)
+            case .failure(let rejection as OutboxEntryRejected):
+                rejected.append((entry, rejection))
+            case .failure(let error):
+                // The first failure is the one reported; the rest stay unpublished with it.
+                guard case .drained = outcome, !(error is NotAttempted) else { continue }
+                outcome = Task.isCancelled ? .stopped : .publishFailed(entry, error)
+            }
+        }
+        if !published.isEmpty || !rejected.isEmpty {
+            let published = published
+            let rejected = rejected
+            try await pool.withTransaction { connection in
+                if !published.isEmpty {
+                    // Another relay may have sent and marked them meanwhile (this one's lease ran out): keep its mark.
+                    try await connection.execute("""
+                        UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(\(published)) AND published_at IS NULL
+                        """)
                 }
+                for (entry, rejection) in rejected { try await setAside(entry, because: rejection, on: connection) }
             }
             if !published.isEmpty {
-                // clock_timestamp, not now(): the batch transaction may have begun
-                // before the entries' own transactions did.
-                try await connection.execute("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(\(published))")
                 logger.debug("published \(published.count) outbox entries", metadata: [
                     "first": "\(published[0])", "last": "\(published[published.count - 1])",
                 ])
             }
-            return (outcome, entries.count == configuration.batchSize)
         }
+        return (outcome, entries.count == batchSize)
     }
 
     /// Marks `entry` as never publishable and records a dead letter for it.
     private func setAside(_ entry: OutboxEntry, because rejection: OutboxEntryRejected,
                           on connection: PGConnection) async throws {
         logger.error("outbox entry \(entry.id) (\(entry.topic), message \(entry.messageId)) can never be published; set aside: \(rejection.reason)")
-        try await connection.execute("""
-            UPDATE outbox SET failed_at = clock_timestamp(), failure = \(rejection.reason) WHERE id = \(entry.id)
-            """)
+        // Set aside once, whichever relay saw the rejection first.
+        guard try await connection.execute("""
+            UPDATE outbox SET failed_at = clock_timestamp(), failure = \(rejection.reason)
+             WHERE id = \(entry.id) AND failed_at IS NULL AND published_at IS NULL
+            """) == 1 else { return }
         try await DeadLetterStore.record(DeadLetterRecord(
             topic: entry.topic, partition: nil, offset: nil, key: entry.key, payload: entry.payload,
             reason: "outbox entry \(entry.id), message \(entry.messageId): \(rejection.reason)",

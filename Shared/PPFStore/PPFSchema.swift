@@ -392,5 +392,17 @@ public enum PPFSchema {
                 ADD COLUMN republish_count integer NOT NULL DEFAULT 0 CHECK (republish_count >= 0),
                 ADD COLUMN republished_at timestamptz;
             """),
+        Migration(version: 11, name: "outbox relay lease", sql: """
+            -- The one relay that may publish this schema's outbox, until when.
+            -- A relay takes the lease in a short transaction, publishes with no
+            -- transaction open (a Kafka wait never holds a database session),
+            -- marks what it sent, and gives the lease back. A frozen or cut-off
+            -- holder simply lets it expire; one row per schema.
+            CREATE TABLE outbox_relay_lease (
+                name       text PRIMARY KEY,
+                holder     text NOT NULL,
+                expires_at timestamptz NOT NULL
+            );
+            """),
     ]
 }

@@ -114,7 +114,7 @@ import Testing
             let ids = try await Self.enqueue(["while the holder is frozen"], pool: schema.pool)
             var configuration = OutboxRelay.Configuration(batchSize: 4, pollInterval: .milliseconds(200),
                                                           retry: RetryPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50)))
-            configuration.lockHolderIdleTimeout = .seconds(1)
+            configuration.leaseDuration = .seconds(1)
             let holder = Task {
                 try await OutboxRelay(pool: schema.pool, configuration: configuration, logger: quietLogger) { _ in
                     await stalled.set(.now)
@@ -128,6 +128,41 @@ import Testing
             }
             // The idle timeout is 1 s; without it the stall would last the hour. The bound leaves room for a loaded runner.
             #expect(ContinuousClock.now - started < TestDeadlines.scaled(.seconds(30)), "published soon after the stall")
+            holder.cancel()
+            _ = try? await holder.value
+        }
+    }
+
+    @Test func aRelayWaitingOnTheBrokerHoldsNoTransactionOpen() async throws {
+        try await TestDatabase.withSchema { schema in
+            let stalled = Stamp()
+            _ = try await Self.enqueue(["waiting on the broker"], pool: schema.pool)
+            // A lease far longer than the test: only the transaction handling is under test here.
+            let configuration = OutboxRelay.Configuration(batchSize: 4, pollInterval: .milliseconds(200),
+                                                          leaseDuration: .seconds(120))
+            let holder = Task {
+                try await OutboxRelay(pool: schema.pool, configuration: configuration, logger: quietLogger) { _ in
+                    await stalled.set(.now)
+                    try await Task.sleep(for: .seconds(3600))  // the broker never answers
+                }.run()
+            }
+            try await expectEventually { await stalled.instant != nil }
+            try await Task.sleep(for: .seconds(1))
+            // A session of this schema's pool that sits in a transaction whose last statement read the outbox.
+            let held = try await schema.pool.withConnection { connection in
+                try await connection.query("""
+                    SELECT count(*)::int FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND state LIKE 'idle in transaction%' AND query LIKE '%FROM outbox%'
+                       AND state_change < now() - interval '500 milliseconds'
+                    """).first?.decode(Int.self, column: 0)
+            }
+            #expect(held == 0, "the relay keeps no transaction open while it waits for the broker")
+            let lease = try await schema.pool.withConnection { connection in
+                try await connection.query("SELECT count(*)::int FROM outbox_relay_lease WHERE expires_at > now()")
+                    .first?.decode(Int.self, column: 0)
+            }
+            #expect(lease == 1, "it holds the drain lease instead")
             holder.cancel()
             _ = try? await holder.value
         }
